@@ -1,0 +1,95 @@
+"""What every enrichment source implements, and the runner that keeps them on budget.
+
+An enricher never raises into the pipeline and never mutates the alert: the runner wraps
+each one in its own timeout and turns any failure into an "unavailable (reason)" result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import structlog
+
+from receiver.models import Alert, Group
+
+EnrichmentStatus = Literal["ok", "partial", "unavailable"]
+log = structlog.get_logger("kubebot.enrich")
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """What one source found out about one alert. `facts` must be JSON-serialisable."""
+
+    source: str
+    status: EnrichmentStatus
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    # Short human lines for the notification body, most important first.
+    summary: tuple[str, ...] = ()
+    reason: str | None = None
+    elapsed_seconds: float = 0.0
+
+    @classmethod
+    def unavailable(cls, source: str, reason: str, elapsed: float = 0.0) -> Enrichment:
+        return cls(source=source, status="unavailable", reason=reason, elapsed_seconds=elapsed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "status": self.status,
+            "facts": dict(self.facts),
+            "summary": list(self.summary),
+            "reason": self.reason,
+            "elapsed_seconds": round(self.elapsed_seconds, 4),
+        }
+
+
+@dataclass
+class EnrichContext:
+    """Shared by the enrichers of one alert group.
+
+    `cache` lets several alerts of one group for the same workload share lookups: store
+    the awaitable (an asyncio.Task) under a key so concurrent callers await one request.
+    """
+
+    group: Group
+    now: datetime
+    timeout_seconds: float
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Enricher(Protocol):
+    name: str
+
+    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment: ...
+
+
+async def run_enrichers(
+    enrichers: Sequence[Enricher],
+    alert: Alert,
+    ctx: EnrichContext,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Enrichment]:
+    """Run every source concurrently; none may take longer than the context's budget."""
+    if not enrichers:
+        return {}
+    started = clock()
+
+    async def one(enricher: Enricher) -> Enrichment:
+        try:
+            return await asyncio.wait_for(enricher.enrich(alert, ctx), ctx.timeout_seconds)
+        except TimeoutError:
+            reason = f"timed out after {ctx.timeout_seconds:g}s"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an enricher bug must not drop the alert
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("enrichment_unavailable", source=enricher.name, reason=reason)
+        return Enrichment.unavailable(enricher.name, reason, clock() - started)
+
+    results = await asyncio.gather(*(one(e) for e in enrichers))
+    return {result.source: result for result in results}
