@@ -1,0 +1,155 @@
+"""Golden signals of the alert's workload: which PromQL to ask, and how to say the answer.
+
+Resource signals come from the standard cAdvisor and kube-state-metrics series; request
+signals from the OpenTelemetry servicegraph metrics. A signal whose metric does not exist
+comes back empty and is left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from enrichers.telemetry_naming import promql_regex_literal, promql_string
+from enrichers.telemetry_promql import format_number
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How to select the workload's containers in cAdvisor and kube-state-metrics series."""
+
+    namespace: str | None
+    pod: str | None  # exact pod name
+    pod_prefix: str | None  # deployment/statefulset/daemonset name: its pods start with it
+    container: str | None
+
+    def selector(self, *extra: str) -> str:
+        matchers = list(extra)
+        if self.namespace:
+            matchers.append(f"namespace={promql_string(self.namespace)}")
+        if self.pod:
+            matchers.append(f"pod={promql_string(self.pod)}")
+        elif self.pod_prefix:
+            pattern = promql_regex_literal(self.pod_prefix) + "-.+"
+            matchers.append(f"pod=~{promql_string(pattern)}")
+        if self.container:
+            matchers.append(f"container={promql_string(self.container)}")
+        return "{" + ", ".join(matchers) + "}"
+
+
+def workload_from_labels(labels: Mapping[str, str]) -> Workload | None:
+    """The workload of a kubernetes-mixin style alert, or None when it names no pods."""
+    pod = labels.get("pod") or None
+    prefix = None
+    if pod is None:
+        for label in ("deployment", "statefulset", "daemonset"):
+            if labels.get(label):
+                prefix = labels[label]
+                break
+    if pod is None and prefix is None:
+        return None
+    return Workload(
+        namespace=labels.get("namespace") or None,
+        pod=pod,
+        pod_prefix=prefix,
+        container=labels.get("container") or None,
+    )
+
+
+def resource_queries(workload: Workload, window: str) -> dict[str, str]:
+    # cAdvisor repeats the pod's cgroup with container="" and the pause container as POD.
+    cadvisor = workload.selector('container!=""', 'container!="POD"')
+    cpu_limit = workload.selector('resource="cpu"')
+    memory_limit = workload.selector('resource="memory"')
+    pods = workload.selector()
+    return {
+        "cpu_cores": f"sum(rate(container_cpu_usage_seconds_total{cadvisor}[5m]))",
+        "cpu_limit_cores": f"sum(kube_pod_container_resource_limits{cpu_limit})",
+        "cpu_throttled_ratio": (
+            f"sum(increase(container_cpu_cfs_throttled_periods_total{cadvisor}[5m]))"
+            f" / sum(increase(container_cpu_cfs_periods_total{cadvisor}[5m]))"
+        ),
+        "memory_bytes": f"sum(container_memory_working_set_bytes{cadvisor})",
+        "memory_limit_bytes": f"sum(kube_pod_container_resource_limits{memory_limit})",
+        "restarts": f"sum(increase(kube_pod_container_status_restarts_total{pods}[{window}]))",
+    }
+
+
+def request_queries(service: str) -> dict[str, str]:
+    server = "{server=" + promql_string(service) + "}"
+    return {
+        "request_rate": f"sum(rate(traces_service_graph_request_total{server}[5m]))",
+        "error_ratio": (
+            f"sum(rate(traces_service_graph_request_failed_total{server}[5m]))"
+            f" / sum(rate(traces_service_graph_request_total{server}[5m]))"
+        ),
+        "latency_p90_seconds": (
+            "histogram_quantile(0.9, sum by (le) "
+            f"(rate(traces_service_graph_request_server_seconds_bucket{server}[5m])))"
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class GoldenSignals:
+    """Instant values; None where the metric does not exist for this workload."""
+
+    values: Mapping[str, float | None]
+    window: str
+
+    def get(self, name: str) -> float | None:
+        value = self.values.get(name)
+        return value if value is not None and math.isfinite(value) else None
+
+    def to_facts(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {k: self.get(k) for k in sorted(self.values)}
+        cpu, cpu_limit = self.get("cpu_cores"), self.get("cpu_limit_cores")
+        memory, memory_limit = self.get("memory_bytes"), self.get("memory_limit_bytes")
+        facts["cpu_of_limit"] = _ratio(cpu, cpu_limit)
+        facts["memory_of_limit"] = _ratio(memory, memory_limit)
+        return {k: v for k, v in facts.items() if v is not None}
+
+    def lines(self) -> tuple[str, ...]:
+        """Most alarming first: memory at its limit kills pods, throttling only slows them."""
+        ranked: list[tuple[float, str]] = []
+        memory, memory_limit = self.get("memory_bytes"), self.get("memory_limit_bytes")
+        if memory is not None:
+            share = _ratio(memory, memory_limit)
+            text = f"Memory {memory / MIB:.0f} MiB"
+            if memory_limit is not None and share is not None:
+                text += f" of {memory_limit / MIB:.0f} MiB limit ({share:.0%})"
+            ranked.append((share or 0.0, text))
+        cpu, cpu_limit = self.get("cpu_cores"), self.get("cpu_limit_cores")
+        throttled = self.get("cpu_throttled_ratio")
+        if cpu is not None:
+            share = _ratio(cpu, cpu_limit)
+            text = f"CPU {cpu:.2f} cores"
+            if cpu_limit is not None and share is not None:
+                text += f" of {cpu_limit:.2f} limit ({share:.0%})"
+            if throttled is not None:
+                text += f", throttled {throttled:.0%} of periods"
+            ranked.append((max(share or 0.0, throttled or 0.0) * 0.9, text))
+        restarts = self.get("restarts")
+        if restarts is not None and round(restarts) > 0:
+            ranked.append((2.0, f"Restarts: {round(restarts)} in the last {self.window}"))
+        requests = self.get("request_rate")
+        if requests is not None:
+            text = f"Requests {format_number(requests)}/s"
+            errors = self.get("error_ratio")
+            if errors is not None:
+                text += f", errors {errors:.1%}"
+            latency = self.get("latency_p90_seconds")
+            if latency is not None:
+                text += f", p90 {format_number(latency)}s"
+            ranked.append(((errors or 0.0) * 2, text))
+        return tuple(text for _, text in sorted(ranked, key=lambda item: -item[0]))
+
+
+def _ratio(part: float | None, whole: float | None) -> float | None:
+    if part is None or whole is None or whole <= 0:
+        return None
+    return part / whole

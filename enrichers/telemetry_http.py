@@ -1,0 +1,100 @@
+"""One small JSON-over-HTTP client for the telemetry backends (Jaeger, Tempo, Loki).
+
+Every failure becomes `SourceUnavailable` with a short reason fit for the notification,
+so enrichers turn it into "unavailable (reason)" without knowing aiohttp's exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from receiver.models import Alert
+
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+
+
+class SourceUnavailable(Exception):
+    """A backend could not answer usefully; `reason` is short and safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedResponse(SourceUnavailable):
+    """The backend answered, but not in the shape its API documents."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"malformed response: {what}")
+
+
+class JsonHttp:
+    """GET JSON from one base URL with a per-request timeout and classified errors."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Created lazily: a ClientSession belongs to the running event loop.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
+            )
+        return self._session
+
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._client().get(url, params=dict(params or {})) as response:
+                if response.status != 200:
+                    raise SourceUnavailable(f"HTTP {response.status} from {path}")
+                body = await response.content.read(MAX_RESPONSE_BYTES + 1)
+        except SourceUnavailable:
+            raise
+        except TimeoutError:
+            raise SourceUnavailable(
+                f"timed out after {self.timeout_seconds:g}s on {path}"
+            ) from None
+        except aiohttp.ClientConnectionError as exc:
+            raise SourceUnavailable(f"cannot connect: {type(exc).__name__}") from None
+        except aiohttp.ClientError as exc:
+            raise SourceUnavailable(f"HTTP client error: {type(exc).__name__}") from None
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise SourceUnavailable(f"response from {path} larger than {MAX_RESPONSE_BYTES} bytes")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise MalformedResponse(f"{path} did not return JSON") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def alert_window(alert: Alert, now: datetime, before: timedelta) -> tuple[datetime, datetime]:
+    """From `before` ahead of the alert's start to now (or its end, once resolved)."""
+    end = alert.ends_at if alert.ends_at is not None and alert.ends_at < now else now
+    start = alert.starts_at - before
+    return start, max(end, alert.starts_at)
+
+
+async def gather_settled(*awaitables: Any) -> list[Any]:
+    """asyncio.gather that keeps going when one fails; failures come back as exceptions."""
+    return list(await asyncio.gather(*awaitables, return_exceptions=True))
