@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -19,44 +19,62 @@ class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        # `_created` series double the exposition and nothing here reads them.
+        disable_created_metrics()
         r = self.registry
         self.webhook_requests = Counter(
             "kubebot_webhook_requests", "Webhook requests by HTTP answer code", ["code"], registry=r
         )
         self.webhook_seconds = Histogram(
-            "kubebot_webhook_seconds", "Time to answer a webhook request (includes the durable write)",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "kubebot_webhook_seconds",
+            "Time to answer a webhook request (includes the durable write)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.alerts_received = Counter(
             "kubebot_alerts_received", "Alerts received, by status", ["status"], registry=r
         )
         self.alerts_duplicate = Counter(
-            "kubebot_alerts_duplicate", "Alerts already stored in the same state (retries, HA peers, group re-sends)",
+            "kubebot_alerts_duplicate",
+            "Alerts already stored in the same state (retries, HA peers, group re-sends)",
             registry=r,
         )
         self.queue_depth = Gauge(
             "kubebot_queue_depth", "Stored alerts not yet processed", registry=r
         )
         self.processing_seconds = Histogram(
-            "kubebot_processing_seconds", "From receipt to a decision (enrich, rank, suppress, route)",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "kubebot_processing_seconds",
+            "From receipt to a decision (enrich, rank, suppress, route)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.enrichment_seconds = Histogram(
-            "kubebot_enrichment_seconds", "Time one enrichment source took", ["source"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "kubebot_enrichment_seconds",
+            "Time one enrichment source took",
+            ["source"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.enrichment_failures = Counter(
-            "kubebot_enrichment_failures", "Enrichment sources that were unavailable", ["source"], registry=r
+            "kubebot_enrichment_failures",
+            "Enrichment sources that were unavailable",
+            ["source"],
+            registry=r,
         )
         self.suppressed = Counter(
             "kubebot_suppressed", "Alerts not paged, by reason", ["reason"], registry=r
         )
         self.notifications = Counter(
-            "kubebot_notifications", "Delivery attempts by channel scheme and result (success, failure)",
-            ["scheme", "result"], registry=r,
+            "kubebot_notifications",
+            "Delivery attempts by channel scheme and result (success, failure)",
+            ["scheme", "result"],
+            registry=r,
         )
         self.dead_letters = Counter(
-            "kubebot_dead_letters", "Deliveries given up after the last attempt", ["scheme"], registry=r
+            "kubebot_dead_letters",
+            "Deliveries given up after the last attempt",
+            ["scheme"],
+            registry=r,
         )
         self.outbox_depth = Gauge(
             "kubebot_outbox_depth", "Deliveries waiting to be sent or retried", registry=r

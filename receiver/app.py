@@ -1,0 +1,311 @@
+"""The aiohttp application: intake, health, metrics, and the background workers.
+
+State is created and closed in `app.cleanup_ctx`; nothing is read from the environment here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import time
+from base64 import b64decode
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from enrichers.base import Enricher
+from receiver.config import Config, read_secret
+from receiver.metrics import Metrics
+from receiver.models import PayloadError, parse_webhook
+from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
+from receiver.pipeline import Pipeline, RenderStage, RouteStage, build_pipeline
+from receiver.store import SqliteStore, Store, StoreUnavailable
+from receiver.worker import Worker
+
+log = structlog.get_logger("kubebot.app")
+Clock = Callable[[], datetime]
+ALERTS_PATH = "/api/v1/alerts"
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Bearer token and/or basic auth, as Alertmanager's http_config sends them."""
+
+    bearer_token: str | None = None
+    basic_user: str | None = None
+    basic_password: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.bearer_token is not None or self.basic_user is not None
+
+    def accepts(self, header: str | None) -> bool:
+        if not self.enabled:
+            return True
+        if not header:
+            return False
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() == "bearer" and self.bearer_token is not None:
+            return hmac.compare_digest(value.encode(), self.bearer_token.encode())
+        if scheme.lower() == "basic" and self.basic_user is not None:
+            try:
+                user, _, password = b64decode(value, validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+            # Both compared, always: the time taken says nothing about which part was wrong.
+            user_ok = hmac.compare_digest(user.encode(), self.basic_user.encode())
+            password_ok = hmac.compare_digest(
+                password.encode(), (self.basic_password or "").encode()
+            )
+            return user_ok and password_ok
+        return False
+
+    @classmethod
+    def from_config(cls, config: Config) -> Credentials:
+        return cls(
+            bearer_token=read_secret(config.auth.bearer_token_file),
+            basic_user=config.auth.basic.username,
+            basic_password=read_secret(config.auth.basic.password_file),
+        )
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers need, created at start-up and closed at shutdown."""
+
+    config: Config
+    metrics: Metrics
+    store: Store
+    worker: Worker
+    outbox: Outbox
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+EnricherFactory = Callable[
+    [Config], Awaitable[tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]]
+]
+
+
+async def no_enrichers(_: Config) -> tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]:
+    return [], []
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Clock = utc_now,
+    metrics: Metrics | None = None,
+    credentials: Credentials | None = None,
+    enricher_factory: EnricherFactory = no_enrichers,
+    channel: Channel | None = None,
+) -> web.Application:
+    metrics = metrics or Metrics()
+    credentials = credentials if credentials is not None else Credentials.from_config(config)
+    app = web.Application(
+        client_max_size=config.server.max_body_bytes,
+        middlewares=[_never_500(metrics), _authenticate(credentials)],
+    )
+
+    async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = await SqliteStore.open(config.store.path, config.store.max_pending)
+        pool = ThreadPoolExecutor(
+            max_workers=config.notify.max_concurrency, thread_name_prefix="kubebot-notify"
+        )
+        enrichers, closers = await enricher_factory(config)
+        sender = channel or Channels(
+            AppriseChannel(pool, config.notify.timeout_seconds), JsonLinesChannel(pool, clock)
+        )
+        outbox = Outbox(
+            store,
+            sender,
+            RetryPolicy.from_config(config.notify),
+            metrics,
+            concurrency=config.notify.max_concurrency,
+            clock=clock,
+        )
+        pipeline = build_pipeline(config, enrichers, metrics, clock)
+        fallback = Pipeline([RouteStage(config), RenderStage()])
+        worker = Worker(store, pipeline, fallback, outbox, metrics, clock)
+        runtime = Runtime(config, metrics, store, worker, outbox)
+        runtime.tasks = [
+            *(
+                asyncio.create_task(worker.run(), name=f"worker-{i}")
+                for i in range(config.server.workers)
+            ),
+            asyncio.create_task(outbox.run(), name="outbox"),
+            asyncio.create_task(_maintain(runtime, clock), name="maintenance"),
+        ]
+        metrics.queue_depth.set(store.pending_count())
+        metrics.outbox_depth.set(store.outbox_count())
+        app[RUNTIME] = runtime
+        log.info("started", pending=store.pending_count(), outbox=store.outbox_count())
+        try:
+            yield
+        finally:
+            # Unfinished work stays in the store and is picked up at the next start.
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            for close in closers:
+                with contextlib.suppress(Exception):
+                    await close()
+            await store.close()
+            pool.shutdown(wait=False, cancel_futures=True)
+            log.info("stopped")
+
+    app.cleanup_ctx.append(runtime_ctx)
+    app.router.add_post(ALERTS_PATH, receive_alerts)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
+    return app
+
+
+async def _maintain(runtime: Runtime, clock: Clock, every_seconds: float = 300.0) -> None:
+    """Keeps history bounded: finished alerts and deliveries past retention are removed."""
+    while True:
+        try:
+            cutoff = clock() - timedelta(days=runtime.config.store.retention_days)
+            removed = await runtime.store.prune(cutoff)
+            if removed:
+                log.info("pruned", alerts=removed)
+        except StoreUnavailable as exc:
+            log.warning("prune_failed", error=str(exc))
+        await asyncio.sleep(every_seconds)
+
+
+def _error(status: int, message: str, field: str | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response(body, status=status)
+
+
+async def receive_alerts(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    started = time.perf_counter()
+    response = await _receive(request, runtime)
+    runtime.metrics.webhook_requests.labels(str(response.status)).inc()
+    runtime.metrics.webhook_seconds.observe(time.perf_counter() - started)
+    return response
+
+
+async def _receive(request: web.Request, runtime: Runtime) -> web.Response:
+    limit = runtime.config.server.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)")
+    try:
+        decoded = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        return _error(400, f"body is not valid JSON: {str(exc)[:200]}", "$")
+    try:
+        message = parse_webhook(decoded)
+    except PayloadError as exc:
+        return _error(400, exc.problem, exc.field)
+    try:
+        result = await runtime.store.accept(message, datetime.now(UTC))
+    except StoreUnavailable as exc:
+        log.error("store_unavailable", error=str(exc), group_key=message.group.group_key)
+        return _error(503, f"cannot store alerts now, retry later: {exc}")
+    for alert in message.alerts:
+        runtime.metrics.alerts_received.labels(alert.status).inc()
+    runtime.metrics.alerts_duplicate.inc(result.duplicates)
+    runtime.metrics.queue_depth.set(runtime.store.pending_count())
+    if result.stored:
+        runtime.worker.wakeup.set()
+    if message.group.truncated_alerts:
+        log.warning(
+            "truncated_group",
+            group_key=message.group.group_key,
+            truncated=message.group.truncated_alerts,
+        )
+    log.info(
+        "webhook_stored",
+        group_key=message.group.group_key,
+        stored=result.stored,
+        duplicates=result.duplicates,
+    )
+    return web.json_response(
+        {"status": "stored", "stored": result.stored, "duplicates": result.duplicates}
+    )
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    reasons = [f"{t.get_name()} stopped" for t in runtime.tasks if t.done()]
+    try:
+        await asyncio.wait_for(runtime.store.check_writable(), 2.0)
+    except (StoreUnavailable, TimeoutError) as exc:
+        reasons.append(f"store not writable: {exc or 'timed out'}")
+    if reasons:
+        return web.json_response({"status": "not ready", "reasons": reasons}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics_page(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    runtime.metrics.queue_depth.set(runtime.store.pending_count())
+    runtime.metrics.outbox_depth.set(runtime.store.outbox_count())
+    return web.Response(
+        body=generate_latest(runtime.metrics.registry),
+        headers={"Content-Type": CONTENT_TYPE_LATEST},
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _authenticate(credentials: Credentials) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or credentials.accepts(request.headers.get("Authorization")):
+            return await handler(request)
+        response = _error(401, "missing or wrong credentials")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="kubebot"'
+        if request.path == ALERTS_PATH and RUNTIME in request.app:
+            request.app[RUNTIME].metrics.webhook_requests.labels("401").inc()
+        return response
+
+    return middleware
+
+
+def _never_500(metrics: Metrics) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Nothing was acknowledged: 503 makes Alertmanager retry instead of giving up.
+            log.exception("request_failed", path=request.path)
+            if request.path == ALERTS_PATH:
+                metrics.webhook_requests.labels("503").inc()
+            return _error(503, "internal error, retry later")
+
+    return middleware

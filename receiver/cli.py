@@ -1,0 +1,131 @@
+"""The `kubebot` command: serve, check-config, replay, rca, rca-eval."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from receiver.app import create_app
+from receiver.config import Config, ConfigError, load_file
+from receiver.logs import configure_logging
+from receiver.metrics import Metrics
+from receiver.models import PayloadError, parse_webhook
+from receiver.pipeline import Work, build_pipeline
+from receiver.sources import build_enrichers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubebot", description="Alertmanager webhook receiver")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the receiver")
+    serve.add_argument("--config", help="YAML config file (default: embedded defaults)")
+    serve.add_argument("--log-level", default="info")
+    check = commands.add_parser("check-config", help="validate a config file")
+    check.add_argument("file")
+    replay = commands.add_parser(
+        "replay", help="run the pipeline on one webhook body, send nothing"
+    )
+    replay.add_argument("payload")
+    replay.add_argument("--config")
+    rca = commands.add_parser("rca", help="rank root causes for one case directory")
+    rca.add_argument("case_dir")
+    rca_eval = commands.add_parser("rca-eval", help="evaluate ranking over labelled cases")
+    rca_eval.add_argument("cases_dir")
+    args = parser.parse_args(argv)
+
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "rca":
+        from rca.cli import run_rca
+
+        print(json.dumps(run_rca(Path(args.case_dir)), indent=2))
+        return 0
+    if args.command == "rca-eval":
+        from rca.cli import run_eval
+
+        print(run_eval(Path(args.cases_dir)))
+        return 0
+    config = _load_or_exit(args.config)
+    if args.command == "replay":
+        return asyncio.run(_replay(config, Path(args.payload)))
+    configure_logging(args.log_level)
+    web.run_app(
+        create_app(config, enricher_factory=build_enrichers),
+        host=config.server.host,
+        port=config.server.port,
+        shutdown_timeout=config.server.shutdown_grace_seconds,
+        print=lambda _: print(
+            f"kubebot listening on http://{config.server.host}:{config.server.port}",
+            file=sys.stderr,
+        ),
+        access_log=None,
+    )
+    return 0
+
+
+def _load_or_exit(path: str | None) -> Config:
+    try:
+        return load_file(path, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        print(f"cannot read config {path}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def _check_config(path: str) -> int:
+    try:
+        load_file(path, os.environ)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+    except OSError as exc:
+        print(f"{path}: {exc.strerror}")
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+async def _replay(config: Config, payload_path: Path) -> int:
+    try:
+        text = await asyncio.to_thread(payload_path.read_text, encoding="utf-8")
+        message = parse_webhook(json.loads(text))
+    except (OSError, ValueError, RecursionError) as exc:
+        field = f" ({exc.field})" if isinstance(exc, PayloadError) else ""
+        print(f"cannot replay {payload_path}{field}: {exc}", file=sys.stderr)
+        return 1
+    enrichers, closers = await build_enrichers(config)
+    try:
+        pipeline = build_pipeline(config, enrichers, Metrics(), lambda: datetime.now(UTC))
+        now = datetime.now(UTC)
+        results = await pipeline.run([Work(a, message.group, now) for a in message.alerts])
+    finally:
+        for close in closers:
+            await close()
+    keys = (
+        "fingerprint",
+        "alertname",
+        "decision",
+        "reason",
+        "rule",
+        "routes",
+        "root_causes",
+        "enrichment",
+    )
+    print(json.dumps([{k: w.outcome()[k] for k in keys} for w in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""The alert pipeline: small stages run in order, assembled by hand in `build_pipeline`.
+
+As in Alertmanager's notify package each stage is one type with one method. Stages see a
+batch (the alerts of one group claimed together, so enrichers can share lookups) and
+return it with their part filled in. Suppression never drops an alert from the batch: it
+sets a decision with a reason, and later stages skip what is not to be sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from enrichers.base import EnrichContext, Enricher, Enrichment, run_enrichers
+from rca.model import RootCause
+from receiver.config import Config
+from receiver.metrics import Metrics
+from receiver.models import Alert, Group
+from receiver.notify import Message, render_message, route_urls
+from receiver.redact import redact_url
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["notify", "suppress"] = "notify"
+    reason: str | None = None  # a stable word: rule, maintenance, flapping, repeat, ...
+    rule: str | None = None  # the config entry that decided
+
+    @classmethod
+    def suppress(cls, reason: str, rule: str | None = None) -> Decision:
+        return cls("suppress", reason, rule)
+
+
+@dataclass(frozen=True)
+class Work:
+    alert: Alert
+    group: Group
+    received_at: datetime
+    enrichment: Mapping[str, Enrichment] = field(default_factory=dict)
+    root_causes: tuple[RootCause, ...] = ()
+    decision: Decision = field(default_factory=Decision)
+    routes: tuple[str, ...] = ()
+    message: Message | None = None
+
+    def outcome(self) -> dict[str, Any]:
+        """The stored and printed record of what happened to this alert (no secrets)."""
+        return {
+            "fingerprint": self.alert.fingerprint,
+            "alertname": self.alert.name,
+            "decision": self.decision.action,
+            "reason": self.decision.reason,
+            "rule": self.decision.rule,
+            "routes": [redact_url(u) for u in self.routes],
+            "root_causes": [c.to_json() for c in self.root_causes],
+            "enrichment": {name: e.to_json() for name, e in self.enrichment.items()},
+            "alert": self.alert.to_json(),
+            "group": self.group.to_json(),
+        }
+
+
+class Stage(Protocol):
+    async def exec(self, batch: Sequence[Work]) -> list[Work]: ...
+
+
+class EnrichStage:
+    """Every source for every alert of the batch at once, each within the time budget."""
+
+    def __init__(
+        self,
+        enrichers: Sequence[Enricher],
+        timeout_seconds: float,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._enrichers = enrichers
+        self._timeout = timeout_seconds
+        self._metrics = metrics
+        self._clock = clock
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        if not self._enrichers or not batch:
+            return list(batch)
+        ctx = EnrichContext(group=batch[0].group, now=self._clock(), timeout_seconds=self._timeout)
+        results = await asyncio.gather(
+            *(run_enrichers(self._enrichers, w.alert, ctx) for w in batch)
+        )
+        for found in results:
+            for name, enrichment in found.items():
+                self._metrics.enrichment_seconds.labels(name).observe(enrichment.elapsed_seconds)
+                if enrichment.status == "unavailable":
+                    self._metrics.enrichment_failures.labels(name).inc()
+        return [dataclasses.replace(w, enrichment=r) for w, r in zip(batch, results, strict=True)]
+
+
+class RouteStage:
+    """Which Apprise URLs each alert goes to, per `notify.routes` and `default_urls`."""
+
+    def __init__(self, config: Config) -> None:
+        self._routes = config.notify.routes
+        self._default_urls = config.notify.default_urls
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        return [
+            dataclasses.replace(
+                w, routes=route_urls(self._routes, self._default_urls, w.alert.labels)
+            )
+            if w.decision.action == "notify"
+            else w
+            for w in batch
+        ]
+
+
+class RenderStage:
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        return [
+            dataclasses.replace(w, message=render_message(w.outcome()))
+            if w.decision.action == "notify" and w.routes
+            else w
+            for w in batch
+        ]
+
+
+class Pipeline:
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        self.stages = tuple(stages)
+
+    async def run(self, batch: Sequence[Work]) -> list[Work]:
+        items = list(batch)
+        for stage in self.stages:
+            items = await stage.exec(items)
+        return items
+
+
+def build_pipeline(
+    config: Config,
+    enrichers: Sequence[Enricher],
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+    extra_stages: Sequence[Stage] = (),
+) -> Pipeline:
+    """The whole pipeline, top to bottom."""
+    return Pipeline(
+        [
+            EnrichStage(enrichers, config.enrichment.timeout_seconds, metrics, clock),
+            *extra_stages,
+            RouteStage(config),
+            RenderStage(),
+        ]
+    )

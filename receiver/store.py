@@ -1,0 +1,476 @@
+"""The durable queue: accepted alerts, their outcomes, and the notification outbox.
+
+`Store` is the one interface the pipeline sees; `SqliteStore` is the embedded default.
+A shared PostgreSQL store for several replicas implements the same Protocol (claims
+become leases with `FOR UPDATE SKIP LOCKED`), without touching the pipeline.
+
+SQLite runs on one dedicated thread, never on the event loop. Writes queued while a
+commit is in flight are committed together: many concurrent webhook requests share one
+fsync (group commit), and each still learns whether *its* write landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from receiver.models import Alert, Group, WebhookMessage, parse_webhook
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take writes now; intake answers 503 so Alertmanager retries."""
+
+
+class QueueFull(StoreUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    stored: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    id: int
+    alert: Alert
+    group: Group
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    url: str
+    title: str
+    body: str
+    notify_type: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int
+    url: str
+    title: str
+    body: str
+    notify_type: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ProcessedAlert:
+    id: int
+    fingerprint: str
+    status: str
+    received_at: datetime
+    processed_at: datetime | None
+    outcome: dict[str, Any] | None
+
+
+class Store(Protocol):
+    async def accept(self, message: WebhookMessage, received_at: datetime) -> AcceptResult: ...
+
+    async def claim(self, limit: int) -> list[QueuedAlert]: ...
+
+    async def finish(
+        self,
+        alert_id: int,
+        outcome: dict[str, Any],
+        deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> None: ...
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
+
+    async def delivery_succeeded(self, delivery_id: int, now: datetime) -> None: ...
+
+    async def delivery_failed(
+        self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None
+    ) -> None: ...
+
+    async def recent(self, limit: int) -> list[ProcessedAlert]: ...
+
+    async def prune(self, older_than: datetime) -> int: ...
+
+    async def check_writable(self) -> None: ...
+
+    def pending_count(self) -> int: ...
+
+    def outbox_count(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    alert_json TEXT NOT NULL,
+    group_json TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    outcome_json TEXT,
+    processed_at REAL
+);
+CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, id);
+CREATE INDEX IF NOT EXISTS alerts_by_received ON alerts(received_at);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    notify_type TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_by_alert ON deliveries(alert_id);
+"""
+
+
+@dataclass
+class _Op:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+class SqliteStore:
+    """SQLite in WAL mode on its own thread, with batched commits."""
+
+    def __init__(self, path: str | Path, max_pending: int) -> None:
+        self._path = str(path)
+        self._max_pending = max_pending
+        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pending = 0
+        self._outbox = 0
+
+    @classmethod
+    async def open(cls, path: str | Path, max_pending: int = 100_000) -> SqliteStore:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path, max_pending)
+        try:
+            store._pending, store._outbox = await asyncio.to_thread(_initialise, str(path))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open store {path}: {exc}") from exc
+        store._thread = threading.Thread(target=store._run, name="kubebot-sqlite", daemon=True)
+        store._thread.start()
+        return store
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # FULL: an acknowledged alert survives power loss too, not only a crash.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            while True:
+                first = self._ops.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        op = self._ops.get_nowait()
+                    except queue.Empty:
+                        break
+                    if op is None:
+                        self._ops.put(None)  # finish this batch, then stop
+                        break
+                    batch.append(op)
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        results: list[tuple[_Op, Any, Exception | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for op in batch:
+                _settle(op, None, StoreUnavailable(f"sqlite: {exc}"))
+            return
+        for op in batch:
+            # A savepoint per operation: one failing write must not undo its neighbours.
+            conn.execute("SAVEPOINT op")
+            try:
+                result = op.fn(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                error = (
+                    StoreUnavailable(f"sqlite: {exc}") if isinstance(exc, sqlite3.Error) else exc
+                )
+                results.append((op, None, error))
+            else:
+                conn.execute("RELEASE op")
+                results.append((op, result, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            for op, _, _ in results:
+                _settle(op, None, StoreUnavailable(f"sqlite commit: {exc}"))
+            return
+        for op, result, failure in results:
+            _settle(op, result, failure)
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._thread is None or not self._thread.is_alive():
+            raise StoreUnavailable("store is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._ops.put(_Op(fn, future, loop))
+        return await future
+
+    # -- the Store interface -------------------------------------------------------------
+
+    async def accept(self, message: WebhookMessage, received_at: datetime) -> AcceptResult:
+        if self._pending + len(message.alerts) > self._max_pending:
+            raise QueueFull(f"{self._pending} alerts waiting, limit {self._max_pending}")
+        group_json = json.dumps(message.group.to_json())
+        rows = [
+            (
+                a.dedup_key,
+                a.fingerprint,
+                a.status,
+                message.group.group_key,
+                json.dumps(a.to_json()),
+                group_json,
+                received_at.timestamp(),
+            )
+            for a in message.alerts
+        ]
+
+        def insert(conn: sqlite3.Connection) -> int:
+            stored = 0
+            for row in rows:
+                stored += conn.execute(
+                    "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, group_key,"
+                    " alert_json, group_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                ).rowcount
+            return stored
+
+        stored = await self._call(insert)
+        self._pending += stored
+        return AcceptResult(stored=stored, duplicates=len(rows) - stored)
+
+    async def claim(self, limit: int) -> list[QueuedAlert]:
+        def take(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
+                " WHERE state = 'pending' ORDER BY id LIMIT ?)"
+                " RETURNING id, alert_json, group_json, received_at",
+                (limit,),
+            ).fetchall()
+
+        rows = await self._call(take)
+        return sorted((_queued(*row) for row in rows), key=lambda q: q.id)
+
+    async def finish(
+        self,
+        alert_id: int,
+        outcome: dict[str, Any],
+        deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> None:
+        outcome_json = json.dumps(outcome, default=str)
+        ts = now.timestamp()
+
+        def write(conn: sqlite3.Connection) -> int:
+            # The outcome and its deliveries land in one transaction: a crash before it
+            # replays the alert, a crash after it never notifies twice.
+            changed = conn.execute(
+                "UPDATE alerts SET state = 'done', outcome_json = ?, processed_at = ?"
+                " WHERE id = ? AND state != 'done'",
+                (outcome_json, ts, alert_id),
+            ).rowcount
+            if changed:
+                conn.executemany(
+                    "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
+                    " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (alert_id, d.url, d.title, d.body, d.notify_type, ts, ts, ts)
+                        for d in deliveries
+                    ],
+                )
+            return int(changed)
+
+        if await self._call(write):
+            self._pending -= 1
+            self._outbox += len(deliveries)
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, alert_id, url, title, body, notify_type, attempts FROM deliveries"
+                " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id"
+                " LIMIT ?",
+                (now.timestamp(), limit),
+            ).fetchall()
+
+        return [Delivery(*row) for row in await self._call(select)]
+
+    async def delivery_succeeded(self, delivery_id: int, now: datetime) -> None:
+        def write(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " updated_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'",
+                (now.timestamp(), delivery_id),
+            ).rowcount
+
+        if await self._call(write):
+            self._outbox -= 1
+
+    async def delivery_failed(
+        self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None
+    ) -> None:
+        state = "pending" if retry_at else "dead"
+        next_at = (retry_at or now).timestamp()
+
+        def write(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
+                " last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                (state, next_at, error[:500], now.timestamp(), delivery_id),
+            ).rowcount
+
+        if await self._call(write) and state == "dead":
+            self._outbox -= 1
+
+    async def recent(self, limit: int) -> list[ProcessedAlert]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, fingerprint, status, received_at, processed_at, outcome_json"
+                " FROM alerts ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+
+        return [
+            ProcessedAlert(
+                id=row[0],
+                fingerprint=row[1],
+                status=row[2],
+                received_at=_time(row[3]),
+                processed_at=_time(row[4]) if row[4] is not None else None,
+                outcome=json.loads(row[5]) if row[5] else None,
+            )
+            for row in await self._call(select)
+        ]
+
+    async def deliveries_for(self, alert_id: int) -> list[dict[str, Any]]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, url, state, attempts, last_error, updated_at FROM deliveries"
+                " WHERE alert_id = ? ORDER BY id",
+                (alert_id,),
+            ).fetchall()
+
+        keys = ("id", "url", "state", "attempts", "last_error", "updated_at")
+        return [dict(zip(keys, row, strict=True)) for row in await self._call(select)]
+
+    async def prune(self, older_than: datetime) -> int:
+        cutoff = older_than.timestamp()
+
+        def delete(conn: sqlite3.Connection) -> int:
+            # Only finished history goes: pending alerts and undelivered pages stay.
+            conn.execute(
+                "DELETE FROM deliveries WHERE state != 'pending' AND updated_at < ?", (cutoff,)
+            )
+            return conn.execute(
+                "DELETE FROM alerts WHERE state = 'done' AND received_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
+                (cutoff,),
+            ).rowcount
+
+        return await self._call(delete)
+
+    async def check_writable(self) -> None:
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
+            conn.execute("DELETE FROM probe")
+            conn.execute("INSERT INTO probe VALUES (?)", (time.time(),))
+
+        await self._call(probe)
+
+    def pending_count(self) -> int:
+        return self._pending
+
+    def outbox_count(self) -> int:
+        return self._outbox
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._ops.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+
+def _initialise(path: str) -> tuple[int, int]:
+    """Create the schema and requeue unfinished work; returns (pending, outbox) counts."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
+        # Work a killed process had claimed but not finished is simply queued again.
+        conn.execute("UPDATE alerts SET state = 'pending' WHERE state = 'running'")
+        pending = conn.execute("SELECT COUNT(*) FROM alerts WHERE state = 'pending'").fetchone()
+        outbox = conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
+        return int(pending[0]), int(outbox[0])
+    finally:
+        conn.close()
+
+
+def _settle(op: _Op, result: Any, error: Exception | None) -> None:
+    def resolve() -> None:
+        if op.future.done():
+            return
+        if error is not None:
+            op.future.set_exception(error)
+        else:
+            op.future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the loop may already be closed at shutdown
+        op.loop.call_soon_threadsafe(resolve)
+
+
+def _time(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _queued(alert_id: int, alert_json: str, group_json: str, received_at: float) -> QueuedAlert:
+    group = json.loads(group_json)
+    message = parse_webhook({**group, "version": "4", "alerts": [json.loads(alert_json)]})
+    return QueuedAlert(
+        id=alert_id, alert=message.alerts[0], group=message.group, received_at=_time(received_at)
+    )

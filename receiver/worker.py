@@ -1,0 +1,101 @@
+"""Workers take stored alerts, run them through the pipeline and record the outcome.
+
+The outcome and the deliveries it implies are written in one transaction, so an alert
+killed mid-way is processed again after a restart, and one already finished is never
+notified twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from receiver.metrics import Metrics
+from receiver.notify import Outbox
+from receiver.pipeline import Pipeline, Work
+from receiver.store import NewDelivery, QueuedAlert, Store
+
+log = structlog.get_logger("kubebot.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        pipeline: Pipeline,
+        fallback: Pipeline,
+        outbox: Outbox,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        batch_size: int = 16,
+    ) -> None:
+        self._store = store
+        self._pipeline = pipeline
+        self._fallback = fallback
+        self._outbox = outbox
+        self._metrics = metrics
+        self._clock = clock
+        self._batch_size = batch_size
+        self.wakeup = asyncio.Event()
+
+    async def run(self, poll_seconds: float = 1.0) -> None:
+        while True:
+            done = await self.process_available()
+            if not done:
+                self.wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wakeup.wait(), poll_seconds)
+
+    async def process_available(self) -> int:
+        claimed = await self._store.claim(self._batch_size)
+        if not claimed:
+            return 0
+        by_group: dict[str, list[QueuedAlert]] = defaultdict(list)
+        for queued in claimed:
+            by_group[queued.group.group_key].append(queued)
+        await asyncio.gather(*(self._process_group(items) for items in by_group.values()))
+        self._metrics.queue_depth.set(self._store.pending_count())
+        return len(claimed)
+
+    async def _process_group(self, items: list[QueuedAlert]) -> None:
+        started = time.monotonic()
+        batch = [Work(alert=q.alert, group=q.group, received_at=q.received_at) for q in items]
+        try:
+            results = await self._pipeline.run(batch)
+        except Exception:
+            # A bug in a stage must not swallow a page: send it plain, unenriched.
+            log.exception("pipeline_failed", group_key=batch[0].group.group_key)
+            results = await self._fallback.run(batch)
+        for queued, work in zip(items, results, strict=True):
+            bound = log.bind(fingerprint=work.alert.fingerprint, group_key=work.group.group_key)
+            deliveries = []
+            if work.message is not None:
+                deliveries = [
+                    NewDelivery(
+                        url, work.message.title, work.message.body, work.message.notify_type
+                    )
+                    for url in work.routes
+                ]
+            await self._store.finish(queued.id, work.outcome(), deliveries, self._clock())
+            if work.decision.action == "suppress":
+                self._metrics.suppressed.labels(work.decision.reason or "unknown").inc()
+            bound.info(
+                "alert_processed",
+                alertname=work.alert.name,
+                status=work.alert.status,
+                decision=work.decision.action,
+                reason=work.decision.reason,
+                deliveries=len(deliveries),
+            )
+            self._metrics.processing_seconds.observe(
+                max(0.0, (self._clock() - queued.received_at).total_seconds())
+            )
+        if any(work.message for work in results):
+            self._outbox.wakeup.set()
+        log.debug("group_processed", alerts=len(items), seconds=time.monotonic() - started)
