@@ -1,0 +1,90 @@
+"""Shared test fixtures: fixture files, free ports, a real HTTP sink and a real SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FIXTURES = SHARED / "fixtures"
+
+
+def fixture_json(relative: str) -> Any:
+    return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class HttpSink:
+    """A real local HTTP server that records what Apprise's json:// posts to it."""
+
+    port: int
+    received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    status: int = 200
+    runner: web.AppRunner | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"json://127.0.0.1:{self.port}{path}"
+
+    async def start(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            self.received.append(await request.json())
+            self.headers.append(dict(request.headers))
+            self.arrived.set()
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        async def enough() -> None:
+            while len(self.received) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(enough(), timeout)
+        return self.received
+
+
+@pytest.fixture
+async def http_sink() -> AsyncIterator[HttpSink]:
+    sink = HttpSink(port=free_port())
+    await sink.start()
+    yield sink
+    await sink.stop()
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path

@@ -1,0 +1,122 @@
+"""Accepted alerts survive kill -9 and channel outages, and page exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import FIXTURES, HttpSink, free_port
+from tests.processes import KubebotProcess
+
+GROUP_OF_THREE = (
+    FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json"
+).read_bytes()
+
+
+def _post(base: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{base}/api/v1/alerts",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+def _metric(base: str, name: str) -> float:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def _config(sink_url: str) -> dict[str, Any]:
+    return {
+        "notify": {
+            "default_urls": [sink_url],
+            "backoff_initial_seconds": 0.1,
+            "backoff_max_seconds": 0.5,
+            "max_attempts": 100,
+            "timeout_seconds": 5,
+        }
+    }
+
+
+async def test_alerts_acknowledged_before_kill_9_are_delivered_once_after_restart(
+    tmp_path: Path,
+) -> None:
+    sink = HttpSink(port=free_port())  # not listening yet: deliveries cannot happen
+    kubebot = KubebotProcess.create(tmp_path, _config(sink.url()))
+    await asyncio.to_thread(kubebot.start)
+    status, answer = await asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE)
+    await asyncio.to_thread(kubebot.kill)
+    assert (status, answer["stored"]) == (200, 3)
+
+    await sink.start()
+    try:
+        await asyncio.to_thread(kubebot.start)
+        received = await sink.wait_for(3)
+        # Give a duplicate every chance to show up before counting.
+        await asyncio.sleep(1.5)
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+        await sink.stop()
+    titles = sorted(r["title"] for r in received)
+    assert titles == [
+        "[FIRING] PodCrashLooping default/api-1 (warning)",
+        "[FIRING] PodCrashLooping default/api-2 (warning)",
+        "[FIRING] PodCrashLooping payments/db-0 (critical)",
+    ]
+
+
+async def test_channel_down_then_back_delivers_each_page_once(tmp_path: Path) -> None:
+    sink = HttpSink(port=free_port())
+    kubebot = KubebotProcess.create(tmp_path, _config(sink.url()))
+    await asyncio.to_thread(kubebot.start)
+    try:
+        await asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE)
+        for _ in range(200):
+            if (
+                await asyncio.to_thread(
+                    _metric, kubebot.url, 'kubebot_notifications_total{result="failure"'
+                )
+                >= 6
+            ):
+                break
+            await asyncio.sleep(0.05)
+        failures = await asyncio.to_thread(
+            _metric, kubebot.url, 'kubebot_notifications_total{result="failure"'
+        )
+        await sink.start()
+        received = await sink.wait_for(3)
+        await asyncio.sleep(1.0)
+        delivered = await asyncio.to_thread(
+            _metric, kubebot.url, 'kubebot_notifications_total{result="success"'
+        )
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+        await sink.stop()
+    assert failures >= 6
+    assert len(received) == 3
+    assert delivered == 3
+
+
+async def test_duplicate_posts_from_an_ha_pair_page_once(
+    tmp_path: Path, http_sink: HttpSink
+) -> None:
+    kubebot = KubebotProcess.create(tmp_path, _config(http_sink.url()))
+    await asyncio.to_thread(kubebot.start)
+    try:
+        answers = await asyncio.gather(
+            *(asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE) for _ in range(6))
+        )
+        await http_sink.wait_for(3)
+        await asyncio.sleep(1.0)
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+    assert sum(a["stored"] for _, a in answers) == 3
+    assert sum(a["duplicates"] for _, a in answers) == 15
+    assert len(http_sink.received) == 3
