@@ -1,0 +1,146 @@
+"""Robust per-series anomaly scores: how far the window after the fault sits from normal.
+
+Normal is the median of the rows before the fault; the scale is the larger of the
+inter-quartile range, a fraction of the median and the largest deviation already seen
+in the normal window, so a series that was noisy before the fault must move beyond its
+own noise to score. The score is the median deviation over the rows after the fault
+(persistent shifts count, one-row spikes do not), in units of that scale.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from rca.model import SignalTable
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    # The scale is at least this fraction of |median|: a flat series that moves 1 % is
+    # not an anomaly.
+    relative_floor: float = 0.05
+    # ... and at least this fraction of the series' largest magnitude, so all-zero
+    # series that wake up score high but finite.
+    magnitude_floor: float = 1e-3
+    # Percentile of |deviation| in the normal window that the scale must reach: 100
+    # means "beyond anything seen before the fault".
+    normal_deviation_percentile: float = 100.0
+    # Latency at or above this (seconds) is a histogram's top bucket, not a measurement.
+    latency_ceiling_seconds: float = 3600.0
+    # Scores above this (in scale units) mark the onset time given in evidence.
+    onset_threshold: float = 3.0
+
+
+@dataclass(frozen=True)
+class SeriesScore:
+    column: str
+    service: str
+    metric: str
+    score: float  # median |deviation| after the fault, in scale units; 0 if unknown
+    baseline: float  # median before the fault (NaN if no normal sample)
+    after: float  # median after the fault (NaN if no sample)
+    onset: float | None  # first time after the fault above onset_threshold
+
+
+def score_series(
+    table: SignalTable, inject_time: float, config: ScoringConfig = ScoringConfig()
+) -> tuple[SeriesScore, ...]:
+    """One score per column of the table, same order."""
+    values = _without_artefacts(table, config)
+    normal_rows = table.times < inject_time
+    after_rows = ~normal_rows
+    normal = values[normal_rows]
+    after = values[after_rows]
+    after_times = table.times[after_rows]
+    with warnings.catch_warnings():
+        # All-NaN columns are expected (no requests, no samples); they score 0.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        baseline = _column_median(normal)
+        scale = _robust_scale(values, normal, baseline, config)
+        deviation = np.abs(after - baseline) / scale
+        score = _column_median(deviation)
+        after_median = _column_median(after)
+    onset = _onsets(deviation, after_times, config.onset_threshold)
+    return tuple(
+        SeriesScore(
+            column,
+            SignalTable.service_of(column),
+            SignalTable.metric_of(column),
+            float(np.nan_to_num(score[j])),
+            float(baseline[j]),
+            float(after_median[j]),
+            onset[j],
+        )
+        for j, column in enumerate(table.columns)
+    )
+
+
+def _without_artefacts(table: SignalTable, config: ScoringConfig) -> FloatArray:
+    values = table.values.astype(np.float64, copy=True)
+    latency = np.array(["latency" in SignalTable.metric_of(c) for c in table.columns], dtype=bool)
+    if latency.any():
+        block = values[:, latency]
+        block[block >= config.latency_ceiling_seconds] = np.nan
+        values[:, latency] = block
+    return values
+
+
+def _column_median(rows: FloatArray) -> FloatArray:
+    if len(rows) == 0:
+        return np.full(rows.shape[1], np.nan)
+    result: FloatArray = np.nanmedian(rows, axis=0)
+    return result
+
+
+def _robust_scale(
+    values: FloatArray, normal: FloatArray, baseline: FloatArray, config: ScoringConfig
+) -> FloatArray:
+    columns = values.shape[1]
+    if len(normal) >= 2:
+        q1, q3 = np.nanpercentile(normal, [25.0, 75.0], axis=0)
+        spread = np.nanpercentile(
+            np.abs(normal - baseline), config.normal_deviation_percentile, axis=0
+        )
+    else:  # too short a normal window to measure noise: floors only
+        q1 = q3 = spread = np.zeros(columns)
+    magnitude = np.nanmax(np.abs(values), axis=0) if len(values) else np.zeros(columns)
+    scale = np.fmax.reduce(
+        [
+            np.nan_to_num(q3 - q1),
+            np.nan_to_num(spread),
+            config.relative_floor * np.nan_to_num(np.abs(baseline)),
+            config.magnitude_floor * np.nan_to_num(magnitude),
+        ]
+    )
+    # A column that is zero everywhere has no scale; any division gives NaN -> score 0.
+    result: FloatArray = np.where(scale > 0, scale, np.nan)
+    return result
+
+
+def _onsets(deviation: FloatArray, times: FloatArray, threshold: float) -> list[float | None]:
+    above = np.nan_to_num(deviation, nan=0.0) > threshold
+    first = np.argmax(above, axis=0) if len(times) else np.zeros(deviation.shape[1], dtype=int)
+    return [
+        float(times[first[j]]) if len(times) and above[first[j], j] else None
+        for j in range(deviation.shape[1])
+    ]
+
+
+def ratio_to_baseline(score: SeriesScore) -> float | None:
+    """after / baseline, when both are known and the baseline is not zero."""
+    if math.isnan(score.baseline) or math.isnan(score.after) or score.baseline == 0:
+        return None
+    return score.after / score.baseline
+
+
+def services_of(scores: Sequence[SeriesScore]) -> tuple[str, ...]:
+    """Distinct services, in first-seen order."""
+    return tuple(dict.fromkeys(s.service for s in scores))
