@@ -1,0 +1,243 @@
+"""Rank services as root causes: own anomaly, then a walk toward anomalous dependencies.
+
+1. Each series gets a robust score (rca.scoring). A service's anomaly is the sum of its
+   two strongest signal families (cpu, memory, latency, ...), each family's strongest
+   series on a log scale, weighted: a resource or error anomaly is direct evidence about
+   the service itself, latency is often inherited from a dependency, and traffic
+   (network, syscalls, workload) mostly follows what callers send.
+2. With a call graph, a personalized PageRank seeded by those anomalies walks from
+   callers toward anomalous callees (with a weaker way back), and a service keeps
+   weight in proportion to how much more anomalous it is than its own dependencies.
+   The walk settles on the deepest anomalous service: the cause rather than its callers.
+   Services without edges keep their plain anomaly rank.
+3. Kubernetes facts (OOMKilled, CrashLoopBackOff, a recent rollout) add to the score.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import networkx as nx
+
+from rca.graph import build_graph
+from rca.model import Edge, RootCause, SignalTable
+from rca.scoring import ScoringConfig, SeriesScore, ratio_to_baseline, score_series
+
+# Weight of each signal family in a service's own anomaly, by what it says about the
+# service: resources and errors are its own; latency may be inherited; traffic follows.
+DEFAULT_FAMILY_WEIGHTS: Mapping[str, float] = {
+    "cpu": 1.0,
+    "memory": 1.0,
+    "errors": 1.0,
+    "restarts": 1.0,
+    "latency": 0.5,
+    "client_latency": 0.5,
+    "network": 0.25,
+    "syscall": 0.25,
+    "workload": 0.25,
+}
+
+
+NO_FACTS: Mapping[str, Sequence[str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class RankingConfig:
+    scoring: ScoringConfig = ScoringConfig()
+    family_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_FAMILY_WEIGHTS)
+    )
+    other_family_weight: float = 0.5
+    top_families: int = 2
+    # Random walk: probability of following an edge rather than restarting at the seeds,
+    # and the weight of walking back from a callee to its caller (MicroRCA's rho).
+    walk_alpha: float = 0.85
+    backward_weight: float = 0.5
+    # Added to the (0..1) score per Kubernetes fact about a service.
+    fact_weight: float = 0.5
+    # A series at or above this score is named in the evidence.
+    evidence_threshold: float = 3.0
+    evidence_series: int = 3
+
+
+@dataclass(frozen=True)
+class ServiceAnomaly:
+    service: str
+    score: float
+    top_series: tuple[SeriesScore, ...]  # strongest first
+    onset: float | None  # earliest onset among its anomalous series
+
+
+def rank(
+    table: SignalTable,
+    inject_time: float,
+    edges: Sequence[Edge] = (),
+    facts: Mapping[str, Sequence[str]] = NO_FACTS,
+    config: RankingConfig = RankingConfig(),
+) -> list[RootCause]:
+    """Every service in the table once, most likely root cause first.
+
+    `inject_time` is when the trouble began (the alert time online); rows before it are
+    the normal window. `edges` may come from several sources and may name services not
+    in the table (they are used as paths but not ranked). `facts` are Kubernetes
+    observations per service, in words.
+    """
+    series = score_series(table, inject_time, config.scoring)
+    anomalies = service_anomalies(series, config)
+    graph = build_graph(edges, anomalies)
+    walk = walk_scores(graph, {name: a.score for name, a in anomalies.items()}, config)
+    order = {name: i for i, name in enumerate(anomalies)}
+    causes = [
+        RootCause(
+            name,
+            round(walk[name] + config.fact_weight * len(facts.get(name, ())), 9),
+            _evidence(anomalies[name], graph, anomalies, facts.get(name, ()), config),
+        )
+        for name in anomalies
+    ]
+    # Ties keep the table's column order, so renaming services only renames the result.
+    return sorted(causes, key=lambda c: (-c.score, order[c.service]))
+
+
+def service_anomalies(
+    series: Sequence[SeriesScore], config: RankingConfig = RankingConfig()
+) -> dict[str, ServiceAnomaly]:
+    """Per service, in first-seen order: weighted sum of its strongest signal families."""
+    families: dict[str, dict[str, float]] = {}
+    members: dict[str, list[SeriesScore]] = {}
+    for s in series:
+        family = family_of(s.metric)
+        weight = config.family_weights.get(family, config.other_family_weight)
+        value = weight * math.log1p(s.score)
+        per_family = families.setdefault(s.service, {})
+        per_family[family] = max(per_family.get(family, 0.0), value)
+        members.setdefault(s.service, []).append(s)
+    result = {}
+    for service, per_family in families.items():
+        strongest = sorted(per_family.values(), reverse=True)[: config.top_families]
+        top = tuple(sorted(members[service], key=lambda s: -s.score))
+        onsets = [
+            s.onset for s in top if s.onset is not None and s.score >= config.evidence_threshold
+        ]
+        result[service] = ServiceAnomaly(
+            service, sum(strongest), top[: config.evidence_series], min(onsets, default=None)
+        )
+    return result
+
+
+def family_of(metric: str) -> str:
+    """The signal family of a metric name such as `cpu_mcores` or `client_latency_p99`."""
+    name = metric.lower()
+    if name.startswith("client_latency"):
+        return "client_latency"
+    for prefix, family in (
+        ("cpu", "cpu"),
+        ("mem", "memory"),
+        ("latency", "latency"),
+        ("net", "network"),
+        ("syscall", "syscall"),
+        ("workload", "workload"),
+        ("restart", "restarts"),
+    ):
+        if name.startswith(prefix):
+            return family
+    if "error" in name or "fail" in name:
+        return "errors"
+    return name
+
+
+def walk_scores(
+    graph: nx.DiGraph, anomaly: Mapping[str, float], config: RankingConfig = RankingConfig()
+) -> dict[str, float]:
+    """Scores in 0..1 for the services in `anomaly`: the walk's if there are edges."""
+    top = max(anomaly.values(), default=0.0)
+    if top <= 0:
+        return dict.fromkeys(anomaly, 0.0)
+    seed = {name: value / top for name, value in anomaly.items()}
+    ranked = graph.subgraph(anomaly)
+    if ranked.number_of_edges() == 0:
+        return seed
+    walk = _walk_graph(ranked, seed, config)
+    visits = nx.pagerank(
+        walk,
+        alpha=config.walk_alpha,
+        personalization={name: value + 1e-9 for name, value in seed.items()},
+        weight="weight",
+    )
+    best = max(visits.values())
+    return {name: visits[name] / best for name in anomaly}
+
+
+def _walk_graph(
+    graph: nx.DiGraph, seed: Mapping[str, float], config: RankingConfig
+) -> nx.DiGraph:
+    walk = nx.DiGraph()
+    walk.add_nodes_from(graph)  # same node order as the table: deterministic under renaming
+    for caller, callee in graph.edges:
+        _add_weight(walk, caller, callee, seed[callee])
+        _add_weight(walk, callee, caller, config.backward_weight * seed[caller])
+    for service in graph:
+        # Stay where the anomaly is not explained by an (as) anomalous dependency.
+        explained = max((seed[c] for c in graph.successors(service)), default=0.0)
+        _add_weight(walk, service, service, max(0.0, seed[service] - explained))
+    return walk
+
+
+def _add_weight(walk: nx.DiGraph, a: str, b: str, weight: float) -> None:
+    weight += 1e-9  # every edge stays walkable, so the walk never gets stuck
+    if walk.has_edge(a, b):
+        walk.edges[a, b]["weight"] += weight
+    else:
+        walk.add_edge(a, b, weight=weight)
+
+
+def _evidence(
+    anomaly: ServiceAnomaly,
+    graph: nx.DiGraph,
+    anomalies: Mapping[str, ServiceAnomaly],
+    facts: Sequence[str],
+    config: RankingConfig,
+) -> tuple[str, ...]:
+    lines = [
+        f"{anomaly.service}: {_describe(s)}"
+        for s in anomaly.top_series
+        if s.score >= config.evidence_threshold
+    ]
+    if not lines:
+        lines.append(f"{anomaly.service}: no signal left its normal range")
+    lines.extend(f"{anomaly.service}: {fact}" for fact in facts)
+    service = anomaly.service
+    if service in graph:
+        degraded_callers = [
+            c for c in graph.predecessors(service) if _degraded_after(anomalies.get(c), anomaly)
+        ]
+        if degraded_callers:
+            lines.append(f"called by {', '.join(degraded_callers)} which degraded after it")
+        anomalous_callees = [
+            c
+            for c in graph.successors(service)
+            if c in anomalies and anomalies[c].onset is not None
+        ]
+        if anomalous_callees:
+            lines.append(f"depends on {', '.join(anomalous_callees)} which are anomalous too")
+    return tuple(lines)
+
+
+def _degraded_after(caller: ServiceAnomaly | None, callee: ServiceAnomaly) -> bool:
+    if caller is None or caller.onset is None or callee.onset is None:
+        return False
+    return caller.onset >= callee.onset
+
+
+def _describe(s: SeriesScore) -> str:
+    ratio = ratio_to_baseline(s)
+    if ratio is not None and ratio > 0 and (ratio >= 1.5 or ratio <= 1 / 1.5):
+        change = f"{ratio:.1f}x baseline" if ratio >= 1 else f"down to {ratio:.2f}x baseline"
+    else:
+        change = f"{s.score:.1f} robust deviations from baseline"
+    since = f" from {time.strftime('%H:%M', time.gmtime(s.onset))} UTC" if s.onset else ""
+    return f"{s.metric} {change}{since}"
