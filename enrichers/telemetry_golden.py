@@ -83,8 +83,9 @@ def request_queries(service: str) -> dict[str, str]:
     server = "{server=" + promql_string(service) + "}"
     return {
         "request_rate": f"sum(rate(traces_service_graph_request_total{server}[5m]))",
+        # The failed counter appears only after a first failure: no series means 0.
         "error_ratio": (
-            f"sum(rate(traces_service_graph_request_failed_total{server}[5m]))"
+            f"(sum(rate(traces_service_graph_request_failed_total{server}[5m])) or vector(0))"
             f" / sum(rate(traces_service_graph_request_total{server}[5m]))"
         ),
         "latency_p90_seconds": (

@@ -134,9 +134,10 @@ class ExpressionSummary:
         }
 
     def line(self) -> str:
+        """e.g. `Alert expression: 0.231 now vs 0.0099 before (x23.3) ▁▁▁▃▅▇██`."""
         if self.current is None:
-            return f"{_short(self.expr)}: no data in the window"
-        text = f"{_short(self.expr)}: {format_number(self.current)} now"
+            return "Alert expression: no data in the window"
+        text = f"Alert expression: {format_number(self.current)} now"
         if self.baseline is not None:
             text += f" vs {format_number(self.baseline)} before"
         if self.change_ratio is not None:
@@ -183,8 +184,3 @@ def format_number(value: float) -> str:
 def _json_number(value: float | None) -> float | None:
     # JSON has no NaN or Infinity.
     return value if value is not None and math.isfinite(value) else None
-
-
-def _short(expr: str, limit: int = 80) -> str:
-    flat = " ".join(expr.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,215 @@
+"""The Prometheus enricher, graph edges and signal table against a real Prometheus."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from enrichers.base import run_enrichers
+from enrichers.graph_sources import GraphSources
+from enrichers.prometheus import PrometheusEnricher
+from enrichers.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
+from enrichers.telemetry_promclient import PromClient
+from enrichers.telemetry_promql import SPARK_BARS
+from tests.fakes.telemetry_alerts import alert_with, at, context
+from tests.fakes.telemetry_prometheus import (
+    CHECKOUT_POD,
+    ERROR_RATIO_EXPR,
+    MEMORY_LIMIT,
+    NAMESPACE,
+    PrometheusServer,
+    prometheus_fixture,  # noqa: F401  (registers the session fixture `prometheus`)
+)
+from tests.fakes.telemetry_prometheus import free_port as unused_port
+
+CRASHLOOP_LABELS = {
+    "alertname": "KubePodCrashLooping",
+    "namespace": NAMESPACE,
+    "pod": CHECKOUT_POD,
+    "container": "app",
+    "job": "kube-state-metrics",
+    "service": "kube-state-metrics",
+    "severity": "warning",
+}
+ERROR_LABELS = {
+    "alertname": "HighErrorRate",
+    "namespace": NAMESPACE,
+    "service": "checkout",
+    "severity": "critical",
+}
+
+
+@pytest.fixture
+async def enricher(prometheus: PrometheusServer) -> AsyncIterator[PrometheusEnricher]:
+    enricher = PrometheusEnricher(prometheus.url, timeout_seconds=5.0)
+    yield enricher
+    await enricher.close()
+
+
+async def test_alert_expression_shows_the_spike_against_its_baseline(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    alert = alert_with(ERROR_LABELS, at(prometheus.story.alert_starts_at), ERROR_RATIO_EXPR)
+
+    result = await enricher.enrich(alert, context())
+
+    expression = result.facts["expression"]
+    assert result.status == "ok"
+    assert not expression["expr"].endswith("0.05")  # threshold stripped to see the baseline
+    assert 0.20 < expression["current"] < 0.26
+    assert 0.005 < expression["baseline"] < 0.015
+    assert expression["change_ratio"] > 15
+    assert set(expression["sparkline"]) <= set(SPARK_BARS)
+    assert expression["sparkline"].endswith("█")
+    assert result.summary[0].startswith("Alert expression: 0.23")
+
+
+async def test_golden_signals_show_memory_near_limit_throttling_and_restarts(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    alert = alert_with(CRASHLOOP_LABELS, at(prometheus.story.alert_starts_at))
+
+    result = await enricher.enrich(alert, context())
+
+    golden = result.facts["golden_signals"]
+    assert result.status == "ok"
+    assert "expression" not in result.facts  # the sample's generatorURL has no g0.expr
+    assert 0.9 < golden["memory_of_limit"] < 1.0
+    assert golden["memory_limit_bytes"] == MEMORY_LIMIT
+    assert pytest.approx(golden["cpu_cores"], rel=0.05) == 0.8
+    assert pytest.approx(golden["cpu_throttled_ratio"], rel=0.05) == 0.4
+    assert round(golden["restarts"]) == 2
+    assert result.summary[0].startswith("Restarts: 2")
+    assert any(line.startswith("Memory 500 MiB of 512 MiB limit") for line in result.summary)
+
+
+async def test_request_signals_come_from_servicegraph_for_the_alerts_service(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    labels = {"alertname": "PaymentsErrors", "service": "payments", "severity": "critical"}
+    alert = alert_with(labels, at(prometheus.story.alert_starts_at))
+
+    result = await enricher.enrich(alert, context())
+
+    golden = result.facts["golden_signals"]
+    assert pytest.approx(golden["request_rate"], rel=0.05) == 5.0
+    assert pytest.approx(golden["error_ratio"], rel=0.05) == 0.4
+    assert golden["latency_p90_seconds"] > 0.5
+    assert any(line.startswith("Requests 5") for line in result.summary)
+
+
+async def test_an_invalid_expression_leaves_the_golden_signals_as_partial(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    alert = alert_with(CRASHLOOP_LABELS, at(prometheus.story.alert_starts_at), "sum(rate(x[5m]")
+
+    result = await enricher.enrich(alert, context())
+
+    assert result.status == "partial"
+    assert result.facts["problems"][0].startswith("expression: HTTP 400 from query_range")
+    assert result.facts["golden_signals"]["memory_limit_bytes"] == MEMORY_LIMIT
+
+
+async def test_unreachable_prometheus_is_unavailable_with_a_reason() -> None:
+    enricher = PrometheusEnricher(f"http://127.0.0.1:{unused_port()}", timeout_seconds=2.0)
+    alert = alert_with(CRASHLOOP_LABELS, datetime.now(UTC), ERROR_RATIO_EXPR)
+    try:
+        results = await run_enrichers([enricher], alert, context(budget_seconds=3.0))
+    finally:
+        await enricher.close()
+
+    assert results["prometheus"].status == "unavailable"
+    assert "cannot connect to Prometheus" in (results["prometheus"].reason or "")
+
+
+async def test_graph_edges_from_every_family_present(prometheus: PrometheusServer) -> None:
+    client = PromClient(prometheus.url, timeout_seconds=5.0)
+    try:
+        fetched = await GraphSources(prometheus=client).fetch_edges()
+    finally:
+        await client.close()
+
+    pairs = {(e.source, e.caller, e.callee) for e in fetched.edges}
+    assert {
+        ("servicegraph", "checkout", "payments"),
+        ("servicegraph", "frontend", "checkout"),
+        ("istio", "frontend", "cart"),
+        ("linkerd", "cart", "redis"),
+    } == pairs  # the servicegraph's virtual "user" client is not a service
+    assert fetched.sources == ("servicegraph", "istio", "linkerd")
+    assert fetched.problems == ()
+    payments = next(e for e in fetched.edges if e.callee == "payments")
+    assert pytest.approx(payments.request_rate or 0, rel=0.05) == 5.0
+    assert pytest.approx(payments.error_rate or 0, rel=0.05) == 2.0
+    istio = next(e for e in fetched.edges if e.source == "istio")
+    assert pytest.approx(istio.request_rate or 0, rel=0.05) == 4.5  # destination reporter only
+
+
+async def test_graph_edges_from_an_unreachable_prometheus_are_a_problem_not_an_error() -> None:
+    client = PromClient(f"http://127.0.0.1:{unused_port()}", timeout_seconds=2.0)
+    try:
+        fetched = await GraphSources(prometheus=client).fetch_edges()
+    finally:
+        await client.close()
+
+    assert fetched.edges == ()
+    assert fetched.problems == ("prometheus: cannot connect to Prometheus",)
+
+
+async def test_default_signals_build_the_case_table(prometheus: PrometheusServer) -> None:
+    story = prometheus.story
+    client = PromClient(prometheus.url, timeout_seconds=5.0)
+    try:
+        fetched = await fetch_signal_table(
+            client, DEFAULT_SIGNALS, start=at(story.start + 300), end=at(story.now), step_seconds=30
+        )
+    finally:
+        await client.close()
+
+    table = fetched.table
+    assert fetched.problems == ()
+    assert {
+        "checkout_cpu",
+        "checkout_mem",
+        "checkout_restarts",
+        "frontend_cpu",
+        "payments_cpu",
+        "payments_latency",
+        "payments_error",
+        "payments_request",
+        "checkout_latency",
+    } <= set(table.columns)
+    assert bool(np.all(np.diff(table.times) == 30))
+    assert (len(table.times), len(table.columns)) == table.values.shape
+    before = table.times < story.spike_at - 150
+    after = table.times > story.spike_at + 150
+    latency = table.values[:, table.columns.index("payments_latency")]
+    assert np.nanmedian(latency[after]) > 2 * np.nanmedian(latency[before])
+    memory = table.values[:, table.columns.index("checkout_mem")]
+    assert memory[-1] < MEMORY_LIMIT  # the pod cgroup series is not added to the container
+
+
+async def test_a_failing_signal_query_is_reported_and_the_others_kept(
+    prometheus: PrometheusServer,
+) -> None:
+    story = prometheus.story
+    signals: list[SignalQuery | tuple[str, str]] = [
+        ("cpu", DEFAULT_SIGNALS[0].query),
+        SignalQuery("broken", "sum("),
+    ]
+    client = PromClient(prometheus.url, timeout_seconds=5.0)
+    try:
+        fetched = await fetch_signal_table(
+            client, signals, start=at(story.now - 600), end=at(story.now), step_seconds=60
+        )
+    finally:
+        await client.close()
+
+    assert fetched.table.columns == ("checkout_cpu", "frontend_cpu", "payments_cpu")
+    assert len(fetched.problems) == 1
+    assert fetched.problems[0].startswith("broken: HTTP 400")
+    assert not math.isnan(fetched.table.values[-1, 0])
