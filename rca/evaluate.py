@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rca.cases import Case, load_case
 from rca.model import RootCause
-from rca.ranking import RankingConfig, rank
+from rca.ranking import DEFAULT_CONFIG, RankingConfig, rank
 
 TOP_K = (1, 3, 5)
 
@@ -24,7 +24,7 @@ class CaseResult:
     seconds: float
 
 
-def rank_case(case: Case, config: RankingConfig = RankingConfig()) -> list[RootCause]:
+def rank_case(case: Case, config: RankingConfig = DEFAULT_CONFIG) -> list[RootCause]:
     return rank(case.table, case.inject_time, case.edges, config=config)
 
 
@@ -40,7 +40,7 @@ def labelled_case_dirs(cases_dir: Path) -> list[Path]:
 
 
 def evaluate_cases(
-    case_dirs: Iterable[Path], config: RankingConfig = RankingConfig()
+    case_dirs: Iterable[Path], config: RankingConfig = DEFAULT_CONFIG
 ) -> list[CaseResult]:
     results = []
     for case_dir in case_dirs:
@@ -53,12 +53,14 @@ def evaluate_cases(
         position = (
             services.index(case.label.service) + 1 if case.label.service in services else None
         )
-        results.append(CaseResult(case.name, case.label.system, case.label.fault, position, seconds))
+        label = case.label
+        results.append(CaseResult(case.name, label.system, label.fault, position, seconds))
     return results
 
 
 def accuracy(positions: Sequence[int | None]) -> dict[str, float]:
     """AC@k: share of cases with the cause in the top k; Avg@5: mean of AC@1..AC@5."""
+
     def ac(k: int) -> float:
         return sum(1 for p in positions if p is not None and p <= k) / len(positions)
 

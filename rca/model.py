@@ -30,9 +30,7 @@ class SignalTable:
         return column.split("_", 1)[1] if "_" in column else ""
 
     @classmethod
-    def from_series(
-        cls, times: list[float], series: dict[str, list[float]]
-    ) -> SignalTable:
+    def from_series(cls, times: list[float], series: dict[str, list[float]]) -> SignalTable:
         names = tuple(series)
         values = np.full((len(times), len(names)), np.nan, dtype=np.float64)
         for j, name in enumerate(names):

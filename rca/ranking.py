@@ -47,7 +47,7 @@ NO_FACTS: Mapping[str, Sequence[str]] = MappingProxyType({})
 
 @dataclass(frozen=True)
 class RankingConfig:
-    scoring: ScoringConfig = ScoringConfig()
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     family_weights: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_FAMILY_WEIGHTS)
     )
@@ -64,12 +64,16 @@ class RankingConfig:
     evidence_series: int = 3
 
 
+DEFAULT_CONFIG = RankingConfig()
+
+
 @dataclass(frozen=True)
 class ServiceAnomaly:
     service: str
     score: float
     top_series: tuple[SeriesScore, ...]  # strongest first
     onset: float | None  # earliest onset among its anomalous series
+    families: Mapping[str, float] = field(default_factory=dict)  # weighted, log scale
 
 
 def rank(
@@ -77,7 +81,7 @@ def rank(
     inject_time: float,
     edges: Sequence[Edge] = (),
     facts: Mapping[str, Sequence[str]] = NO_FACTS,
-    config: RankingConfig = RankingConfig(),
+    config: RankingConfig = DEFAULT_CONFIG,
 ) -> list[RootCause]:
     """Every service in the table once, most likely root cause first.
 
@@ -104,7 +108,7 @@ def rank(
 
 
 def service_anomalies(
-    series: Sequence[SeriesScore], config: RankingConfig = RankingConfig()
+    series: Sequence[SeriesScore], config: RankingConfig = DEFAULT_CONFIG
 ) -> dict[str, ServiceAnomaly]:
     """Per service, in first-seen order: weighted sum of its strongest signal families."""
     families: dict[str, dict[str, float]] = {}
@@ -124,7 +128,11 @@ def service_anomalies(
             s.onset for s in top if s.onset is not None and s.score >= config.evidence_threshold
         ]
         result[service] = ServiceAnomaly(
-            service, sum(strongest), top[: config.evidence_series], min(onsets, default=None)
+            service,
+            sum(strongest),
+            top[: config.evidence_series],
+            min(onsets, default=None),
+            per_family,
         )
     return result
 
@@ -151,7 +159,7 @@ def family_of(metric: str) -> str:
 
 
 def walk_scores(
-    graph: nx.DiGraph, anomaly: Mapping[str, float], config: RankingConfig = RankingConfig()
+    graph: nx.DiGraph, anomaly: Mapping[str, float], config: RankingConfig = DEFAULT_CONFIG
 ) -> dict[str, float]:
     """Scores in 0..1 for the services in `anomaly`: the walk's if there are edges."""
     top = max(anomaly.values(), default=0.0)
@@ -172,9 +180,7 @@ def walk_scores(
     return {name: visits[name] / best for name in anomaly}
 
 
-def _walk_graph(
-    graph: nx.DiGraph, seed: Mapping[str, float], config: RankingConfig
-) -> nx.DiGraph:
+def _walk_graph(graph: nx.DiGraph, seed: Mapping[str, float], config: RankingConfig) -> nx.DiGraph:
     walk = nx.DiGraph()
     walk.add_nodes_from(graph)  # same node order as the table: deterministic under renaming
     for caller, callee in graph.edges:

@@ -39,6 +39,9 @@ class ScoringConfig:
     onset_threshold: float = 3.0
 
 
+DEFAULT_SCORING = ScoringConfig()
+
+
 @dataclass(frozen=True)
 class SeriesScore:
     column: str
@@ -51,7 +54,7 @@ class SeriesScore:
 
 
 def score_series(
-    table: SignalTable, inject_time: float, config: ScoringConfig = ScoringConfig()
+    table: SignalTable, inject_time: float, config: ScoringConfig = DEFAULT_SCORING
 ) -> tuple[SeriesScore, ...]:
     """One score per column of the table, same order."""
     values = _without_artefacts(table, config)
