@@ -123,9 +123,11 @@ def service_anomalies(
     result = {}
     for service, per_family in families.items():
         strongest = sorted(per_family.values(), reverse=True)[: config.top_families]
-        top = tuple(sorted(members[service], key=lambda s: -s.score))
+        top = _strongest_per_family(members[service], config)
         onsets = [
-            s.onset for s in top if s.onset is not None and s.score >= config.evidence_threshold
+            s.onset
+            for s in members[service]
+            if s.onset is not None and s.score >= config.evidence_threshold
         ]
         result[service] = ServiceAnomaly(
             service,
@@ -135,6 +137,23 @@ def service_anomalies(
             per_family,
         )
     return result
+
+
+def _strongest_per_family(
+    series: Sequence[SeriesScore], config: RankingConfig
+) -> tuple[SeriesScore, ...]:
+    """The strongest series of each family, the family that counts most first."""
+    best: dict[str, SeriesScore] = {}
+    for s in series:
+        family = family_of(s.metric)
+        if family not in best or s.score > best[family].score:
+            best[family] = s
+
+    def weighted(s: SeriesScore) -> float:
+        weight = config.family_weights.get(family_of(s.metric), config.other_family_weight)
+        return weight * math.log1p(s.score)
+
+    return tuple(sorted(best.values(), key=weighted, reverse=True))
 
 
 def family_of(metric: str) -> str:
@@ -229,7 +248,8 @@ def _evidence(
             if c in anomalies and anomalies[c].onset is not None
         ]
         if anomalous_callees:
-            lines.append(f"depends on {', '.join(anomalous_callees)} which are anomalous too")
+            verb = "is" if len(anomalous_callees) == 1 else "are"
+            lines.append(f"depends on {', '.join(anomalous_callees)} which {verb} anomalous too")
     return tuple(lines)
 
 
