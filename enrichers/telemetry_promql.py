@@ -77,11 +77,12 @@ def sparkline(values: Sequence[float], width: int = 24) -> str:
     size = max(1, math.ceil(len(values) / width))
     for start in range(0, len(values), size):
         chunk = finite(values[start : start + size])
-        buckets.append(sum(chunk) / len(chunk) if chunk else math.nan)
+        buckets.append(sum(v / len(chunk) for v in chunk) if chunk else math.nan)
     present = finite(buckets)
     if not present:
         return " " * len(buckets)
-    low, high = min(present), max(present)
+    # Halved so that the span of any two finite floats stays finite.
+    low, high = min(present) / 2, max(present) / 2
     span = high - low
     bars = []
     for value in buckets:
@@ -90,7 +91,7 @@ def sparkline(values: Sequence[float], width: int = 24) -> str:
         elif span == 0:
             bars.append(SPARK_BARS[0])
         else:
-            index = round((value - low) / span * (len(SPARK_BARS) - 1))
+            index = round((value / 2 - low) / span * (len(SPARK_BARS) - 1))
             bars.append(SPARK_BARS[index])
     return "".join(bars)
 
