@@ -15,6 +15,7 @@ from enrichers.logs_redact import clean_text
 
 Json = Mapping[str, Any]
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+VERDICT_DETAIL_CHARS = 80  # the verdict is one line: long scheduler messages are cut
 # Waiting reasons that mean the container will not run without someone acting.
 BAD_WAITING_REASONS = frozenset(
     {
@@ -365,7 +366,7 @@ def pod_verdict(pod: PodFacts, now: datetime, container_name: str | None = None)
             state += ", not ready"
         parts.append(state)
     if pod.unschedulable:
-        parts.append(f"unschedulable: {pod.unschedulable}")
+        parts.append(f"unschedulable: {clean_text(pod.unschedulable, VERDICT_DETAIL_CHARS)}")
     if container is not None:
         if container.terminated is not None:
             parts.append(container.terminated.describe(now))

@@ -317,9 +317,7 @@ class _Investigation:
             if owner.kind == "Deployment":
                 await self._all([self._rollout(owned)])
             owner, obj = controller_of(owned), owned
-        await self._all(
-            [self._events_of(o.kind, o.name, namespace) for o in self.found.owners]
-        )
+        await self._all([self._events_of(o.kind, o.name, namespace) for o in self.found.owners])
 
     async def _rollout(self, deployment: Json) -> None:
         selector = _selector_of(deployment)
@@ -332,7 +330,10 @@ class _Investigation:
         self.found.rollout = newest_rollout(deployment, listing["items"])
 
     async def _node_of_pod(self, name: str) -> None:
-        node = await self.lookups.read_optional(Request("get", "nodes", None, name))
+        node, _ = await asyncio.gather(
+            self.lookups.read_optional(Request("get", "nodes", None, name)),
+            self._attempt(self._events_of("Node", name, None)),
+        )
         self.found.node = node_facts(node) if node is not None else gone_node(name)
 
     async def _events_of(self, kind: str, name: str, namespace: str | None) -> None:
@@ -492,9 +493,7 @@ def workload_of_pod(pod: Json) -> str:
     return owner.name
 
 
-def kubernetes_edges(
-    endpoint_slices: Sequence[Json], pods: Sequence[Json]
-) -> tuple[Edge, ...]:
+def kubernetes_edges(endpoint_slices: Sequence[Json], pods: Sequence[Json]) -> tuple[Edge, ...]:
     """Service -> workload (from EndpointSlice targets) and workload -> node (pods on nodes).
 
     Pure: pass the `items` of an EndpointSliceList and a PodList.

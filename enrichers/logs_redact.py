@@ -42,7 +42,7 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
                 |private[_-]?key|client[_-]?secret|credentials?|auth)
              [a-z0-9_.-]*
              ["']?\s*[:=]\s*["']?)
-            ([^\s"',;&]+)
+            ([^\s"',;]+)
             """
         ),
         rf"\1{REDACTED}",
