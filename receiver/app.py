@@ -68,9 +68,7 @@ class Credentials:
                 return False
             # Both compared, always: the time taken says nothing about which part was wrong.
             user_ok = hmac.compare_digest(user.encode(), self.basic_user.encode())
-            password_ok = hmac.compare_digest(
-                password.encode(), (self.basic_password or "").encode()
-            )
+            password_ok = hmac.compare_digest(password.encode(), (self.basic_password or "").encode())
             return user_ok and password_ok
         return False
 
@@ -96,9 +94,7 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
-EnricherFactory = Callable[
-    [Config], Awaitable[tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]]
-]
+EnricherFactory = Callable[[Config], Awaitable[tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]]]
 
 
 async def no_enrichers(_: Config) -> tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]:
@@ -123,13 +119,9 @@ def create_app(
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         store = await SqliteStore.open(config.store.path, config.store.max_pending)
-        pool = ThreadPoolExecutor(
-            max_workers=config.notify.max_concurrency, thread_name_prefix="kubebot-notify"
-        )
+        pool = ThreadPoolExecutor(max_workers=config.notify.max_concurrency, thread_name_prefix="kubebot-notify")
         enrichers, closers = await enricher_factory(config)
-        sender = channel or Channels(
-            AppriseChannel(pool, config.notify.timeout_seconds), JsonLinesChannel(pool, clock)
-        )
+        sender = channel or Channels(AppriseChannel(pool, config.notify.timeout_seconds), JsonLinesChannel(pool, clock))
         outbox = Outbox(
             store,
             sender,
@@ -143,10 +135,7 @@ def create_app(
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock)
         runtime = Runtime(config, metrics, store, worker, outbox)
         runtime.tasks = [
-            *(
-                asyncio.create_task(worker.run(), name=f"worker-{i}")
-                for i in range(config.server.workers)
-            ),
+            *(asyncio.create_task(worker.run(), name=f"worker-{i}") for i in range(config.server.workers)),
             asyncio.create_task(outbox.run(), name="outbox"),
             asyncio.create_task(_maintain(runtime, clock), name="maintenance"),
         ]
@@ -244,9 +233,7 @@ async def _receive(request: web.Request, runtime: Runtime) -> web.Response:
         stored=result.stored,
         duplicates=result.duplicates,
     )
-    return web.json_response(
-        {"status": "stored", "stored": result.stored, "duplicates": result.duplicates}
-    )
+    return web.json_response({"status": "stored", "stored": result.stored, "duplicates": result.duplicates})
 
 
 async def healthz(_: web.Request) -> web.Response:

@@ -30,9 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file")
-    replay = commands.add_parser(
-        "replay", help="run the pipeline on one webhook body, send nothing"
-    )
+    replay = commands.add_parser("replay", help="run the pipeline on one webhook body, send nothing")
     replay.add_argument("payload")
     replay.add_argument("--config")
     rca = commands.add_parser("rca", help="rank root causes for one case directory")
@@ -44,12 +42,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         return _check_config(args.file)
     if args.command == "rca":
-        from rca.cli import run_rca
+        from rca.evaluate import run_rca
 
         print(json.dumps(run_rca(Path(args.case_dir)), indent=2))
         return 0
     if args.command == "rca-eval":
-        from rca.cli import run_eval
+        from rca.evaluate import run_eval
 
         print(run_eval(Path(args.cases_dir)))
         return 0

@@ -248,9 +248,7 @@ def read_secret(path: str | None) -> str | None:
     return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
 
 
-def _apply_env_overrides(
-    raw: dict[str, Any], environ: Mapping[str, str], problems: list[str]
-) -> None:
+def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], problems: list[str]) -> None:
     for name, text in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
@@ -305,16 +303,11 @@ def _convert(kind: Any, value: Any, path: str, problems: list[str]) -> Any:
             problems.append(f"{where}: expected a list")
             return ()
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(
-                _convert(args[0], v, f"{path}[{i}]", problems) for i, v in enumerate(value)
-            )
+            return tuple(_convert(args[0], v, f"{path}[{i}]", problems) for i, v in enumerate(value))
         if len(value) != len(args):
             problems.append(f"{where}: expected a list of {len(args)} items")
             return ()
-        return tuple(
-            _convert(a, v, f"{path}[{i}]", problems)
-            for i, (a, v) in enumerate(zip(args, value, strict=True))
-        )
+        return tuple(_convert(a, v, f"{path}[{i}]", problems) for i, (a, v) in enumerate(zip(args, value, strict=True)))
     return _convert_scalar(kind, value, where, problems)
 
 
@@ -329,9 +322,7 @@ def _convert_scalar(kind: Any, value: Any, where: str, problems: list[str]) -> A
                 parsed = None
             if parsed is not None and parsed.tzinfo is not None:
                 return parsed
-        problems.append(
-            f"{where}: expected an RFC 3339 time with a zone, e.g. 2027-01-01T00:00:00Z"
-        )
+        problems.append(f"{where}: expected an RFC 3339 time with a zone, e.g. 2027-01-01T00:00:00Z")
         return None
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -365,9 +356,7 @@ def _convert_dataclass(kind: type[Any], value: Any, path: str, problems: list[st
     missing = [
         name
         for name, f in fields.items()
-        if name not in values
-        and f.default is dataclasses.MISSING
-        and f.default_factory is dataclasses.MISSING
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     for name in missing:
         problems.append(f"{path}.{name}: required" if path else f"{name}: required")
@@ -377,9 +366,7 @@ def _convert_dataclass(kind: type[Any], value: Any, path: str, problems: list[st
 
 
 def _optional(kind: Any) -> bool:
-    return typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(
-        kind
-    )
+    return typing.get_origin(kind) in (Union, types.UnionType) and type(None) in typing.get_args(kind)
 
 
 def _all_defaulted(kind: type[Any]) -> bool:

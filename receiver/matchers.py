@@ -52,7 +52,9 @@ def parse_matcher(text: str) -> Matcher:
 
 
 def _unquote(raw: str) -> str:
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+    if raw.startswith('"') != (len(raw) >= 2 and raw.endswith('"')):
+        raise MatcherError(f"unbalanced quotes in {raw!r}")
+    if raw.startswith('"'):
         try:
             decoded = json.loads(raw)
         except json.JSONDecodeError:

@@ -20,7 +20,7 @@ class Metrics:
 
     def __post_init__(self) -> None:
         # `_created` series double the exposition and nothing here reads them.
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
         r = self.registry
         self.webhook_requests = Counter(
             "kubebot_webhook_requests", "Webhook requests by HTTP answer code", ["code"], registry=r
@@ -31,17 +31,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.alerts_received = Counter(
-            "kubebot_alerts_received", "Alerts received, by status", ["status"], registry=r
-        )
+        self.alerts_received = Counter("kubebot_alerts_received", "Alerts received, by status", ["status"], registry=r)
         self.alerts_duplicate = Counter(
             "kubebot_alerts_duplicate",
             "Alerts already stored in the same state (retries, HA peers, group re-sends)",
             registry=r,
         )
-        self.queue_depth = Gauge(
-            "kubebot_queue_depth", "Stored alerts not yet processed", registry=r
-        )
+        self.queue_depth = Gauge("kubebot_queue_depth", "Stored alerts not yet processed", registry=r)
         self.processing_seconds = Histogram(
             "kubebot_processing_seconds",
             "From receipt to a decision (enrich, rank, suppress, route)",
@@ -61,9 +57,7 @@ class Metrics:
             ["source"],
             registry=r,
         )
-        self.suppressed = Counter(
-            "kubebot_suppressed", "Alerts not paged, by reason", ["reason"], registry=r
-        )
+        self.suppressed = Counter("kubebot_suppressed", "Alerts not paged, by reason", ["reason"], registry=r)
         self.notifications = Counter(
             "kubebot_notifications",
             "Delivery attempts by channel scheme and result (success, failure)",
@@ -76,6 +70,4 @@ class Metrics:
             ["scheme"],
             registry=r,
         )
-        self.outbox_depth = Gauge(
-            "kubebot_outbox_depth", "Deliveries waiting to be sent or retried", registry=r
-        )
+        self.outbox_depth = Gauge("kubebot_outbox_depth", "Deliveries waiting to be sent or retried", registry=r)

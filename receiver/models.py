@@ -126,14 +126,16 @@ def parse_webhook(body: object) -> WebhookMessage:
         external_url=_optional_str(body, "externalURL", "externalURL"),
         truncated_alerts=truncated,
     )
-    alerts = tuple(_parse_alert(raw, f"alerts[{i}]") for i, raw in enumerate(raw_alerts))
+    # Some senders leave out the per-alert status; the group's status then applies.
+    default_status = group.status if group.status in ("firing", "resolved") else None
+    alerts = tuple(_parse_alert(raw, f"alerts[{i}]", default_status) for i, raw in enumerate(raw_alerts))
     return WebhookMessage(group=group, alerts=alerts)
 
 
-def _parse_alert(raw: object, path: str) -> Alert:
+def _parse_alert(raw: object, path: str, default_status: str | None) -> Alert:
     if not isinstance(raw, dict):
         raise PayloadError(path, "expected an object")
-    status = raw.get("status")
+    status = raw.get("status", default_status)
     if status not in ("firing", "resolved"):
         raise PayloadError(f"{path}.status", 'expected "firing" or "resolved"')
     labels = _string_map(raw.get("labels"), f"{path}.labels", required=True)

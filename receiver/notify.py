@@ -43,9 +43,7 @@ class Message:
     notify_type: str  # apprise NotifyType value: info, success, warning, failure
 
 
-def route_urls(
-    routes: Sequence[Route], default_urls: Sequence[str], labels: Mapping[str, str]
-) -> tuple[str, ...]:
+def route_urls(routes: Sequence[Route], default_urls: Sequence[str], labels: Mapping[str, str]) -> tuple[str, ...]:
     """The first matching route wins unless it says `continue`; no match -> default_urls."""
     urls: list[str] = []
     matched = False
@@ -72,9 +70,7 @@ class AppriseChannel:
     async def send(self, url: str, message: Message) -> None:
         loop = asyncio.get_running_loop()
         try:
-            ok = await asyncio.wait_for(
-                loop.run_in_executor(self._pool, _apprise_send, url, message), self._timeout
-            )
+            ok = await asyncio.wait_for(loop.run_in_executor(self._pool, _apprise_send, url, message), self._timeout)
         except TimeoutError:
             # The thread cannot be interrupted; the pool's size bounds how many linger.
             raise DeliveryError(f"timed out after {self._timeout:g}s") from None
@@ -200,9 +196,7 @@ class Outbox:
 
     async def _attempt(self, delivery: Delivery) -> None:
         scheme = url_scheme(delivery.url)
-        bound = log.bind(
-            delivery=delivery.id, alert_id=delivery.alert_id, channel=redact_url(delivery.url)
-        )
+        bound = log.bind(delivery=delivery.id, alert_id=delivery.alert_id, channel=redact_url(delivery.url))
         message = Message(delivery.title, delivery.body, delivery.notify_type)
         try:
             await self._channel.send(delivery.url, message)
@@ -217,9 +211,7 @@ class Outbox:
                 self._metrics.dead_letters.labels(scheme).inc()
                 bound.error("dead_letter", attempts=delivery.attempts + 1, error=error)
             else:
-                bound.warning(
-                    "delivery_failed", attempts=delivery.attempts + 1, retry_in=delay, error=error
-                )
+                bound.warning("delivery_failed", attempts=delivery.attempts + 1, retry_in=delay, error=error)
             return
         self._metrics.notifications.labels(scheme, "success").inc()
         await self._store.delivery_succeeded(delivery.id, self._clock())
@@ -245,9 +237,7 @@ def render_message(outcome: Mapping[str, Any]) -> Message:
     if annotations.get("description") and annotations.get("description") != summary:
         lines.append(annotations["description"])
     where = ", ".join(f"{k}={labels[k]}" for k in _PLACE_LABELS if labels.get(k))
-    lines.append(
-        f"Severity: {severity}. Started {alert['startsAt']}" + (f". {where}" if where else "")
-    )
+    lines.append(f"Severity: {severity}. Started {alert['startsAt']}" + (f". {where}" if where else ""))
     if status == "resolved" and alert.get("endsAt"):
         lines.append(f"Resolved at {alert['endsAt']}")
     causes = outcome.get("root_causes") or []

@@ -85,9 +85,7 @@ class EnrichStage:
         if not self._enrichers or not batch:
             return list(batch)
         ctx = EnrichContext(group=batch[0].group, now=self._clock(), timeout_seconds=self._timeout)
-        results = await asyncio.gather(
-            *(run_enrichers(self._enrichers, w.alert, ctx) for w in batch)
-        )
+        results = await asyncio.gather(*(run_enrichers(self._enrichers, w.alert, ctx) for w in batch))
         for found in results:
             for name, enrichment in found.items():
                 self._metrics.enrichment_seconds.labels(name).observe(enrichment.elapsed_seconds)
@@ -105,9 +103,7 @@ class RouteStage:
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         return [
-            dataclasses.replace(
-                w, routes=route_urls(self._routes, self._default_urls, w.alert.labels)
-            )
+            dataclasses.replace(w, routes=route_urls(self._routes, self._default_urls, w.alert.labels))
             if w.decision.action == "notify"
             else w
             for w in batch

@@ -22,11 +22,7 @@ _URL_KEYS = ("url", "urls")
 
 def url_scheme(url: str) -> str:
     scheme, sep, _ = url.partition("://")
-    return (
-        scheme.lower()
-        if sep and scheme.isascii() and scheme.replace("+", "").isalnum()
-        else "unknown"
-    )
+    return scheme.lower() if sep and scheme.isascii() and scheme.replace("+", "").isalnum() else "unknown"
 
 
 def redact_url(url: str) -> str:
@@ -36,9 +32,7 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """Scrub URLs with credentials, bearer tokens and `password=...` pairs from free text."""
-    text = _URL.sub(
-        lambda m: redact_url(m.group(0)) if _has_credentials(m.group(0)) else m.group(0), text
-    )
+    text = _URL.sub(lambda m: redact_url(m.group(0)) if _has_credentials(m.group(0)) else m.group(0), text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} <redacted>", text)
     return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}<redacted>", text)
 

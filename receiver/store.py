@@ -99,9 +99,7 @@ class Store(Protocol):
 
     async def delivery_succeeded(self, delivery_id: int, now: datetime) -> None: ...
 
-    async def delivery_failed(
-        self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None
-    ) -> None: ...
+    async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None: ...
 
     async def recent(self, limit: int) -> list[ProcessedAlert]: ...
 
@@ -225,9 +223,7 @@ class SqliteStore:
             except Exception as exc:
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
-                error = (
-                    StoreUnavailable(f"sqlite: {exc}") if isinstance(exc, sqlite3.Error) else exc
-                )
+                error = StoreUnavailable(f"sqlite: {exc}") if isinstance(exc, sqlite3.Error) else exc
                 results.append((op, None, error))
             else:
                 conn.execute("RELEASE op")
@@ -310,18 +306,14 @@ class SqliteStore:
             # The outcome and its deliveries land in one transaction: a crash before it
             # replays the alert, a crash after it never notifies twice.
             changed = conn.execute(
-                "UPDATE alerts SET state = 'done', outcome_json = ?, processed_at = ?"
-                " WHERE id = ? AND state != 'done'",
+                "UPDATE alerts SET state = 'done', outcome_json = ?, processed_at = ? WHERE id = ? AND state != 'done'",
                 (outcome_json, ts, alert_id),
             ).rowcount
             if changed:
                 conn.executemany(
                     "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
                     " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (alert_id, d.url, d.title, d.body, d.notify_type, ts, ts, ts)
-                        for d in deliveries
-                    ],
+                    [(alert_id, d.url, d.title, d.body, d.notify_type, ts, ts, ts) for d in deliveries],
                 )
             return int(changed)
 
@@ -351,9 +343,7 @@ class SqliteStore:
         if await self._call(write):
             self._outbox -= 1
 
-    async def delivery_failed(
-        self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None
-    ) -> None:
+    async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None:
         state = "pending" if retry_at else "dead"
         next_at = (retry_at or now).timestamp()
 
@@ -403,9 +393,7 @@ class SqliteStore:
 
         def delete(conn: sqlite3.Connection) -> int:
             # Only finished history goes: pending alerts and undelivered pages stay.
-            conn.execute(
-                "DELETE FROM deliveries WHERE state != 'pending' AND updated_at < ?", (cutoff,)
-            )
+            conn.execute("DELETE FROM deliveries WHERE state != 'pending' AND updated_at < ?", (cutoff,))
             return conn.execute(
                 "DELETE FROM alerts WHERE state = 'done' AND received_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
@@ -471,6 +459,4 @@ def _time(ts: float) -> datetime:
 def _queued(alert_id: int, alert_json: str, group_json: str, received_at: float) -> QueuedAlert:
     group = json.loads(group_json)
     message = parse_webhook({**group, "version": "4", "alerts": [json.loads(alert_json)]})
-    return QueuedAlert(
-        id=alert_id, alert=message.alerts[0], group=message.group, received_at=_time(received_at)
-    )
+    return QueuedAlert(id=alert_id, alert=message.alerts[0], group=message.group, received_at=_time(received_at))

@@ -77,9 +77,7 @@ class Worker:
             deliveries = []
             if work.message is not None:
                 deliveries = [
-                    NewDelivery(
-                        url, work.message.title, work.message.body, work.message.notify_type
-                    )
+                    NewDelivery(url, work.message.title, work.message.body, work.message.notify_type)
                     for url in work.routes
                 ]
             await self._store.finish(queued.id, work.outcome(), deliveries, self._clock())
@@ -93,9 +91,7 @@ class Worker:
                 reason=work.decision.reason,
                 deliveries=len(deliveries),
             )
-            self._metrics.processing_seconds.observe(
-                max(0.0, (self._clock() - queued.received_at).total_seconds())
-            )
+            self._metrics.processing_seconds.observe(max(0.0, (self._clock() - queued.received_at).total_seconds()))
         if any(work.message for work in results):
             self._outbox.wakeup.set()
         log.debug("group_processed", alerts=len(items), seconds=time.monotonic() - started)

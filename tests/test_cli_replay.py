@@ -1,0 +1,55 @@
+"""`kubebot replay` runs the pipeline on a body and prints decisions, sending nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FIXTURES
+
+
+def test_replay_prints_one_decision_per_alert_with_redacted_routes(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "notify:\n"
+        "  routes: [{matchers: ['namespace=\"payments\"'], urls: ['json://user:pw@127.0.0.1:9/x']}]\n"
+        f"  default_urls: ['jsonl://{tmp_path}/n.jsonl']\n"
+    )
+    payload = FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "replay", str(payload), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    decisions = json.loads(done.stdout)
+    assert [(d["alertname"], d["decision"], d["reason"]) for d in decisions] == [
+        ("PodCrashLooping", "notify", None)
+    ] * 3
+    assert set(decisions[0]) == {
+        "fingerprint",
+        "alertname",
+        "decision",
+        "reason",
+        "rule",
+        "routes",
+        "root_causes",
+        "enrichment",
+    }
+    assert decisions[2]["routes"][0].startswith("json://<redacted:")
+    assert "pw" not in done.stdout
+    assert not (tmp_path / "n.jsonl").exists()
+
+
+def test_replay_of_a_bad_body_exits_1_naming_the_field(tmp_path: Path) -> None:
+    payload = tmp_path / "bad.json"
+    payload.write_text('{"alerts": [{"status": "maybe"}]}')
+    done = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "replay", str(payload)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "alerts[0].status" in done.stderr

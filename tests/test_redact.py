@@ -1,0 +1,45 @@
+"""Secrets never reach logs: Apprise URLs, bearer tokens, password pairs."""
+
+from __future__ import annotations
+
+import pytest
+
+from receiver.redact import redact_event, redact_text, redact_url
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("send to mailto://user:hunter2@mail.example:25?to=a@b failed", "hunter2"),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGciOiJIUzI1NiJ9"),
+        ("db password=hunter2 rejected", "hunter2"),
+        ("tgram://123456:ABCtoken/987 down", "ABCtoken"),
+    ],
+)
+def test_free_text_loses_its_secrets(text: str, secret: str) -> None:
+    assert secret not in redact_text(text)
+
+
+def test_plain_links_stay_readable() -> None:
+    assert redact_text("see http://prometheus/graph?g0.expr=up") == "see http://prometheus/graph?g0.expr=up"
+
+
+def test_a_url_is_shown_as_scheme_and_a_stable_digest() -> None:
+    assert redact_url("json://127.0.0.1:9000/hook") == redact_url("json://127.0.0.1:9000/hook")
+    assert redact_url("json://127.0.0.1:9000/hook").startswith("json://<redacted:")
+    assert redact_url("json://a") != redact_url("json://b")
+
+
+def test_log_events_redact_secret_keys_and_urls() -> None:
+    event = {
+        "event": "x",
+        "token": "abc",
+        "urls": ["json://h/p"],
+        "channel_url": "mmost://h/tok",
+        "n": 3,
+    }
+    redacted = dict(redact_event(None, "info", event))
+    assert redacted["token"] == "<redacted>"
+    assert redacted["urls"][0].startswith("json://<redacted:")
+    assert redacted["channel_url"].startswith("mmost://<redacted:")
+    assert redacted["n"] == 3

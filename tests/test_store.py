@@ -1,0 +1,103 @@
+"""The SQLite queue: dedup, claims, crash recovery, atomic finish, bounded history."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from receiver.models import parse_webhook
+from receiver.store import NewDelivery, SqliteStore
+from tests.conftest import fixture_json
+
+GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+
+def _message(i: int) -> object:
+    body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
+    body["alerts"][0]["fingerprint"] = f"fp{i}"
+    return parse_webhook(body)
+
+
+async def test_a_group_is_stored_once_however_often_it_arrives(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    results = [await store.accept(GROUP, NOW) for _ in range(3)]
+    await store.close()
+    assert [(r.stored, r.duplicates) for r in results] == [(3, 0), (0, 3), (0, 3)]
+    assert store.pending_count() == 3
+
+
+async def test_concurrent_requests_share_commits_and_all_land(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    messages = [_message(i) for i in range(200)]
+    results = await asyncio.gather(*(store.accept(m, NOW) for m in messages))  # type: ignore[arg-type]
+    claimed = await store.claim(1000)
+    await store.close()
+    assert sum(r.stored for r in results) == 200
+    assert len(claimed) == 200
+
+
+async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await store.accept(GROUP, NOW)
+    first = await store.claim(2)
+    await store.close()  # as if killed: two alerts were claimed, none finished
+    reopened = await SqliteStore.open(tmp_path / "kb.db")
+    again = await reopened.claim(10)
+    await reopened.close()
+    assert [q.alert.fingerprint for q in first] == [q.alert.fingerprint for q in again[:2]]
+    assert len(again) == 3
+    assert again[0].alert == GROUP.alerts[0]
+    assert again[0].group == GROUP.group
+
+
+async def test_finishing_twice_adds_deliveries_once(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await store.accept(GROUP, NOW)
+    queued = (await store.claim(1))[0]
+    delivery = NewDelivery("json://127.0.0.1:1/x", "t", "b", "info")
+    await store.finish(queued.id, {"decision": "notify"}, [delivery], NOW)
+    await store.finish(queued.id, {"decision": "notify"}, [delivery], NOW)
+    due = await store.due_deliveries(NOW, 10)
+    await store.close()
+    assert [(d.alert_id, d.url, d.attempts) for d in due] == [(queued.id, delivery.url, 0)]
+    assert (store.pending_count(), store.outbox_count()) == (2, 1)
+
+
+async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await store.accept(GROUP, NOW)
+    queued = (await store.claim(1))[0]
+    await store.finish(queued.id, {}, [NewDelivery("json://x", "t", "b", "info")], NOW)
+    delivery = (await store.due_deliveries(NOW, 10))[0]
+    await store.delivery_failed(delivery.id, "refused", NOW, NOW + timedelta(seconds=30))
+    before = await store.due_deliveries(NOW + timedelta(seconds=29), 10)
+    after = await store.due_deliveries(NOW + timedelta(seconds=30), 10)
+    await store.delivery_failed(delivery.id, "refused", NOW, None)
+    gone = await store.due_deliveries(NOW + timedelta(days=1), 10)
+    history = await store.deliveries_for(queued.id)
+    await store.close()
+    assert (before, [d.attempts for d in after], gone) == ([], [1], [])
+    assert [(h["state"], h["attempts"], h["last_error"]) for h in history] == [("dead", 2, "refused")]
+
+
+async def test_history_past_retention_is_pruned_but_pending_work_is_kept(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    for i in range(50):
+        await store.accept(_message(i), NOW - timedelta(days=10))  # type: ignore[arg-type]
+    for queued in await store.claim(40):
+        await store.finish(queued.id, {}, [], NOW - timedelta(days=10))
+    removed = await store.prune(NOW - timedelta(days=7))
+    left = await store.recent(100)
+    await store.close()
+    assert removed == 40
+    assert len(left) == 10
+
+
+async def test_the_database_uses_wal_so_readers_never_block_intake(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await store.close()
+    with sqlite3.connect(tmp_path / "kb.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
