@@ -1,0 +1,344 @@
+"""Jaeger, Tempo and Loki enrichers against local fake servers answering real responses."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from enrichers.base import run_enrichers
+from enrichers.graph_sources import GraphSources
+from enrichers.jaeger import JaegerEnricher
+from enrichers.loki import LokiEnricher
+from enrichers.tempo import TempoEnricher
+from tests.fakes.telemetry_alerts import alert_with, context
+from tests.fakes.telemetry_fixtures import fixture
+from tests.fakes.telemetry_http import Reply, serve
+from tests.fakes.telemetry_prometheus import free_port
+from tests.test_telemetry_shaping import (
+    LOKI_MATRIX,
+    LOKI_STREAMS,
+    TEMPO_SEARCH,
+    TEMPO_TRACE,
+    jaeger_envelope_with_error_trace,
+)
+
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+STARTS_AT = NOW - timedelta(minutes=8)
+# The legacy /api/services envelope, as Jaeger's query API documents it (no real capture).
+JAEGER_SERVICES = {"data": ["service-x", "service-y"], "total": 2, "limit": 0, "offset": 0}
+SHORT_BUDGET = 0.3
+
+
+def service_alert(service: str, **extra: str) -> Any:
+    labels = {"alertname": "HighErrorRate", "service": service, "severity": "critical", **extra}
+    return alert_with(labels, STARTS_AT)
+
+
+def tempo_trace_with_error() -> dict[str, Any]:
+    body: dict[str, Any] = copy.deepcopy(fixture(TEMPO_TRACE))
+    ratings = body["batches"][-1]["scopeSpans"][0]["spans"][0]
+    ratings["status"] = {"code": 2, "message": "upstream connect error"}
+    return body
+
+
+# --- Jaeger ----------------------------------------------------------------------------
+
+
+async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
+    routes = {
+        "/api/services": Reply.json(JAEGER_SERVICES),
+        "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
+    }
+    async with serve(routes) as jaeger:
+        enricher = JaegerEnricher(jaeger.url, ui_url="https://jaeger.example")
+        try:
+            result = await enricher.enrich(service_alert("service-x"), context(NOW))
+        finally:
+            await enricher.close()
+        query = jaeger.requests_to("/api/traces")[0].query
+
+    assert result.status == "ok"
+    assert result.summary == (
+        "Jaeger: 1 error traces for service-x; failing: some-operation (1)",
+        "Deepest error: service-x some-operation (0.005 ms)",
+        "Trace: https://jaeger.example/trace/0000000000000001",
+    )
+    assert result.facts["deepest_error_span"]["operation"] == "some-operation"
+    assert json.loads(query["tags"]) == {"error": "true"}
+    assert query["service"] == "service-x"
+    assert int(query["start"]) == int((STARTS_AT - timedelta(minutes=30)).timestamp() * 1e6)
+    assert int(query["end"]) == int(NOW.timestamp() * 1e6)
+
+
+async def test_jaeger_says_so_when_it_has_never_seen_the_service() -> None:
+    routes = {"/api/services": Reply.json(fixture("jaeger/jaeger_apiv3_services_response.json"))}
+    async with serve(routes) as jaeger:
+        enricher = JaegerEnricher(jaeger.url)
+        try:
+            result = await enricher.enrich(service_alert("checkout"), context(NOW))
+        finally:
+            await enricher.close()
+        asked_for_traces = jaeger.requests_to("/api/traces")
+
+    assert result.status == "ok"
+    assert result.summary == ("Jaeger: no traces recorded for service checkout",)
+    assert asked_for_traces == []
+
+
+async def test_jaeger_without_its_service_list_is_partial() -> None:
+    routes = {
+        "/api/services": Reply(body={"errors": ["boom"]}, status=500),
+        "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
+    }
+    async with serve(routes) as jaeger:
+        enricher = JaegerEnricher(jaeger.url)
+        try:
+            result = await enricher.enrich(service_alert("service-x"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert result.status == "partial"
+    assert result.facts["problems"] == ["services: HTTP 500 from /api/services"]
+    assert result.facts["error_traces"] == 1
+
+
+async def test_jaeger_answering_garbage_is_unavailable_as_malformed() -> None:
+    routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.garbage()}
+    async with serve(routes) as jaeger:
+        enricher = JaegerEnricher(jaeger.url)
+        try:
+            results = await run_enrichers([enricher], service_alert("service-x"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert results["jaeger"].status == "unavailable"
+    assert results["jaeger"].reason == "malformed response: /api/traces did not return JSON"
+
+
+async def test_a_hanging_jaeger_is_cut_off_by_the_budget() -> None:
+    routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.hanging()}
+    async with serve(routes) as jaeger:
+        enricher = JaegerEnricher(jaeger.url, timeout_seconds=30)
+        try:
+            results = await run_enrichers(
+                [enricher], service_alert("service-x"), context(NOW, SHORT_BUDGET)
+            )
+        finally:
+            await enricher.close()
+
+    assert results["jaeger"].status == "unavailable"
+    assert results["jaeger"].reason == f"timed out after {SHORT_BUDGET:g}s"
+
+
+async def test_a_hanging_jaeger_hits_the_enrichers_own_timeout_first() -> None:
+    routes = {"/api/services": Reply.hanging(), "/api/traces": Reply.hanging()}
+    async with serve(routes) as jaeger:
+        enricher = JaegerEnricher(jaeger.url, timeout_seconds=0.2)
+        try:
+            result = await enricher.enrich(service_alert("service-x"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert result.status == "unavailable"
+    assert result.reason == "timed out after 0.2s on /api/traces"
+
+
+async def test_an_alert_without_a_service_is_not_sent_to_jaeger() -> None:
+    enricher = JaegerEnricher(f"http://127.0.0.1:{free_port()}")
+    alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, STARTS_AT)
+    try:
+        result = await enricher.enrich(alert, context(NOW))
+    finally:
+        await enricher.close()
+
+    assert (result.status, result.reason) == ("unavailable", "the alert names no service")
+
+
+# --- Tempo -----------------------------------------------------------------------------
+
+
+async def test_tempo_reports_error_traces_and_the_deepest_error() -> None:
+    routes = {
+        "/api/search": Reply.json(fixture(TEMPO_SEARCH)),
+        "/api/traces/": Reply.json(tempo_trace_with_error()),
+    }
+    async with serve(routes) as tempo:
+        enricher = TempoEnricher(
+            tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}"
+        )
+        try:
+            result = await enricher.enrich(service_alert("productpage"), context(NOW))
+        finally:
+            await enricher.close()
+        search = tempo.requests_to("/api/search")[0].query
+        details = [s.path for s in tempo.seen if s.path.startswith("/api/traces/")]
+
+    assert result.status == "ok"
+    assert result.summary == (
+        "Tempo: 1 error traces for productpage; failing: "
+        "productpage.bookinfo.svc.cluster.local:9080/productpage (1)",
+        "Deepest error: ratings.bookinfo ratings.bookinfo.svc.cluster.local:9080/*: "
+        "upstream connect error (0.434 ms)",
+        "Trace: https://grafana.example/trace/100cb753c787ed5657c8d88dafc176ed",
+    )
+    assert search["q"] == '{ resource.service.name = "productpage" && status = error }'
+    assert int(search["start"]) == int((STARTS_AT - timedelta(minutes=30)).timestamp())
+    assert details == ["/api/traces/100cb753c787ed5657c8d88dafc176ed"]
+
+
+async def test_tempo_failing_trace_details_are_partial() -> None:
+    routes = {
+        "/api/search": Reply.json(fixture(TEMPO_SEARCH)),
+        "/api/traces/": Reply(body={"error": "boom"}, status=500),
+    }
+    async with serve(routes) as tempo:
+        enricher = TempoEnricher(tempo.url)
+        try:
+            result = await enricher.enrich(service_alert("productpage"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert result.status == "partial"
+    assert result.facts["error_traces"] == 1
+    assert result.facts["deepest_error_span"] is None
+    assert result.facts["problems"] == [
+        "trace 100cb753c787ed5657c8d88dafc176ed: "
+        "HTTP 500 from /api/traces/100cb753c787ed5657c8d88dafc176ed"
+    ]
+
+
+async def test_tempo_answering_garbage_is_unavailable_as_malformed() -> None:
+    async with serve({"/api/search": Reply.json({"traces": "nope"})}) as tempo:
+        enricher = TempoEnricher(tempo.url)
+        try:
+            results = await run_enrichers([enricher], service_alert("cart"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert results["tempo"].status == "unavailable"
+    assert results["tempo"].reason == "malformed response: /api/search has no traces list"
+
+
+async def test_a_hanging_tempo_is_cut_off_by_the_budget() -> None:
+    async with serve({"/api/search": Reply.hanging()}) as tempo:
+        enricher = TempoEnricher(tempo.url, timeout_seconds=30)
+        try:
+            results = await run_enrichers(
+                [enricher], service_alert("cart"), context(NOW, SHORT_BUDGET)
+            )
+        finally:
+            await enricher.close()
+
+    assert results["tempo"].status == "unavailable"
+    assert results["tempo"].reason == f"timed out after {SHORT_BUDGET:g}s"
+
+
+# --- Loki ------------------------------------------------------------------------------
+
+
+async def test_loki_reports_the_workloads_error_lines() -> None:
+    routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
+    labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-1"}
+    async with serve(routes) as loki:
+        enricher = LokiEnricher(loki.url, tenant="team-a")
+        try:
+            result = await enricher.enrich(alert_with(labels, STARTS_AT), context(NOW))
+        finally:
+            await enricher.close()
+        seen = loki.requests_to("/loki/api/v1/query_range")[0]
+
+    assert result.status == "ok"
+    assert result.summary[0] == "Loki: 50 error lines"
+    assert len(result.summary) == 4  # the count, then the three newest lines
+    assert seen.query["query"] == (
+        '{namespace="shop", pod="checkout-1"} |~ "(?i)(error|exception|fatal|panic|traceback)"'
+    )
+    assert seen.query["direction"] == "backward"
+    assert int(seen.query["end"]) == int(NOW.timestamp() * 1e9)
+    assert seen.headers["X-Scope-OrgID"] == "team-a"
+
+
+async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
+    routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_MATRIX))}
+    async with serve(routes) as loki:
+        enricher = LokiEnricher(loki.url)
+        try:
+            result = await enricher.enrich(service_alert("checkout"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert result.status == "unavailable"
+    assert result.reason == "malformed response: query_range did not return streams"
+
+
+async def test_loki_server_error_is_unavailable_with_the_status() -> None:
+    routes = {"/loki/api/v1/query_range": Reply(body={"error": "too many"}, status=429)}
+    async with serve(routes) as loki:
+        enricher = LokiEnricher(loki.url)
+        try:
+            result = await enricher.enrich(service_alert("checkout"), context(NOW))
+        finally:
+            await enricher.close()
+
+    assert result.reason == "HTTP 429 from /loki/api/v1/query_range"
+
+
+# --- all sources together --------------------------------------------------------------
+
+
+async def test_one_hanging_and_one_dead_source_do_not_hold_back_the_healthy_one() -> None:
+    routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
+    async with serve(routes) as loki, serve({"/api/search": Reply.hanging()}) as tempo:
+        enrichers: list[LokiEnricher | TempoEnricher | JaegerEnricher] = [
+            LokiEnricher(loki.url),
+            TempoEnricher(tempo.url, timeout_seconds=30),
+            JaegerEnricher(f"http://127.0.0.1:{free_port()}"),
+        ]
+        try:
+            results = await run_enrichers(
+                enrichers, service_alert("checkout"), context(NOW, SHORT_BUDGET)
+            )
+        finally:
+            for enricher in enrichers:
+                await enricher.close()
+
+    assert results["loki"].status == "ok"
+    assert results["tempo"].reason == f"timed out after {SHORT_BUDGET:g}s"
+    assert results["jaeger"].status == "unavailable"
+    assert (results["jaeger"].reason or "").startswith("cannot connect")
+
+
+# --- Jaeger dependencies for the graph -------------------------------------------------
+
+
+async def test_jaeger_dependencies_feed_the_graph() -> None:
+    body = {"data": [{"parent": "frontend", "child": "cart", "callCount": 7200}]}
+    async with serve({"/api/dependencies": Reply.json(body)}) as jaeger:
+        sources = GraphSources(jaeger_url=jaeger.url, jaeger_lookback=timedelta(hours=2))
+        try:
+            fetched = await sources.fetch_edges(NOW)
+        finally:
+            await sources.close()
+        query = jaeger.requests_to("/api/dependencies")[0].query
+
+    assert [(e.caller, e.callee, e.source, e.request_rate) for e in fetched.edges] == [
+        ("frontend", "cart", "jaeger", 1.0)
+    ]
+    assert fetched.sources == ("jaeger",)
+    assert (query["endTs"], query["lookback"]) == (str(int(NOW.timestamp() * 1000)), "7200000")
+
+
+async def test_jaeger_dependencies_garbage_is_a_problem() -> None:
+    async with serve({"/api/dependencies": Reply.garbage()}) as jaeger:
+        sources = GraphSources(jaeger_url=jaeger.url)
+        try:
+            fetched = await sources.fetch_edges(NOW)
+        finally:
+            await sources.close()
+
+    assert fetched.edges == ()
+    assert fetched.problems == (
+        "jaeger: malformed response: /api/dependencies did not return JSON",
+    )
