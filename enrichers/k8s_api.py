@@ -111,9 +111,7 @@ class KubeApi:
         try:
             # The wait for a free slot counts against the call's time: the budget is wall time.
             async with asyncio.timeout(seconds_allowed), self._limit:
-                response = await self._operation(request)(
-                    *args, **dict(request.params), _preload_content=False
-                )
+                response = await self._operation(request)(*args, **dict(request.params), _preload_content=False)
                 async with response:
                     body = await _read_bounded(response, MAX_RESPONSE_BYTES)
                     status = response.status

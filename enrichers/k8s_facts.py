@@ -197,6 +197,14 @@ class ContainerFacts:
     last_termination: Termination | None  # lastState: why the previous instance ended
     requests: Mapping[str, str]
     limits: Mapping[str, str]
+    init: bool = False  # an init container: the pod cannot start until it succeeds
+
+    @property
+    def state_reason(self) -> str | None:
+        """The waiting reason as kubectl shows it, 'Init:' marking init containers."""
+        if self.waiting_reason is None:
+            return None
+        return f"Init:{self.waiting_reason}" if self.init else self.waiting_reason
 
     @property
     def has_previous_instance(self) -> bool:
@@ -215,6 +223,7 @@ class ContainerFacts:
             "last_termination": self.last_termination.to_json() if self.last_termination else None,
             "requests": dict(self.requests),
             "limits": dict(self.limits),
+            "init": self.init,
         }
 
 
@@ -271,11 +280,11 @@ class PodFacts:
             "phase": self.phase,
             "ready": self.ready,
             "restarts": self.restarts,
-            "waiting_reason": worst.waiting_reason if worst else None,
+            "waiting_reason": worst.state_reason if worst else None,
         }
 
 
-def _container_facts(spec: Json, status: Json) -> ContainerFacts:
+def _container_facts(spec: Json, status: Json, *, init: bool = False) -> ContainerFacts:
     state = _map(status, "state")
     state_name = next((s for s in ("running", "waiting", "terminated") if s in state), "unknown")
     waiting = _map(state, "waiting")
@@ -293,15 +302,17 @@ def _container_facts(spec: Json, status: Json) -> ContainerFacts:
         last_termination=_termination(_map(status, "lastState")),
         requests=_string_map(resources.get("requests")),
         limits=_string_map(resources.get("limits")),
+        init=init,
     )
 
 
 def pod_facts(pod: Json) -> PodFacts:
     metadata, spec, status = _map(pod, "metadata"), _map(pod, "spec"), _map(pod, "status")
     statuses = {_str(s, "name"): s for s in _list(status, "containerStatuses")}
+    init_statuses = {_str(s, "name"): s for s in _list(status, "initContainerStatuses")}
     containers = tuple(
-        _container_facts(c, statuses.get(_str(c, "name"), {})) for c in _list(spec, "containers")
-    )
+        _container_facts(c, init_statuses.get(_str(c, "name"), {}), init=True) for c in _list(spec, "initContainers")
+    ) + tuple(_container_facts(c, statuses.get(_str(c, "name"), {})) for c in _list(spec, "containers"))
     conditions = {_str(c, "type"): c for c in _list(status, "conditions")}
     scheduled = conditions.get("PodScheduled", {})
     message = _str(status, "message")
@@ -356,10 +367,11 @@ def pod_verdict(pod: PodFacts, now: datetime, container_name: str | None = None)
         return f"{pod.name}: pod no longer exists"
     container = pod.container(container_name)
     parts: list[str] = []
-    if container is not None and container.waiting_reason:
-        parts.append(container.waiting_reason)
-    elif pod.reason:
-        parts.append(pod.reason)
+    if container is not None and container.state_reason:
+        parts.append(container.state_reason)
+    elif pod.reason:  # e.g. Evicted, with the kubelet's why
+        detail = f": {clean_text(pod.message, VERDICT_DETAIL_CHARS)}" if pod.message else ""
+        parts.append(pod.reason + detail)
     else:
         state = pod.phase or "Unknown"
         if pod.phase == "Running" and not pod.ready:
@@ -692,9 +704,7 @@ def event_count(event: Json) -> int:
     return _int(_map(event, "series"), "count") or _int(event, "count") or 1
 
 
-def warning_events(
-    events: Iterable[Json], since: datetime | None, limit: int = 10
-) -> tuple[EventFacts, ...]:
+def warning_events(events: Iterable[Json], since: datetime | None, limit: int = 10) -> tuple[EventFacts, ...]:
     """Warning events seen since `since`, one entry per reason, most recent first.
 
     The same event may come from several lookups (a pod's and its node's): it is
@@ -716,9 +726,7 @@ def warning_events(
         reason = _str(event, "reason") or "Unknown"
         involved = _map(event, "involvedObject")
         obj = f"{_str(involved, 'kind') or '?'}/{_str(involved, 'name') or '?'}"
-        current = EventFacts(
-            reason, event_count(event), last_seen, clean_text(_str(event, "message") or ""), (obj,)
-        )
+        current = EventFacts(reason, event_count(event), last_seen, clean_text(_str(event, "message") or ""), (obj,))
         previous = folded.get(reason)
         if previous is not None:
             newer = current if _later(current.last_seen, previous.last_seen) else previous

@@ -79,7 +79,7 @@ def _pods_line(pods: tuple[PodFacts, ...]) -> str | None:
 
 def _brief(pod: PodFacts) -> str:
     worst = pod.container(None)
-    state = (worst.waiting_reason if worst else None) or pod.reason or pod.phase or "?"
+    state = (worst.state_reason if worst else None) or pod.reason or pod.phase or "?"
     restarts = f", {pod.restarts} restarts" if pod.restarts else ""
     return f"{pod.name} {state}{restarts}"
 

@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-SubjectKind = Literal[
-    "pod", "deployment", "statefulset", "daemonset", "replicaset", "job", "service", "node"
-]
+SubjectKind = Literal["pod", "deployment", "statefulset", "daemonset", "replicaset", "job", "service", "node"]
 
 # Most specific first: a pod alert also carries the workload or the exporter's service.
 # `job` is deliberately absent: on every series it is the Prometheus scrape job

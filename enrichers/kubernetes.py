@@ -97,9 +97,7 @@ class KubernetesEnricher:
             max_concurrency=max_concurrency,
             max_log_chars=max_log_chars,
         )
-        self._api = KubeApi(
-            api_client, call_timeout_seconds=call_timeout_seconds, max_concurrency=max_concurrency
-        )
+        self._api = KubeApi(api_client, call_timeout_seconds=call_timeout_seconds, max_concurrency=max_concurrency)
 
     async def close(self) -> None:
         await self._api.close()
@@ -116,9 +114,7 @@ class KubernetesEnricher:
                 reason="no Kubernetes object named in the alert's labels",
             )
         deadline = started + ctx.timeout_seconds * BUDGET_SHARE
-        investigation = _Investigation(
-            Lookups(self._api, ctx.cache, deadline), self.settings, subject, alert, ctx.now
-        )
+        investigation = _Investigation(Lookups(self._api, ctx.cache, deadline), self.settings, subject, alert, ctx.now)
         try:
             findings = await investigation.run()
         except LookupFailed as exc:  # the subject itself could not be read
@@ -256,16 +252,12 @@ class _Investigation:
             await self._attempt(self._events_of("Node", name, None))
             return
         self.found.node = node_facts(node)
-        on_node = Request(
-            "list", "pods", None, params=(("field_selector", f"spec.nodeName={name}"),)
-        )
+        on_node = Request("list", "pods", None, params=(("field_selector", f"spec.nodeName={name}"),))
         await self._all([self._events_of("Node", name, None), self._pods_from(on_node)])
 
     # ---- steps ---------------------------------------------------------------------------
 
-    async def _pod_closer_look(
-        self, pod: Json, container: str | None, *, follow_owners: bool
-    ) -> None:
+    async def _pod_closer_look(self, pod: Json, container: str | None, *, follow_owners: bool) -> None:
         details = pod_facts(pod)
         self.found.pod = details
         steps: list[Awaitable[Any]] = [
@@ -323,9 +315,7 @@ class _Investigation:
         selector = _selector_of(deployment)
         if selector is None:
             return
-        request = Request(
-            "list", "replicasets", self._namespace(), params=(("label_selector", selector),)
-        )
+        request = Request("list", "replicasets", self._namespace(), params=(("label_selector", selector),))
         listing = await self.lookups.read(request)
         self.found.rollout = newest_rollout(deployment, listing["items"])
 
@@ -352,9 +342,7 @@ class _Investigation:
             wanted.append(False)
         if container.has_previous_instance:
             wanted.append(True)
-        excerpts = await asyncio.gather(
-            *(self._log(pod, container.name, previous) for previous in wanted)
-        )
+        excerpts = await asyncio.gather(*(self._log(pod, container.name, previous) for previous in wanted))
         self.found.logs += [e for e in excerpts if e is not None]
 
     async def _log(self, pod: PodFacts, container: str, previous: bool) -> LogExcerpt | None:
@@ -394,12 +382,19 @@ class _Investigation:
         try:
             return await step
         except LookupFailed as exc:
-            self.found.failures.append(f"{exc.request.describe()}: {exc.reason}")
+            self.found.failures.append(_failure_text(exc))
             log.info("kubernetes_lookup_failed", request=exc.request.describe(), reason=exc.reason)
             return None
 
     async def _all(self, steps: Sequence[Awaitable[Any]]) -> None:
         await asyncio.gather(*(self._attempt(step) for step in steps))
+
+
+def _failure_text(exc: LookupFailed) -> str:
+    # A forbidden reason already names the verb and resource it lacks.
+    if exc.status == 403:
+        return exc.reason
+    return f"{exc.request.describe()}: {exc.reason}"
 
 
 def _selector_of(obj: Json) -> str | None:
@@ -416,6 +411,7 @@ async def connect_kubernetes(
     host: str | None,
     token: str | None = None,
     *,
+    token_file: str | None = None,
     log_lines: int = 50,
     events_window_seconds: float = 3600.0,
     call_timeout_seconds: float = 3.0,
@@ -426,16 +422,20 @@ async def connect_kubernetes(
 
     mode "auto": in-cluster service account, else the kubeconfig file, else off.
     mode "incluster" / "kubeconfig": only that, failing loudly. mode "off": None.
-    An explicit `host` (tests, or an API proxy) wins over the mode, over plain HTTP if
-    the URL says so, with `token` sent as a bearer token.
+    An explicit `host` (tests, or an API proxy) takes the place of in-cluster and
+    kubeconfig discovery, over plain HTTP if the URL says so, with `token` (or the
+    contents of `token_file`) sent as a bearer token.
     """
+    if mode == "off":
+        return None
     configuration = client.Configuration()
     if host:
         configuration = client.Configuration(host=host)
-        if token:
-            configuration.api_key = {"BearerToken": token}
+        bearer = token or (_read_token(token_file) if token_file else None)
+        if bearer:
+            configuration.api_key = {"BearerToken": bearer}
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
-    elif mode == "off" or not await _load_configuration(mode, kubeconfig, configuration):
+    elif not await _load_configuration(mode, kubeconfig, configuration):
         return None
     log.info("kubernetes_connected", host=configuration.host, mode=mode)
     return KubernetesEnricher(
@@ -448,9 +448,7 @@ async def connect_kubernetes(
     )
 
 
-async def _load_configuration(
-    mode: str, kubeconfig: str | None, configuration: client.Configuration
-) -> bool:
+async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:
     if mode not in ("auto", "incluster", "kubeconfig"):
         raise ValueError(f"kubernetes.mode must be auto, incluster, kubeconfig or off: {mode!r}")
     if mode in ("auto", "incluster"):
@@ -464,14 +462,16 @@ async def _load_configuration(
     if mode == "auto" and not _is_file(path):
         log.info("kubernetes_off", reason="not in a cluster and no kubeconfig", kubeconfig=path)
         return False
-    await config.load_kube_config(
-        config_file=path, client_configuration=configuration, persist_config=False
-    )
+    await config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
     return True
 
 
 def _kubeconfig_path(kubeconfig: str | None) -> str:
     return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def _read_token(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()  # at start-up only
 
 
 def _is_file(path: str) -> bool:

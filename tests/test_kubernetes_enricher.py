@@ -53,15 +53,11 @@ def alert(labels: dict[str, str], at: datetime = K3S_ALERT_TIME) -> Alert:
 
 def context(at: datetime = K3S_ALERT_TIME, timeout_seconds: float = 5.0) -> EnrichContext:
     group = Group(group_key='{}:{namespace="default"}', receiver="kubebot", status="firing")
-    return EnrichContext(
-        group=group, now=at + timedelta(minutes=3), timeout_seconds=timeout_seconds
-    )
+    return EnrichContext(group=group, now=at + timedelta(minutes=3), timeout_seconds=timeout_seconds)
 
 
 @asynccontextmanager
-async def serving(
-    fake: FakeKubeApi, token: str | None = None, **settings: float
-) -> AsyncIterator[KubernetesEnricher]:
+async def serving(fake: FakeKubeApi, token: str | None = None, **settings: float) -> AsyncIterator[KubernetesEnricher]:
     url = await fake.start()
     enricher = await connect_kubernetes("auto", None, url, token, **settings)  # type: ignore[arg-type]
     assert enricher is not None
@@ -81,9 +77,7 @@ async def test_crashlooping_pod_shows_restarts_waiting_reason_previous_log_and_e
     result = await enrich_k3s(CRASHLOOP_LABELS)
 
     assert (result.status, result.reason) == ("ok", None)
-    expected_verdict = (
-        f"{K3S_CRASHLOOP_POD}: CrashLoopBackOff, 5 restarts, last Error (exit 1) 3m ago"
-    )
+    expected_verdict = f"{K3S_CRASHLOOP_POD}: CrashLoopBackOff, 5 restarts, last Error (exit 1) 3m ago"
     assert expected_verdict == result.summary[0]
     (container,) = result.facts["pod"]["containers"]
     assert (container["restarts"], container["waiting_reason"]) == (5, "CrashLoopBackOff")
@@ -120,9 +114,7 @@ async def test_oomkilled_pod_names_reason_exit_code_and_memory_limit() -> None:
     async with serving(minikube_oom_cluster()) as enricher:
         result = await enricher.enrich(alert(labels, OOM_ALERT_TIME), context(OOM_ALERT_TIME))
 
-    assert (
-        f"{OOM_POD}: Failed, OOMKilled (exit 137) 3m ago, memory limit 100Mi" == result.summary[0]
-    )
+    assert f"{OOM_POD}: Failed, OOMKilled (exit 137) 3m ago, memory limit 100Mi" == result.summary[0]
     terminated = result.facts["pod"]["containers"][0]["terminated"]
     assert (terminated["reason"], terminated["exit_code"]) == ("OOMKilled", 137)
     assert [e["reason"] for e in result.facts["events"]] == ["BackoffLimitExceeded"]
@@ -196,7 +188,7 @@ async def test_forbidden_logs_give_a_partial_result() -> None:
     result = await enrich_k3s(CRASHLOOP_LABELS, fake)
 
     assert result.status == "partial"
-    assert "get pods/log in namespace default: forbidden (RBAC)" in (result.reason or "")
+    assert "forbidden (RBAC): needs get on pods/log in namespace default" in (result.reason or "")
     assert result.summary[0].startswith(f"{K3S_CRASHLOOP_POD}: CrashLoopBackOff")
     assert result.summary[-1].startswith("kubernetes: partial")
 
@@ -205,9 +197,7 @@ async def test_a_hanging_api_is_unavailable_within_the_budget() -> None:
     fake = k3s_cluster()
     fake.fail("*", "hang")
     async with serving(fake, call_timeout_seconds=30) as enricher:
-        results = await run_enrichers(
-            [enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=0.5)
-        )
+        results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=0.5))
 
     result = results["kubernetes"]
     assert result.status == "unavailable"
@@ -218,9 +208,7 @@ async def test_hanging_log_reads_still_return_the_pod_on_time() -> None:
     fake = k3s_cluster()
     fake.fail("pods/log", "hang")
     async with serving(fake, call_timeout_seconds=30) as enricher:
-        results = await run_enrichers(
-            [enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=1.0)
-        )
+        results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=1.0))
 
     result = results["kubernetes"]
     assert result.status == "partial"
@@ -320,8 +308,60 @@ async def test_an_alert_without_kubernetes_labels_reads_nothing() -> None:
 
 
 @pytest.mark.parametrize("mode", ["off", "auto"])
-async def test_no_cluster_means_no_enricher(
-    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_no_cluster_means_no_enricher(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     assert await connect_kubernetes(mode, str(tmp_path / "missing"), None) is None
+
+
+async def test_a_node_that_is_gone_is_a_fact_about_the_pod() -> None:
+    fake = k3s_cluster()
+    fake.fail("nodes", "not_found")
+    result = await enrich_k3s(CRASHLOOP_LABELS, fake)
+
+    assert result.status == "ok"
+    assert f"node {K3S_NODE}: no longer exists" in result.summary
+
+
+async def test_a_job_alert_for_a_deleted_job_still_shows_its_events() -> None:
+    labels = {
+        "alertname": "KubeJobFailed",
+        "namespace": OOM_NAMESPACE,
+        "job_name": "oom-kill-job3",
+        "job": "kube-state-metrics",
+    }
+    async with serving(minikube_oom_cluster()) as enricher:
+        result = await enricher.enrich(alert(labels, OOM_ALERT_TIME), context(OOM_ALERT_TIME))
+
+    assert result.summary[0] == "Job oom-kill-job3: no longer exists"
+    assert [e["reason"] for e in result.facts["events"]] == ["BackoffLimitExceeded"]
+
+
+async def test_alerts_for_two_pods_of_one_deployment_share_the_owner_lookups() -> None:
+    fake = k3s_cluster()
+    pods = ["memory-hungry-app-59c695fbfb-4vnq4", "memory-hungry-app-59c695fbfb-xsvn8"]
+    alerts = [alert({"alertname": "KubePodNotReady", "namespace": "default", "pod": p}) for p in pods]
+    async with serving(fake) as enricher:
+        ctx = context()
+        await asyncio.gather(*(enricher.enrich(a, ctx) for a in alerts))
+
+    apps = "/apis/apps/v1/namespaces/default"
+    assert fake.count(f"{apps}/replicasets/memory-hungry-app-59c695fbfb") == 1
+    assert fake.count(f"{apps}/deployments/memory-hungry-app") == 1
+    assert fake.count(f"{apps}/replicasets") == 1
+    assert fake.count(f"/api/v1/nodes/{K3S_NODE}") == 1
+
+
+async def test_a_token_file_supplies_the_bearer_token(tmp_path: Path) -> None:
+    fake = k3s_cluster()
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file\n")
+    url = await fake.start()
+    enricher = await connect_kubernetes("auto", None, url, token_file=str(token_file))
+    assert enricher is not None
+    try:
+        await enricher.enrich(alert(CRASHLOOP_LABELS), context())
+    finally:
+        await enricher.close()
+        await fake.close()
+
+    assert fake.authorizations == {"Bearer from-file"}

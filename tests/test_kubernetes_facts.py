@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ from tests.fakes.kube_api import (
 K3S_NOW = datetime(2025, 9, 11, 20, 56, 27, tzinfo=UTC)  # 3m after the last crash
 
 
-def k3s_pod(name: str) -> dict[str, object]:
+def k3s_pod(name: str) -> dict[str, Any]:
     pods = items_of("k8s_podlist_crashloopbackoff_k3s.json")
     return next(p for p in pods if p["metadata"]["name"] == name)
 
@@ -79,9 +80,7 @@ def k3s_pod(name: str) -> dict[str, object]:
         ),
     ],
 )
-def test_subject_is_the_most_specific_object_the_labels_name(
-    labels: dict[str, str], expected: Subject
-) -> None:
+def test_subject_is_the_most_specific_object_the_labels_name(labels: dict[str, str], expected: Subject) -> None:
     assert expected == resolve_subject(labels)
 
 
@@ -102,7 +101,8 @@ def test_crashlooping_pod_facts_from_the_k3s_snapshot() -> None:
     container = facts.container("api-server")
     assert container is not None
     assert (facts.phase, facts.ready, facts.node) == ("Running", False, "c9b7eea91")
-    assert (facts.owner.kind, facts.owner.name) == ("ReplicaSet", "backend-api-75fb46b7bd")  # type: ignore[union-attr]
+    assert facts.owner is not None
+    assert (facts.owner.kind, facts.owner.name) == ("ReplicaSet", "backend-api-75fb46b7bd")
     assert (container.restarts, container.waiting_reason) == (5, "CrashLoopBackOff")
     assert container.last_termination is not None
     assert (container.last_termination.reason, container.last_termination.exit_code) == ("Error", 1)
@@ -112,9 +112,7 @@ def test_crashlooping_pod_facts_from_the_k3s_snapshot() -> None:
 
 def test_verdict_of_a_crashlooping_pod() -> None:
     verdict = pod_verdict(pod_facts(k3s_pod(K3S_CRASHLOOP_POD)), K3S_NOW)
-    assert (
-        f"{K3S_CRASHLOOP_POD}: CrashLoopBackOff, 5 restarts, last Error (exit 1) 3m ago" == verdict
-    )
+    assert f"{K3S_CRASHLOOP_POD}: CrashLoopBackOff, 5 restarts, last Error (exit 1) 3m ago" == verdict
 
 
 def test_verdict_of_an_oomkilled_pod_names_the_memory_limit() -> None:
@@ -175,9 +173,7 @@ def test_newest_rollout_is_the_highest_revision_of_the_deployment() -> None:
 
 def test_deployment_facts_report_bad_conditions() -> None:
     facts = workload_facts("Deployment", items_of("k8s_deploymentlist_k3s.json")[1])
-    expected = (
-        "Deployment cpu-intensive-app: 1/3 ready, Available=False: MinimumReplicasUnavailable"
-    )
+    expected = "Deployment cpu-intensive-app: 1/3 ready, Available=False: MinimumReplicasUnavailable"
     assert expected == facts.verdict()
 
 
@@ -253,3 +249,20 @@ def test_workload_of_a_job_pod_is_the_job() -> None:
 
 def test_single_object_fixture_loads() -> None:
     assert load_fixture("k8s_service_single_apiserver_response.json")["kind"] == "Service"
+
+
+def test_a_crashlooping_init_container_reads_as_kubectl_shows_it() -> None:
+    pod = k3s_pod(K3S_CRASHLOOP_POD)
+    pod["spec"]["initContainers"] = pod["spec"].pop("containers")
+    status = pod["status"]
+    status["initContainerStatuses"] = status.pop("containerStatuses")
+    status["phase"] = "Pending"
+    verdict = pod_verdict(pod_facts(pod), K3S_NOW)
+    assert verdict == f"{K3S_CRASHLOOP_POD}: Init:CrashLoopBackOff, 5 restarts, last Error (exit 1) 3m ago"
+
+
+def test_an_evicted_pod_says_why() -> None:
+    pod = k3s_pod("memory-hungry-app-59c695fbfb-4vnq4")
+    pod["status"].update(phase="Failed", reason="Evicted", message="The node was low on resource: memory. ")
+    verdict = pod_verdict(pod_facts(pod), K3S_NOW)
+    assert verdict == "memory-hungry-app-59c695fbfb-4vnq4: Evicted: The node was low on resource: memory."

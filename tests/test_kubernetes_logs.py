@@ -11,15 +11,11 @@ CRASH_LOG = (FIXTURES / "k8s_pod_logs_previous_crashloop_k3s.txt").read_text()
 
 
 def excerpt_of(text: str, max_lines: int = 50, max_chars: int = 4000) -> tuple[str, ...]:
-    return log_excerpt(
-        text, container="c", previous=False, max_lines=max_lines, max_chars=max_chars
-    ).lines
+    return log_excerpt(text, container="c", previous=False, max_lines=max_lines, max_chars=max_chars).lines
 
 
 def test_error_lines_of_the_real_crash_log_are_marked() -> None:
-    excerpt = log_excerpt(
-        CRASH_LOG, container="api-server", previous=True, max_lines=50, max_chars=4000
-    )
+    excerpt = log_excerpt(CRASH_LOG, container="api-server", previous=True, max_lines=50, max_chars=4000)
     marked = [excerpt.lines[i] for i in excerpt.error_lines]
     assert marked == [
         "ERROR: Failed to connect to database: connection refused",

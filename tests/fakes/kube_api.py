@@ -63,9 +63,7 @@ def rehome(obj: Obj, namespace: str) -> Obj:
     return moved
 
 
-def replicaset_for(
-    deployment: Obj, template_hash: str, revision: int, created: str, image: str | None = None
-) -> Obj:
+def replicaset_for(deployment: Obj, template_hash: str, revision: int, created: str, image: str | None = None) -> Obj:
     """A ReplicaSet owned by `deployment`, built from the real k9s ReplicaSet fixture.
 
     The k3s snapshot has the Deployments and their pods but not the ReplicaSets between.
@@ -95,9 +93,7 @@ def replicaset_for(
     replicaset["spec"]["selector"] = {"matchLabels": labels}
     template = replicaset["spec"]["template"]
     template["metadata"]["labels"] = labels
-    template["spec"]["containers"] = copy.deepcopy(
-        deployment["spec"]["template"]["spec"]["containers"]
-    )
+    template["spec"]["containers"] = copy.deepcopy(deployment["spec"]["template"]["spec"]["containers"])
     if image is not None:
         template["spec"]["containers"][0]["image"] = image
     return replicaset
@@ -127,17 +123,13 @@ class FakeKubeApi:
             self.objects.setdefault(RESOURCE_OF_KIND[obj["kind"]], []).append(obj)
 
     def add_fixture(self, filename: str, namespace: str | None = None) -> list[Obj]:
-        objects = [
-            {**o, "kind": o.get("kind") or _kind_of_list(filename)} for o in items_of(filename)
-        ]
+        objects = [{**o, "kind": o.get("kind") or _kind_of_list(filename)} for o in items_of(filename)]
         if namespace is not None:
             objects = [rehome(o, namespace) for o in objects]
         self.add(*objects)
         return objects
 
-    def add_log(
-        self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False
-    ) -> None:
+    def add_log(self, namespace: str, pod: str, container: str, text: str, *, previous: bool = False) -> None:
         self.logs[(namespace, pod, container, previous)] = text
 
     def fail(self, resource: str, fault: Fault) -> None:
@@ -148,8 +140,7 @@ class FakeKubeApi:
         return next(
             o
             for o in self.objects.get(resource, [])
-            if o["metadata"]["name"] == name
-            and (namespace is None or o["metadata"].get("namespace") == namespace)
+            if o["metadata"]["name"] == name and (namespace is None or o["metadata"].get("namespace") == namespace)
         )
 
     def remove(self, resource: str, name: str) -> None:
@@ -183,9 +174,7 @@ class FakeKubeApi:
             await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(
-            SeenRequest(request.path, dict(request.query), request.headers.get("Authorization"))
-        )
+        self.requests.append(SeenRequest(request.path, dict(request.query), request.headers.get("Authorization")))
         route = _parse_path(request.path)
         if route is None:
             return _status(404, "NotFound", f"the server could not find {request.path}")
@@ -200,9 +189,7 @@ class FakeKubeApi:
             return self._get(resource, namespace, name)
         return self._list(resource, namespace, request.query)
 
-    async def _misbehave(
-        self, fault: Fault, resource: str, name: str | None, namespace: str | None
-    ) -> web.Response:
+    async def _misbehave(self, fault: Fault, resource: str, name: str | None, namespace: str | None) -> web.Response:
         if fault == "hang":
             await self._release.wait()
             return _status(503, "ServiceUnavailable", "shutting down")
@@ -217,9 +204,7 @@ class FakeKubeApi:
             return _status(403, "Forbidden", message)
         if fault == "not_found":
             return _status(404, "NotFound", f'{resource} "{name}" not found')
-        return web.Response(
-            status=200, text="<html>502 Bad Gateway</html>\x00{", content_type="text/html"
-        )
+        return web.Response(status=200, text="<html>502 Bad Gateway</html>\x00{", content_type="text/html")
 
     def _get(self, resource: str, namespace: str | None, name: str) -> web.Response:
         for obj in self.objects.get(resource, []):
@@ -386,8 +371,7 @@ def k3s_cluster() -> FakeKubeApi:
     ):
         fake.add_fixture(filename)
     hashes = {
-        pod["metadata"]["labels"]["app"]: pod["metadata"]["labels"]["pod-template-hash"]
-        for pod in fake.objects["pods"]
+        pod["metadata"]["labels"]["app"]: pod["metadata"]["labels"]["pod-template-hash"] for pod in fake.objects["pods"]
     }
     for deployment in fake.objects["deployments"]:
         app = deployment["spec"]["selector"]["matchLabels"]["app"]
