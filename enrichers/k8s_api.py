@@ -93,6 +93,7 @@ class KubeApi:
             ("get", "nodes", False): self._core.read_node,
             ("get", "services", True): self._core.read_namespaced_service,
             ("list", "endpointslices", True): self._discovery.list_namespaced_endpoint_slice,
+            ("list", "endpointslices", False): self._discovery.list_endpoint_slice_for_all_namespaces,
             ("get", "deployments", True): self._apps.read_namespaced_deployment,
             ("get", "statefulsets", True): self._apps.read_namespaced_stateful_set,
             ("get", "daemonsets", True): self._apps.read_namespaced_daemon_set,

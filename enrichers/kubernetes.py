@@ -102,6 +102,17 @@ class KubernetesEnricher:
     async def close(self) -> None:
         await self._api.close()
 
+    async def dependency_edges(self, namespace: str | None = None) -> tuple[Edge, ...]:
+        """Service -> workload and workload -> node edges for the RCA graph, from the
+        EndpointSlices and pods of one namespace (or all). Raises LookupFailed."""
+        deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_seconds
+        lookups = Lookups(self._api, {}, deadline)
+        slices, pods = await asyncio.gather(
+            lookups.read(Request("list", "endpointslices", namespace)),
+            lookups.read(Request("list", "pods", namespace)),
+        )
+        return kubernetes_edges(slices["items"], pods["items"])
+
     async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
         loop = asyncio.get_running_loop()
         started = loop.time()

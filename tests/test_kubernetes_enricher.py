@@ -365,3 +365,11 @@ async def test_a_token_file_supplies_the_bearer_token(tmp_path: Path) -> None:
         await fake.close()
 
     assert fake.authorizations == {"Bearer from-file"}
+
+
+async def test_dependency_edges_come_from_endpoint_slices_and_pods() -> None:
+    async with serving(k3s_cluster()) as enricher:
+        edges = await enricher.dependency_edges()
+
+    assert ("backend-api-service", "backend-api") in {(e.caller, e.callee) for e in edges}
+    assert {e.source for e in edges} == {"kubernetes"}
