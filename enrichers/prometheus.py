@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -44,6 +44,18 @@ class PrometheusEnricher:
         self.client = PromClient(
             url, timeout_seconds=timeout_seconds, max_workers=max_workers, headers=headers
         )
+        self._owns_client = True
+
+    @classmethod
+    def from_client(
+        cls, client: PromClient, *, window: timedelta = timedelta(minutes=30)
+    ) -> PrometheusEnricher:
+        """Share a client (and its thread pool) with graph sources and signals."""
+        enricher = cls.__new__(cls)
+        enricher.window = window
+        enricher.client = client
+        enricher._owns_client = False
+        return enricher
 
     async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
@@ -78,7 +90,12 @@ class PrometheusEnricher:
         expr = strip_threshold(expr)
         start, end = alert_window(alert, ctx.now, self.window)
         try:
-            series = await self.client.range_query(expr, start, end, step_for(start, end))
+            step = step_for(start, end)
+            series = await _shared(
+                ctx,
+                ("range", expr, start, end, step),
+                lambda: self.client.range_query(expr, start, end, step),
+            )
         except SourceUnavailable as exc:
             return exc
         return summarize_expression(expr, series, alert.labels, alert.starts_at)
@@ -98,7 +115,7 @@ class PrometheusEnricher:
             return None, ()
         names = list(queries)
         results = await asyncio.gather(
-            *(self.client.instant_query(queries[n], ctx.now) for n in names),
+            *(self._instant(queries[n], ctx) for n in names),
             return_exceptions=True,
         )
         values: dict[str, float | None] = {}
@@ -114,8 +131,36 @@ class PrometheusEnricher:
             return None, (problems[0],)
         return GoldenSignals(values, window), tuple(problems)
 
+    async def _instant(self, expr: str, ctx: EnrichContext) -> tuple[Series, ...]:
+        return await _shared(
+            ctx, ("instant", expr, ctx.now), lambda: self.client.instant_query(expr, ctx.now)
+        )
+
     async def close(self) -> None:
-        await self.client.close()
+        if self._owns_client:
+            await self.client.close()
+
+
+async def _shared(
+    ctx: EnrichContext,
+    key: tuple[object, ...],
+    query: Callable[[], Coroutine[Any, Any, tuple[Series, ...]]],
+) -> tuple[Series, ...]:
+    """Alerts of one group often share a rule and a workload: ask Prometheus once.
+
+    The task is shielded so one alert's enrichment being cut off by its budget does not
+    cancel the query another alert is waiting for.
+    """
+    cache_key = f"prometheus:{key!r}"
+    task = ctx.cache.get(cache_key)
+    if task is None:
+        task = asyncio.ensure_future(query())
+        # Retrieve the outcome even if every waiter is gone, so it is never reported
+        # as "exception was never retrieved".
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        ctx.cache[cache_key] = task
+    result: tuple[Series, ...] = await asyncio.shield(task)
+    return result
 
 
 def _single_value(series: tuple[Series, ...]) -> float | None:

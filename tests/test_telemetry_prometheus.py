@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import aiohttp
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from enrichers.base import run_enrichers
 from enrichers.graph_sources import GraphSources
 from enrichers.prometheus import PrometheusEnricher
 from enrichers.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
+from enrichers.telemetry_factory import TelemetrySettings, build_telemetry
 from enrichers.telemetry_promclient import PromClient
 from enrichers.telemetry_promql import SPARK_BARS
 from tests.fakes.telemetry_alerts import alert_with, at, context
@@ -213,3 +216,55 @@ async def test_a_failing_signal_query_is_reported_and_the_others_kept(
     assert len(fetched.problems) == 1
     assert fetched.problems[0].startswith("broken: HTTP 400")
     assert not math.isnan(fetched.table.values[-1, 0])
+
+
+async def _instant_queries_served(prometheus: PrometheusServer) -> float:
+    """Prometheus's own count of /api/v1/query requests, from its /metrics."""
+    async with aiohttp.ClientSession() as session, session.get(f"{prometheus.url}/metrics") as r:
+        text = await r.text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("prometheus_http_requests_total{")
+        and 'handler="/api/v1/query"' in line
+    )
+
+
+async def test_alerts_of_one_group_share_their_queries(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    first = alert_with(CRASHLOOP_LABELS, at(prometheus.story.alert_starts_at))
+    second = alert_with({**CRASHLOOP_LABELS, "reason": "CrashLoopBackOff"}, first.starts_at)
+    alone, shared = context(), context()
+
+    before = await _instant_queries_served(prometheus)
+    await enricher.enrich(first, alone)
+    one_alert = await _instant_queries_served(prometheus) - before
+    await asyncio.gather(enricher.enrich(first, shared), enricher.enrich(second, shared))
+    two_alerts = await _instant_queries_served(prometheus) - before - one_alert
+
+    assert one_alert > 0
+    assert two_alerts == one_alert
+
+
+async def test_built_telemetry_shares_one_prometheus_client(prometheus: PrometheusServer) -> None:
+    story = prometheus.story
+    telemetry = build_telemetry(
+        TelemetrySettings(prometheus_url=prometheus.url, budget_seconds=5.0)
+    )
+    try:
+        results = await run_enrichers(
+            telemetry.enrichers,
+            alert_with(ERROR_LABELS, at(story.alert_starts_at), ERROR_RATIO_EXPR),
+            context(),
+        )
+        edges = await telemetry.edges()
+        table = await telemetry.signal_table(at(story.now - 900), at(story.now))
+    finally:
+        await telemetry.close()
+
+    assert list(results) == ["prometheus"]
+    assert results["prometheus"].summary[0].startswith("Alert expression: 0.23")
+    assert len(edges.edges) == 4
+    assert table is not None
+    assert "payments_latency" in table.table.columns

@@ -19,7 +19,13 @@ from enrichers.graph_sources import (
 )
 from enrichers.jaeger import jaeger_services, summarize_jaeger_traces
 from enrichers.loki import error_query, log_selector, summarize_streams
-from enrichers.signals import SignalQuery, signal_queries, signal_table_from_results
+from enrichers.signals import (
+    DEFAULT_SIGNALS,
+    SignalQuery,
+    signal_queries,
+    signal_table_from_results,
+)
+from enrichers.telemetry_factory import TelemetrySettings, build_telemetry, signals_from_config
 from enrichers.telemetry_http import MalformedResponse
 from enrichers.telemetry_naming import alert_service, workload_of_pod
 from enrichers.telemetry_promclient import Series, parse_result
@@ -417,3 +423,20 @@ def test_loki_selector_targets_the_alerts_pods(
 
 def test_loki_query_filters_error_lines() -> None:
     assert error_query('{pod="a"}') == '{pod="a"} |~ "(?i)(error|exception|fatal|panic|traceback)"'
+
+
+# --- wiring ----------------------------------------------------------------------------
+
+
+async def test_nothing_configured_builds_no_sources() -> None:
+    telemetry = build_telemetry(TelemetrySettings())
+
+    assert (telemetry.enrichers, telemetry.prometheus, telemetry.graph) == ((), None, None)
+    assert await telemetry.signal_table(at(0), at(60)) is None
+    assert (await telemetry.edges()).edges == ()
+    await telemetry.close()
+
+
+def test_no_configured_signals_means_the_defaults() -> None:
+    assert signals_from_config([]) == DEFAULT_SIGNALS
+    assert signals_from_config([("cpu", "q")]) == (SignalQuery("cpu", "q"),)
