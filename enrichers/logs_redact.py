@@ -18,6 +18,7 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 # Order matters: whole-token shapes first, then key=value forms that could overlap them.
+# Quantifiers that may start anywhere are bounded, so a long line costs linear time.
 _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)"),
@@ -31,17 +32,17 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), REDACTED),  # Slack tokens
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), REDACTED),  # OpenAI/Stripe-style keys
     # Credentials inside URLs: scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), rf"\1{REDACTED}@"),
+    (re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,20}://[^\s:/@]{1,100}:)[^\s@/]{1,200}@"), rf"\1{REDACTED}@"),
     # key=value, key: value, "key": "value" for names that announce a secret.
     (
         re.compile(
             r"""(?ix)
             (["']?
-             [a-z0-9_.-]*
+             (?<![a-z0-9_.-])[a-z0-9_.-]{0,60}?
              (?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key
                 |private[_-]?key|client[_-]?secret|credentials?|auth)
-             [a-z0-9_.-]*
-             ["']?\s*[:=]\s*["']?)
+             [a-z0-9_.-]{0,60}
+             ["']?\s{0,5}[:=]\s{0,5}["']?)
             ([^\s"',;]+)
             """
         ),
@@ -74,7 +75,8 @@ def looks_like_error(line: str) -> bool:
 
 def clean_text(text: str, max_chars: int = MAX_LINE_CHARS) -> str:
     """One free-text field (an event message, a termination message) made safe to show."""
-    cleaned = redact_secrets(strip_ansi(text)).strip()
+    # Cut first (with room for what redaction and stripping remove): bounded work per field.
+    cleaned = redact_secrets(strip_ansi(text[: max_chars * 4])).strip()
     return cleaned if len(cleaned) <= max_chars else cleaned[: max_chars - 1] + "…"
 
 
@@ -117,7 +119,7 @@ def log_excerpt(
     used = 0
     # Walk from the newest line back: the end of a log is where a crash explains itself.
     for raw in reversed(raw_lines[-max_lines:] if max_lines > 0 else []):
-        line = redact_secrets(strip_ansi(raw)).rstrip()
+        line = redact_secrets(strip_ansi(raw[: max_line_chars * 4])).rstrip()
         if len(line) > max_line_chars:
             line, truncated = line[: max_line_chars - 1] + "…", True
         if used + len(line) + 1 > max_chars:

@@ -76,3 +76,22 @@ def test_secrets_never_reach_the_excerpt() -> None:
 
 def test_clean_text_bounds_free_text() -> None:
     assert len(clean_text("z" * 1000, 50)) == 50
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "y" * 200_000,
+        "a" * 100_000 + "://" + "b" * 100_000,
+        "x" * 50_000 + "password" + "x" * 50_000,
+        "Bearer " * 20_000,
+    ],
+)
+def test_pathological_lines_are_redacted_without_catastrophic_backtracking(line: str) -> None:
+    # No timing assertion: this test would hang (and hit pytest-timeout) if it backtracked.
+    assert len(redact_secrets(line)) <= len(line) + len(REDACTED) * 20_000
+
+
+def test_a_secret_behind_a_long_key_prefix_is_still_redacted() -> None:
+    line = "application_primary_database_connection_password=swordfish"
+    assert "swordfish" not in redact_secrets(line)
