@@ -80,8 +80,9 @@ DEFAULT_SIGNALS: tuple[SignalQuery, ...] = (
         "error",
         _by_server("sum by (server) (rate(traces_service_graph_request_failed_total[2m]))"),
     ),
+    # Traffic is "workload" in the case format (RCAEval) and in rca.ranking's families.
     SignalQuery(
-        "request",
+        "workload",
         _by_server("sum by (server) (rate(traces_service_graph_request_total[2m]))"),
     ),
 )

@@ -6,7 +6,6 @@ so enrichers turn it into "unavailable (reason)" without knowing aiohttp's excep
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -94,7 +93,3 @@ def alert_window(alert: Alert, now: datetime, before: timedelta) -> tuple[dateti
     start = alert.starts_at - before
     return start, max(end, alert.starts_at)
 
-
-async def gather_settled(*awaitables: Any) -> list[Any]:
-    """asyncio.gather that keeps going when one fails; failures come back as exceptions."""
-    return list(await asyncio.gather(*awaitables, return_exceptions=True))

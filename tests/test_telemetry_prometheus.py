@@ -183,7 +183,7 @@ async def test_default_signals_build_the_case_table(prometheus: PrometheusServer
         "payments_cpu",
         "payments_latency",
         "payments_error",
-        "payments_request",
+        "payments_workload",
         "checkout_latency",
     } <= set(table.columns)
     assert bool(np.all(np.diff(table.times) == 30))
