@@ -74,10 +74,13 @@ class PrometheusEnricher:
             facts["golden_signals"] = golden.to_facts()
             lines.extend(golden.lines())
         elapsed = time.monotonic() - started
+        if expression is None and golden is None and not problems:
+            reason = "the alert has no expression in its generatorURL and names no workload"
+            return Enrichment.unavailable(self.name, reason, elapsed)
+        if problems and not lines:
+            return Enrichment.unavailable(self.name, _common_reason(problems), elapsed)
         if problems:
             facts["problems"] = problems
-            if not lines:
-                return Enrichment.unavailable(self.name, problems[0], elapsed)
         status: EnrichmentStatus = "partial" if problems else "ok"
         return Enrichment(self.name, status, facts, tuple(lines), None, elapsed)
 
@@ -161,6 +164,12 @@ async def _shared(
         ctx.cache[cache_key] = task
     result: tuple[Series, ...] = await asyncio.shield(task)
     return result
+
+
+def _common_reason(problems: list[str]) -> str:
+    """"cannot connect" once rather than per query, when every query failed alike."""
+    reasons = {problem.split(": ", 1)[-1] for problem in problems}
+    return reasons.pop() if len(reasons) == 1 else problems[0]
 
 
 def _single_value(series: tuple[Series, ...]) -> float | None:

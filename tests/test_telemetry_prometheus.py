@@ -126,7 +126,20 @@ async def test_unreachable_prometheus_is_unavailable_with_a_reason() -> None:
         await enricher.close()
 
     assert results["prometheus"].status == "unavailable"
-    assert "cannot connect to Prometheus" in (results["prometheus"].reason or "")
+    assert results["prometheus"].reason == "cannot connect to Prometheus"
+
+
+async def test_an_alert_with_nothing_to_query_is_unavailable_with_a_reason(
+    enricher: PrometheusEnricher,
+) -> None:
+    alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, datetime.now(UTC))
+
+    result = await enricher.enrich(alert, context())
+
+    assert result.status == "unavailable"
+    assert result.reason == (
+        "the alert has no expression in its generatorURL and names no workload"
+    )
 
 
 async def test_graph_edges_from_every_family_present(prometheus: PrometheusServer) -> None:
