@@ -351,3 +351,42 @@ def test_alert_rules_fire_on_the_faults_they_name_and_stay_quiet_otherwise(tmp_p
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- the documented alertmanager.yml snippet ---------------------------------------------
+
+README = REPO / "manifests" / "README.md"
+
+
+def documented_alertmanager_yml() -> str:
+    text = README.read_text(encoding="utf-8")
+    marker = text.index("<!-- alertmanager.yml")
+    block = re.search(r"```yaml\n(.*?)```", text[marker:], re.DOTALL)
+    assert block is not None, "no yaml block after the alertmanager.yml marker"
+    return block.group(1)
+
+
+def test_documented_alertmanager_yml_passes_amtool_check_config(tmp_path: Path) -> None:
+    amtool = shutil.which("amtool")
+    if amtool is None:
+        pytest.skip("amtool is not installed (Debian package prometheus-alertmanager)")
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(documented_alertmanager_yml(), encoding="utf-8")
+    done = subprocess.run(
+        [amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_documented_alertmanager_yml_posts_with_bearer_auth_to_the_service() -> None:
+    config = yaml.safe_load(documented_alertmanager_yml())
+    service = yaml.safe_load(SERVICE.read_text(encoding="utf-8"))
+    name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
+    port = service["spec"]["ports"][0]["port"]
+    (receiver,) = [r for r in config["receivers"] if r["name"] == "kubebot"]
+    (webhook,) = receiver["webhook_configs"]
+    assert webhook["url"] == f"http://{name}.{namespace}.svc:{port}/api/v1/alerts"
+    assert webhook["http_config"]["authorization"]["type"] == "Bearer"
+    assert webhook["send_resolved"] is True
+    (route,) = [r for r in config["route"]["routes"] if r["receiver"] == "kubebot"]
+    assert route["continue"] is True
