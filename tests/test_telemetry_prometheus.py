@@ -11,7 +11,7 @@ import aiohttp
 import numpy as np
 import pytest
 
-from enrichers.base import run_enrichers
+from enrichers.base import Enrichment, run_enrichers
 from enrichers.graph_sources import GraphSources
 from enrichers.prometheus import PrometheusEnricher
 from enrichers.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
@@ -19,6 +19,7 @@ from enrichers.telemetry_factory import TelemetrySettings, build_telemetry
 from enrichers.telemetry_promclient import PromClient
 from enrichers.telemetry_promql import SPARK_BARS
 from tests.fakes.telemetry_alerts import alert_with, at, context
+from tests.fakes.telemetry_http import Reply, serve
 from tests.fakes.telemetry_prometheus import (
     CHECKOUT_POD,
     ERROR_RATIO_EXPR,
@@ -281,3 +282,55 @@ async def test_built_telemetry_shares_one_prometheus_client(prometheus: Promethe
     assert len(edges.edges) == 4
     assert table is not None
     assert "payments_latency" in table.table.columns
+
+
+# --- a Prometheus that misbehaves (local fake server) ----------------------------------
+
+
+async def _enrich_against(routes: dict[str, Reply], budget: float = 5.0) -> Enrichment:
+    alert = alert_with(CRASHLOOP_LABELS, datetime.now(UTC), ERROR_RATIO_EXPR)
+    async with serve(routes) as fake:
+        enricher = PrometheusEnricher(fake.url, timeout_seconds=0.5)
+        try:
+            results = await run_enrichers([enricher], alert, context(budget_seconds=budget))
+        finally:
+            await enricher.close()
+    return results["prometheus"]
+
+
+async def test_prometheus_answering_garbage_is_malformed() -> None:
+    routes = {"/api/v1/query_range": Reply.garbage(), "/api/v1/query": Reply.garbage()}
+
+    result = await _enrich_against(routes)
+
+    assert result.status == "unavailable"
+    assert result.reason == (
+        "expression: malformed response: query_range did not return Prometheus JSON"
+    )
+
+
+async def test_prometheus_answering_a_result_that_is_not_a_list_is_malformed() -> None:
+    body = {"status": "success", "data": {"resultType": "matrix", "result": "nope"}}
+    routes = {"/api/v1/query_range": Reply.json(body), "/api/v1/query": Reply.json(body)}
+
+    result = await _enrich_against(routes)
+
+    assert result.reason == "malformed response: result is not a list"
+
+
+async def test_a_hanging_prometheus_times_out_with_a_reason() -> None:
+    routes = {"/api/v1/query_range": Reply.hanging(), "/api/v1/query": Reply.hanging()}
+
+    result = await _enrich_against(routes)
+
+    assert result.status == "unavailable"
+    assert result.reason == "timed out after 0.5s"
+
+
+async def test_a_hanging_prometheus_is_cut_off_by_the_budget() -> None:
+    routes = {"/api/v1/query_range": Reply.hanging(), "/api/v1/query": Reply.hanging()}
+
+    result = await _enrich_against(routes, budget=0.2)
+
+    assert result.status == "unavailable"
+    assert result.reason == "timed out after 0.2s"
