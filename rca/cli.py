@@ -19,9 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rca", description="offline root-cause ranking")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("rca", help="rank one case directory").add_argument("case_dir", type=Path)
-    commands.add_parser("rca-eval", help="accuracy over labelled cases").add_argument(
-        "cases_dir", type=Path
-    )
+    commands.add_parser("rca-eval", help="accuracy over labelled cases").add_argument("cases_dir", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.command == "rca":

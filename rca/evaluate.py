@@ -39,9 +39,7 @@ def labelled_case_dirs(cases_dir: Path) -> list[Path]:
     return sorted(path.parent for path in cases_dir.rglob("label.json"))
 
 
-def evaluate_cases(
-    case_dirs: Iterable[Path], config: RankingConfig = DEFAULT_CONFIG
-) -> list[CaseResult]:
+def evaluate_cases(case_dirs: Iterable[Path], config: RankingConfig = DEFAULT_CONFIG) -> list[CaseResult]:
     results = []
     for case_dir in case_dirs:
         case = load_case(case_dir)
@@ -50,9 +48,7 @@ def evaluate_cases(
         ranking = rank_case(case, config)
         seconds = time.perf_counter() - started
         services = [cause.service for cause in ranking]
-        position = (
-            services.index(case.label.service) + 1 if case.label.service in services else None
-        )
+        position = services.index(case.label.service) + 1 if case.label.service in services else None
         label = case.label
         results.append(CaseResult(case.name, label.system, label.fault, position, seconds))
     return results

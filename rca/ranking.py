@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import networkx as nx
+import numpy as np
+from scipy import sparse
 
 from rca.graph import build_graph
 from rca.model import Edge, RootCause, SignalTable
@@ -48,17 +51,17 @@ NO_FACTS: Mapping[str, Sequence[str]] = MappingProxyType({})
 @dataclass(frozen=True)
 class RankingConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
-    family_weights: Mapping[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_FAMILY_WEIGHTS)
-    )
+    family_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FAMILY_WEIGHTS))
     other_family_weight: float = 0.5
     top_families: int = 2
     # Random walk: probability of following an edge rather than restarting at the seeds,
     # and the weight of walking back from a callee to its caller (MicroRCA's rho).
     walk_alpha: float = 0.85
+    walk_iterations: int = 100
     backward_weight: float = 0.5
-    # Added to the (0..1) score per Kubernetes fact about a service.
-    fact_weight: float = 0.5
+    # Added to the (0..1) score per Kubernetes fact about a service: a fact such as
+    # OOMKilled outweighs any metric anomaly; anomalies order services with facts.
+    fact_weight: float = 1.0
     # A series at or above this score is named in the evidence.
     evidence_threshold: float = 3.0
     evidence_series: int = 3
@@ -124,11 +127,7 @@ def service_anomalies(
     for service, per_family in families.items():
         strongest = sorted(per_family.values(), reverse=True)[: config.top_families]
         top = _strongest_per_family(members[service], config)
-        onsets = [
-            s.onset
-            for s in members[service]
-            if s.onset is not None and s.score >= config.evidence_threshold
-        ]
+        onsets = [s.onset for s in members[service] if s.onset is not None and s.score >= config.evidence_threshold]
         result[service] = ServiceAnomaly(
             service,
             sum(strongest),
@@ -139,9 +138,7 @@ def service_anomalies(
     return result
 
 
-def _strongest_per_family(
-    series: Sequence[SeriesScore], config: RankingConfig
-) -> tuple[SeriesScore, ...]:
+def _strongest_per_family(series: Sequence[SeriesScore], config: RankingConfig) -> tuple[SeriesScore, ...]:
     """The strongest series of each family, the family that counts most first."""
     best: dict[str, SeriesScore] = {}
     for s in series:
@@ -156,6 +153,7 @@ def _strongest_per_family(
     return tuple(sorted(best.values(), key=weighted, reverse=True))
 
 
+@functools.lru_cache(maxsize=4096)
 def family_of(metric: str) -> str:
     """The signal family of a metric name such as `cpu_mcores` or `client_latency_p99`."""
     name = metric.lower()
@@ -180,44 +178,49 @@ def family_of(metric: str) -> str:
 def walk_scores(
     graph: nx.DiGraph, anomaly: Mapping[str, float], config: RankingConfig = DEFAULT_CONFIG
 ) -> dict[str, float]:
-    """Scores in 0..1 for the services in `anomaly`: the walk's if there are edges."""
+    """Scores in 0..1 for the services in `anomaly`: the walk's if there are edges.
+
+    A personalized PageRank (restart at the seeds with probability 1 - walk_alpha) over
+    a walk graph: caller -> callee weighted by the callee's anomaly, callee -> caller by
+    backward_weight times the caller's, and a self-loop weighted by how much more
+    anomalous a service is than its most anomalous dependency. Power iteration on a
+    sparse matrix: linear in services + edges.
+    """
     top = max(anomaly.values(), default=0.0)
     if top <= 0:
         return dict.fromkeys(anomaly, 0.0)
-    seed = {name: value / top for name, value in anomaly.items()}
-    ranked = graph.subgraph(anomaly)
-    if ranked.number_of_edges() == 0:
-        return seed
-    walk = _walk_graph(ranked, seed, config)
-    visits = nx.pagerank(
-        walk,
-        alpha=config.walk_alpha,
-        personalization={name: value + 1e-9 for name, value in seed.items()},
-        weight="weight",
+    names = list(anomaly)  # table order: deterministic under renaming
+    index = {name: i for i, name in enumerate(names)}
+    seed = np.array([anomaly[name] / top for name in names])
+    pairs = [(index[u], index[v]) for u, v in graph.edges if u in index and v in index]
+    if not pairs:
+        return dict(zip(names, seed.tolist(), strict=True))
+    callers, callees = np.array(pairs, dtype=np.intp).T
+    explained = np.zeros(len(names))
+    np.maximum.at(explained, callers, seed[callees])
+    nodes = np.arange(len(names))
+    rows = np.concatenate([callers, callees, nodes])
+    cols = np.concatenate([callees, callers, nodes])
+    weights = np.concatenate(
+        [
+            seed[callees],
+            config.backward_weight * seed[callers],
+            np.maximum(0.0, seed - explained),  # stay where nothing below explains it
+        ]
     )
-    best = max(visits.values())
-    return {name: visits[name] / best for name in anomaly}
-
-
-def _walk_graph(graph: nx.DiGraph, seed: Mapping[str, float], config: RankingConfig) -> nx.DiGraph:
-    walk = nx.DiGraph()
-    walk.add_nodes_from(graph)  # same node order as the table: deterministic under renaming
-    for caller, callee in graph.edges:
-        _add_weight(walk, caller, callee, seed[callee])
-        _add_weight(walk, callee, caller, config.backward_weight * seed[caller])
-    for service in graph:
-        # Stay where the anomaly is not explained by an (as) anomalous dependency.
-        explained = max((seed[c] for c in graph.successors(service)), default=0.0)
-        _add_weight(walk, service, service, max(0.0, seed[service] - explained))
-    return walk
-
-
-def _add_weight(walk: nx.DiGraph, a: str, b: str, weight: float) -> None:
-    weight += 1e-9  # every edge stays walkable, so the walk never gets stuck
-    if walk.has_edge(a, b):
-        walk.edges[a, b]["weight"] += weight
-    else:
-        walk.add_edge(a, b, weight=weight)
+    weights += 1e-9  # every edge stays walkable, so the walk never gets stuck
+    step = sparse.csr_matrix((weights, (rows, cols)), shape=(len(names), len(names)))
+    step = sparse.diags(1.0 / np.asarray(step.sum(axis=1)).ravel()) @ step  # rows sum to 1
+    restart = (seed + 1e-9) / (seed + 1e-9).sum()
+    visits = restart
+    for _ in range(config.walk_iterations):
+        following = config.walk_alpha * (step.T @ visits) + (1 - config.walk_alpha) * restart
+        converged = np.abs(following - visits).sum() < 1e-10
+        visits = following
+        if converged:
+            break
+    visits = visits / visits.max()
+    return dict(zip(names, visits.tolist(), strict=True))
 
 
 def _evidence(
@@ -227,26 +230,16 @@ def _evidence(
     facts: Sequence[str],
     config: RankingConfig,
 ) -> tuple[str, ...]:
-    lines = [
-        f"{anomaly.service}: {_describe(s)}"
-        for s in anomaly.top_series
-        if s.score >= config.evidence_threshold
-    ]
+    lines = [f"{anomaly.service}: {_describe(s)}" for s in anomaly.top_series if s.score >= config.evidence_threshold]
     if not lines:
         lines.append(f"{anomaly.service}: no signal left its normal range")
     lines.extend(f"{anomaly.service}: {fact}" for fact in facts)
     service = anomaly.service
     if service in graph:
-        degraded_callers = [
-            c for c in graph.predecessors(service) if _degraded_after(anomalies.get(c), anomaly)
-        ]
+        degraded_callers = [c for c in graph.predecessors(service) if _degraded_after(anomalies.get(c), anomaly)]
         if degraded_callers:
             lines.append(f"called by {', '.join(degraded_callers)} which degraded after it")
-        anomalous_callees = [
-            c
-            for c in graph.successors(service)
-            if c in anomalies and anomalies[c].onset is not None
-        ]
+        anomalous_callees = [c for c in graph.successors(service) if c in anomalies and anomalies[c].onset is not None]
         if anomalous_callees:
             verb = "is" if len(anomalous_callees) == 1 else "are"
             lines.append(f"depends on {', '.join(anomalous_callees)} which {verb} anomalous too")

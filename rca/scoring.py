@@ -9,6 +9,7 @@ own noise to score. The score is the median deviation over the rows after the fa
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -42,7 +43,7 @@ class ScoringConfig:
 DEFAULT_SCORING = ScoringConfig()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SeriesScore:
     column: str
     service: str
@@ -66,33 +67,36 @@ def score_series(
     with warnings.catch_warnings():
         # All-NaN columns are expected (no requests, no samples); they score 0.
         warnings.simplefilter("ignore", RuntimeWarning)
-        baseline = _column_median(normal)
-        scale = _robust_scale(values, normal, baseline, config)
+        baseline, q1, q3 = nan_quantiles(normal, (0.5, 0.25, 0.75))
+        scale = _robust_scale(values, normal, baseline, q3 - q1, config)
         deviation = np.abs(after - baseline) / scale
         score = np.nan_to_num(_column_median(deviation))
         after_median = _column_median(after)
     onset = _onsets(deviation, after_times, config.onset_threshold)
     return tuple(
-        SeriesScore(
-            column,
-            SignalTable.service_of(column),
-            SignalTable.metric_of(column),
-            float(score[j]),
-            float(baseline[j]),
-            float(after_median[j]),
-            onset[j],
+        SeriesScore(column, *_split(column), *numbers, first)
+        for column, numbers, first in zip(
+            table.columns,
+            zip(score.tolist(), baseline.tolist(), after_median.tolist(), strict=True),
+            onset,
+            strict=True,
         )
-        for j, column in enumerate(table.columns)
     )
 
 
+@functools.lru_cache(maxsize=65536)
+def _split(column: str) -> tuple[str, str]:
+    return SignalTable.service_of(column), SignalTable.metric_of(column)
+
+
 def _without_artefacts(table: SignalTable, config: ScoringConfig) -> FloatArray:
-    values = table.values.astype(np.float64, copy=True)
-    latency = np.array(["latency" in SignalTable.metric_of(c) for c in table.columns], dtype=bool)
-    if latency.any():
-        block = values[:, latency]
-        block[block >= config.latency_ceiling_seconds] = np.nan
-        values[:, latency] = block
+    """The table's values, latency at the top bucket made NaN (copying only if needed)."""
+    latency = np.array(["latency" in _split(c)[1] for c in table.columns], dtype=bool)
+    stuck = (table.values >= config.latency_ceiling_seconds) & latency
+    if not stuck.any():
+        return table.values
+    values = table.values.copy()
+    values[stuck] = np.nan
     return values
 
 
@@ -123,20 +127,21 @@ def nan_quantiles(rows: FloatArray, quantiles: tuple[float, ...]) -> list[FloatA
 
 
 def _robust_scale(
-    values: FloatArray, normal: FloatArray, baseline: FloatArray, config: ScoringConfig
+    values: FloatArray,
+    normal: FloatArray,
+    baseline: FloatArray,
+    iqr: FloatArray,
+    config: ScoringConfig,
 ) -> FloatArray:
     columns = values.shape[1]
     if len(normal) >= 2:
-        q1, q3 = nan_quantiles(normal, (0.25, 0.75))
-        (spread,) = nan_quantiles(
-            np.abs(normal - baseline), (config.normal_deviation_percentile / 100,)
-        )
+        (spread,) = nan_quantiles(np.abs(normal - baseline), (config.normal_deviation_percentile / 100,))
     else:  # too short a normal window to measure noise: floors only
-        q1 = q3 = spread = np.zeros(columns)
+        iqr = spread = np.zeros(columns)
     magnitude = np.nanmax(np.abs(values), axis=0) if len(values) else np.zeros(columns)
     scale = np.fmax.reduce(
         [
-            np.nan_to_num(q3 - q1),
+            np.nan_to_num(iqr),
             np.nan_to_num(spread),
             config.relative_floor * np.nan_to_num(np.abs(baseline)),
             config.magnitude_floor * np.nan_to_num(magnitude),
@@ -148,12 +153,12 @@ def _robust_scale(
 
 
 def _onsets(deviation: FloatArray, times: FloatArray, threshold: float) -> list[float | None]:
+    if len(times) == 0:
+        return [None] * deviation.shape[1]
     above = np.nan_to_num(deviation, nan=0.0) > threshold
-    first = np.argmax(above, axis=0) if len(times) else np.zeros(deviation.shape[1], dtype=int)
-    return [
-        float(times[first[j]]) if len(times) and above[first[j], j] else None
-        for j in range(deviation.shape[1])
-    ]
+    first = np.argmax(above, axis=0)
+    found = above[first, np.arange(deviation.shape[1])]
+    return [t if hit else None for t, hit in zip(times[first].tolist(), found.tolist(), strict=True)]
 
 
 def ratio_to_baseline(score: SeriesScore) -> float | None:

@@ -77,7 +77,7 @@ def generate_case(
     edges = random_call_graph(services, edges_per_service, seed)
     root = int(rng.integers(0, services)) if fault_service is None else fault_service
     names = tuple(service_name(i) for i in range(services))
-    times = 1_700_000_000.0 + step_seconds * np.arange(steps)
+    times = 1_700_000_000.0 + step_seconds * np.arange(steps, dtype=np.float64)
     inject_index = steps - fault_steps
     after = np.arange(steps) >= inject_index
 
@@ -92,7 +92,7 @@ def generate_case(
             series += _fault_effect(signal, name, hops, base, fault_size, inherited_share, after)
             columns.append(f"{name}_{signal}")
             blocks.append(np.abs(series))
-    values = np.column_stack(blocks)
+    values = np.column_stack(blocks).astype(np.float64)
     table = SignalTable(times, tuple(columns), values)
     return SyntheticCase(table, float(times[inject_index]), edges, service_name(root), names)
 

@@ -1,0 +1,46 @@
+"""The dependency graph merges edges from every source."""
+
+from __future__ import annotations
+
+from rca.graph import build_graph
+from rca.model import Edge
+
+
+def test_duplicate_edges_merge_their_sources_and_rates() -> None:
+    graph = build_graph(
+        [
+            Edge("frontend", "cart", "istio", request_rate=10.0),
+            Edge("frontend", "cart", "jaeger", request_rate=12.0, error_rate=0.5),
+            Edge("frontend", "cart", "istio"),
+        ]
+    )
+
+    assert list(graph.edges) == [("frontend", "cart")]
+    data = graph.edges["frontend", "cart"]
+    assert data["sources"] == ("istio", "jaeger")
+    assert data["request_rate"] == 12.0
+    assert data["error_rate"] == 0.5
+
+
+def test_direction_is_caller_to_callee() -> None:
+    graph = build_graph([Edge("frontend", "cart", "static")])
+
+    assert list(graph.successors("frontend")) == ["cart"]
+
+
+def test_services_without_edges_are_nodes() -> None:
+    graph = build_graph([Edge("a", "b", "static")], services=["a", "lonely"])
+
+    assert {"a", "b", "lonely"} == set(graph.nodes)
+
+
+def test_self_calls_are_dropped() -> None:
+    graph = build_graph([Edge("a", "a", "jaeger")])
+
+    assert graph.number_of_edges() == 0
+
+
+def test_unknown_rates_stay_unknown() -> None:
+    graph = build_graph([Edge("a", "b", "static")])
+
+    assert graph.edges["a", "b"]["request_rate"] is None
