@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 import requests
+import urllib3
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
@@ -108,11 +109,13 @@ class PromClient:
         self.url = url.rstrip("/")
         self.timeout_seconds = timeout_seconds
         # No retries inside the library: retrying is the pipeline's decision, and a retry
-        # loop here would outlive the enrichment budget.
+        # loop here would outlive the enrichment budget. `read=False` so a read timeout
+        # surfaces as one (urllib3 would otherwise wrap it in MaxRetryError, which
+        # requests reports as a connection error).
         self._connect = PrometheusConnect(
             url=self.url,
             headers=dict(headers or {}),
-            retry=Retry(total=0),
+            retry=Retry(total=0, read=False),
             timeout=timeout_seconds,  # type: ignore[arg-type]  # typed int, any number works
         )
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="prometheus")
@@ -134,7 +137,7 @@ class PromClient:
         except (ValueError, KeyError, TypeError):
             # requests' JSON decoding raises ValueError; a missing data.result KeyError.
             raise MalformedResponse(f"{what} did not return Prometheus JSON") from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise SourceUnavailable(f"HTTP error: {type(exc).__name__}") from None
 
     async def range_query(
