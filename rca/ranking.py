@@ -1,15 +1,19 @@
 """Rank services as root causes: own anomaly, then a walk toward anomalous dependencies.
 
-1. Each series gets a robust score (rca.scoring). A service's anomaly is the sum of its
-   two strongest signal families (cpu, memory, latency, ...), each family's strongest
-   series on a log scale, weighted: a resource or error anomaly is direct evidence about
-   the service itself, latency is often inherited from a dependency, and traffic
-   (network, syscalls, workload) mostly follows what callers send.
+1. Each series gets a robust score (rca.scoring): against its peers (its change compared
+   with the same metric's change in every other service) where there are enough
+   services, else against its own past. A service's anomaly is the sum of its four
+   strongest signal families (cpu, memory, latency, ...), each family's strongest series
+   on a log scale, weighted: a resource or error anomaly is direct evidence about the
+   service itself, latency is often inherited from a dependency, and traffic (network,
+   syscalls, workload) mostly follows what callers send.
 2. With a call graph, a personalized PageRank seeded by those anomalies walks from
    callers toward anomalous callees (with a weaker way back), and a service keeps
-   weight in proportion to how much more anomalous it is than its own dependencies.
-   The walk settles on the deepest anomalous service: the cause rather than its callers.
-   Services without edges keep their plain anomaly rank.
+   weight in proportion to how much more anomalous it is than its own dependencies, so
+   the walk settles on the deepest anomalous service: the cause rather than its callers.
+   The final score blends the walk with the service's own anomaly, because a walk alone
+   piles weight on quiet leaves that many anomalous callers happen to call. Services
+   without edges keep their plain anomaly rank.
 3. Kubernetes facts (OOMKilled, CrashLoopBackOff, a recent rollout) add to the score.
 """
 
@@ -53,12 +57,14 @@ class RankingConfig:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     family_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FAMILY_WEIGHTS))
     other_family_weight: float = 0.5
-    top_families: int = 2
+    top_families: int = 4
     # Random walk: probability of following an edge rather than restarting at the seeds,
     # and the weight of walking back from a callee to its caller (MicroRCA's rho).
     walk_alpha: float = 0.85
     walk_iterations: int = 100
-    backward_weight: float = 0.5
+    # Share of the final score that is the service's own anomaly rather than the walk's.
+    own_share: float = 0.5
+    backward_weight: float = 0.2
     # Added to the (0..1) score per Kubernetes fact about a service: a fact such as
     # OOMKilled outweighs any metric anomaly; anomalies order services with facts.
     fact_weight: float = 1.0
@@ -119,7 +125,7 @@ def service_anomalies(
     for s in series:
         family = family_of(s.metric)
         weight = config.family_weights.get(family, config.other_family_weight)
-        value = weight * math.log1p(s.score)
+        value = weight * math.log1p(_strength(s))
         per_family = families.setdefault(s.service, {})
         per_family[family] = max(per_family.get(family, 0.0), value)
         members.setdefault(s.service, []).append(s)
@@ -138,17 +144,22 @@ def service_anomalies(
     return result
 
 
+def _strength(s: SeriesScore) -> float:
+    """Against peers where there are enough, else against its own past."""
+    return s.score if math.isnan(s.peer_score) else s.peer_score
+
+
 def _strongest_per_family(series: Sequence[SeriesScore], config: RankingConfig) -> tuple[SeriesScore, ...]:
     """The strongest series of each family, the family that counts most first."""
     best: dict[str, SeriesScore] = {}
     for s in series:
         family = family_of(s.metric)
-        if family not in best or s.score > best[family].score:
+        if family not in best or _strength(s) > _strength(best[family]):
             best[family] = s
 
     def weighted(s: SeriesScore) -> float:
         weight = config.family_weights.get(family_of(s.metric), config.other_family_weight)
-        return weight * math.log1p(s.score)
+        return weight * math.log1p(_strength(s))
 
     return tuple(sorted(best.values(), key=weighted, reverse=True))
 
@@ -219,8 +230,10 @@ def walk_scores(
         visits = following
         if converged:
             break
-    visits = visits / visits.max()
-    return dict(zip(names, visits.tolist(), strict=True))
+    # Blend in the service's own anomaly: the walk alone piles weight on quiet leaves
+    # that many anomalous callers call.
+    score = (1 - config.own_share) * visits / visits.max() + config.own_share * seed
+    return dict(zip(names, (score / score.max()).tolist(), strict=True))
 
 
 def _evidence(

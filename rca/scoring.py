@@ -1,10 +1,16 @@
-"""Robust per-series anomaly scores: how far the window after the fault sits from normal.
+"""Robust per-series anomaly scores, each series against its past and against its peers.
 
-Normal is the median of the rows before the fault; the scale is the larger of the
-inter-quartile range, a fraction of the median and the largest deviation already seen
-in the normal window, so a series that was noisy before the fault must move beyond its
-own noise to score. The score is the median deviation over the rows after the fault
-(persistent shifts count, one-row spikes do not), in units of that scale.
+Against its past: normal is the median of the rows before the fault; the scale is the
+larger of the inter-quartile range, a fraction of the median and the largest deviation
+already seen in the normal window, so a series that was noisy before the fault must move
+beyond its own noise to score. The score is the median deviation over the rows after
+the fault (persistent shifts count, one-row spikes do not), in units of that scale.
+
+Against its peers: the change of a series (log of median after over median before) is
+compared with the changes of the same metric in every other service (robust z: median
+and MAD across services). Load shifts move all services alike and cancel out; the
+faulty service's small but unusual change (cpu down 25 % where everyone else is flat)
+stands out even when it is within its own noise over time.
 """
 
 from __future__ import annotations
@@ -38,6 +44,18 @@ class ScoringConfig:
     latency_ceiling_seconds: float = 3600.0
     # Scores above this (in scale units) mark the onset time given in evidence.
     onset_threshold: float = 3.0
+    # Peer comparison needs this many services with the metric, else it is NaN.
+    min_peers: int = 3
+    # Floor of the across-services spread of log changes: changes of about 0.5 % are
+    # measurement noise, however alike the other services are.
+    peer_spread_floor: float = 0.005
+    # Added to both medians before the log, as a fraction of the metric's typical level
+    # across services, so series that start or stop at zero still compare.
+    peer_level_offset: float = 0.01
+    # The spread is also at least this share of the series' own IQR over its level:
+    # about the standard error of the difference of the two medians, so a change
+    # within a series' own noise does not stand out however flat its peers are.
+    peer_noise_share: float = 0.5
 
 
 DEFAULT_SCORING = ScoringConfig()
@@ -52,6 +70,7 @@ class SeriesScore:
     baseline: float  # median before the fault (NaN if no normal sample)
     after: float  # median after the fault (NaN if no sample)
     onset: float | None  # first time after the fault above onset_threshold
+    peer_score: float  # |robust z| of its log change among the same metric's; NaN if few
 
 
 def score_series(
@@ -72,16 +91,49 @@ def score_series(
         deviation = np.abs(after - baseline) / scale
         score = np.nan_to_num(_column_median(deviation))
         after_median = _column_median(after)
+        metrics = [_split(column)[1] for column in table.columns]
+        noise = config.peer_noise_share * np.nan_to_num(q3 - q1) / np.abs(baseline)
+        peer = peer_scores(baseline, after_median, metrics, config, noise)
     onset = _onsets(deviation, after_times, config.onset_threshold)
     return tuple(
-        SeriesScore(column, *_split(column), *numbers, first)
-        for column, numbers, first in zip(
+        SeriesScore(column, *_split(column), *numbers, first, peer_score)
+        for column, numbers, first, peer_score in zip(
             table.columns,
             zip(score.tolist(), baseline.tolist(), after_median.tolist(), strict=True),
             onset,
+            peer.tolist(),
             strict=True,
         )
     )
+
+
+def peer_scores(
+    baseline: FloatArray,
+    after: FloatArray,
+    metrics: Sequence[str],
+    config: ScoringConfig = DEFAULT_SCORING,
+    noise: FloatArray | None = None,
+) -> FloatArray:
+    """Per column: how unusual its change is among the columns of the same metric."""
+    result = np.full(len(metrics), np.nan)
+    groups: dict[str, list[int]] = {}
+    for j, metric in enumerate(metrics):
+        groups.setdefault(metric, []).append(j)
+    for members in groups.values():
+        index = np.array(members, dtype=np.intp)
+        before, later = baseline[index], after[index]
+        known = np.isfinite(before) & np.isfinite(later)
+        if known.sum() < config.min_peers:
+            continue
+        level = np.median(np.abs(before[known]))
+        offset = config.peer_level_offset * level if level > 0 else 1e-9
+        change = np.log((np.abs(later) + offset) / (np.abs(before) + offset))
+        middle = np.median(change[known])
+        spread = max(1.4826 * np.median(np.abs(change[known] - middle)), config.peer_spread_floor)
+        if noise is not None:
+            spread = np.fmax(spread, np.nan_to_num(noise[index], nan=0.0, posinf=0.0))
+        result[index] = np.where(known, np.abs(change - middle) / spread, np.nan)
+    return result
 
 
 @functools.lru_cache(maxsize=65536)
