@@ -13,16 +13,16 @@ from enrichers.jaeger import JaegerEnricher
 from enrichers.loki import LokiEnricher
 from enrichers.tempo import TempoEnricher
 from tests.fakes.telemetry_alerts import alert_with, context
-from tests.fakes.telemetry_fixtures import fixture
-from tests.fakes.telemetry_http import Reply, serve
-from tests.fakes.telemetry_prometheus import free_port
-from tests.test_telemetry_shaping import (
+from tests.fakes.telemetry_fixtures import (
     LOKI_MATRIX,
     LOKI_STREAMS,
     TEMPO_SEARCH,
     TEMPO_TRACE,
+    fixture,
     jaeger_envelope_with_error_trace,
 )
+from tests.fakes.telemetry_http import Reply, serve
+from tests.fakes.telemetry_prometheus import free_port
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 STARTS_AT = NOW - timedelta(minutes=8)

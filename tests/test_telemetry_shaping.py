@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import math
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -45,24 +44,18 @@ from enrichers.tempo import (
     traceql_errors,
 )
 from tests.fakes.telemetry_alerts import at
-from tests.fakes.telemetry_fixtures import fixture
-
-JAEGER_ERROR_TRACE = "jaeger/jaeger_trace_object_with_error_tag.json"
-JAEGER_ENVELOPE = "jaeger/jaeger_api_traces_response_envelope.json"
-TEMPO_SEARCH = "tempo/tempo_api_search_response.json"
-TEMPO_SEARCH_AMBIENT = "tempo/tempo_api_search_response_ambient.json"
-TEMPO_TRACE = "tempo/tempo_api_traces_by_id_response.json"
-LOKI_STREAMS = "loki/loki_query_range_streams_response.json"
-LOKI_MATRIX = "loki/loki_query_range_matrix_response.json"
-PROM_MATRIX = "prometheus/prometheus_query_range_matrix_response.json"
-
-
-def jaeger_envelope_with_error_trace() -> dict[str, Any]:
-    """The real /api/traces envelope carrying the real error-tagged trace object."""
-    envelope: dict[str, Any] = fixture(JAEGER_ENVELOPE)
-    envelope["data"] = [fixture(JAEGER_ERROR_TRACE)]
-    return envelope
-
+from tests.fakes.telemetry_fixtures import (
+    JAEGER_ENVELOPE,
+    JAEGER_ERROR_TRACE,
+    LOKI_MATRIX,
+    LOKI_STREAMS,
+    PROM_MATRIX,
+    TEMPO_SEARCH,
+    TEMPO_SEARCH_AMBIENT,
+    TEMPO_TRACE,
+    fixture,
+    jaeger_envelope_with_error_trace,
+)
 
 # --- which service an alert is about -------------------------------------------------
 
