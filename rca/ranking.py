@@ -68,8 +68,9 @@ class RankingConfig:
     # Added to the (0..1) score per Kubernetes fact about a service: a fact such as
     # OOMKilled outweighs any metric anomaly; anomalies order services with facts.
     fact_weight: float = 1.0
-    # A series at or above this score is named in the evidence.
-    evidence_threshold: float = 3.0
+    # A series whose score (against peers or its past) reaches this is named in the
+    # evidence: 1 is one robust spread.
+    evidence_threshold: float = 1.0
     evidence_series: int = 3
 
 
@@ -133,7 +134,7 @@ def service_anomalies(
     for service, per_family in families.items():
         strongest = sorted(per_family.values(), reverse=True)[: config.top_families]
         top = _strongest_per_family(members[service], config)
-        onsets = [s.onset for s in members[service] if s.onset is not None and s.score >= config.evidence_threshold]
+        onsets = [s.onset for s in members[service] if s.onset is not None]
         result[service] = ServiceAnomaly(
             service,
             sum(strongest),
@@ -243,7 +244,11 @@ def _evidence(
     facts: Sequence[str],
     config: RankingConfig,
 ) -> tuple[str, ...]:
-    lines = [f"{anomaly.service}: {_describe(s)}" for s in anomaly.top_series if s.score >= config.evidence_threshold]
+    lines = [
+        f"{anomaly.service}: {_describe(s, config)}"
+        for s in anomaly.top_series
+        if _strength(s) >= config.evidence_threshold
+    ]
     if not lines:
         lines.append(f"{anomaly.service}: no signal left its normal range")
     lines.extend(f"{anomaly.service}: {fact}" for fact in facts)
@@ -265,11 +270,17 @@ def _degraded_after(caller: ServiceAnomaly | None, callee: ServiceAnomaly) -> bo
     return caller.onset >= callee.onset
 
 
-def _describe(s: SeriesScore) -> str:
+def _describe(s: SeriesScore, config: RankingConfig) -> str:
+    """e.g. "cpu 1.3x baseline, unlike other services (robust z 6.1) from 14:02 UTC"."""
     ratio = ratio_to_baseline(s)
-    if ratio is not None and ratio > 0 and (ratio >= 1.5 or ratio <= 1 / 1.5):
-        change = f"{ratio:.1f}x baseline" if ratio >= 1 else f"down to {ratio:.2f}x baseline"
+    if ratio is not None and ratio > 0:
+        shown = f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2f}"
+        change = f"{shown}x baseline" if ratio >= 1 else f"down to {shown}x baseline"
     else:
-        change = f"{s.score:.1f} robust deviations from baseline"
+        change = f"{s.after:.3g} against a baseline of {s.baseline:.3g}"
+    if not math.isnan(s.peer_score) and s.peer_score >= config.evidence_threshold:
+        change += f", unlike other services (robust z {s.peer_score:.1f})"
+    if s.score >= config.evidence_threshold:
+        change += f", {s.score:.1f} normal spreads away"
     since = f" from {time.strftime('%H:%M', time.gmtime(s.onset))} UTC" if s.onset else ""
     return f"{s.metric} {change}{since}"
