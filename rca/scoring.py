@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,10 +72,55 @@ class SeriesScore:
     onset: float | None  # first time after the fault above onset_threshold
     peer_score: float  # |robust z| of its log change among the same metric's; NaN if few
 
+    @property
+    def strength(self) -> float:
+        """Against its peers where there were enough, else against its own past."""
+        return self.score if math.isnan(self.peer_score) else self.peer_score
 
-def score_series(
-    table: SignalTable, inject_time: float, config: ScoringConfig = DEFAULT_SCORING
-) -> tuple[SeriesScore, ...]:
+
+@dataclass(frozen=True)
+class SeriesScores:
+    """The scores of every column of a table, as arrays: 10,000s of series stay cheap.
+
+    Iterating or indexing gives one SeriesScore.
+    """
+
+    columns: tuple[str, ...]
+    services: tuple[str, ...]
+    metrics: tuple[str, ...]
+    score: FloatArray
+    baseline: FloatArray
+    after: FloatArray
+    onset: FloatArray  # NaN where the series never crossed the onset threshold
+    peer_score: FloatArray
+
+    @property
+    def strength(self) -> FloatArray:
+        """Per series: against its peers where there were enough, else its own past."""
+        result: FloatArray = np.where(np.isnan(self.peer_score), self.score, self.peer_score)
+        return result
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def __getitem__(self, j: int) -> SeriesScore:
+        onset = float(self.onset[j])
+        return SeriesScore(
+            self.columns[j],
+            self.services[j],
+            self.metrics[j],
+            float(self.score[j]),
+            float(self.baseline[j]),
+            float(self.after[j]),
+            None if math.isnan(onset) else onset,
+            float(self.peer_score[j]),
+        )
+
+    def __iter__(self) -> Iterator[SeriesScore]:
+        return (self[j] for j in range(len(self)))
+
+
+def score_series(table: SignalTable, inject_time: float, config: ScoringConfig = DEFAULT_SCORING) -> SeriesScores:
     """One score per column of the table, same order."""
     values = _without_artefacts(table, config)
     normal_rows = table.times < inject_time
@@ -83,6 +128,7 @@ def score_series(
     normal = values[normal_rows]
     after = values[after_rows]
     after_times = table.times[after_rows]
+    services, metrics = _split_all(table.columns)
     with warnings.catch_warnings():
         # All-NaN columns are expected (no requests, no samples); they score 0.
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -91,20 +137,20 @@ def score_series(
         deviation = np.abs(after - baseline) / scale
         score = np.nan_to_num(_column_median(deviation))
         after_median = _column_median(after)
-        metrics = [_split(column)[1] for column in table.columns]
         noise = config.peer_noise_share * np.nan_to_num(q3 - q1) / np.abs(baseline)
         peer = peer_scores(baseline, after_median, metrics, config, noise)
     onset = _onsets(deviation, after_times, config.onset_threshold)
-    return tuple(
-        SeriesScore(column, *_split(column), *numbers, first, peer_score)
-        for column, numbers, first, peer_score in zip(
-            table.columns,
-            zip(score.tolist(), baseline.tolist(), after_median.tolist(), strict=True),
-            onset,
-            peer.tolist(),
-            strict=True,
-        )
-    )
+    return SeriesScores(table.columns, services, metrics, score, baseline, after_median, onset, peer)
+
+
+def _split_all(columns: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    pairs = [_split(column) for column in columns]
+    return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+
+
+@functools.lru_cache(maxsize=65536)
+def _split(column: str) -> tuple[str, str]:
+    return SignalTable.service_of(column), SignalTable.metric_of(column)
 
 
 def peer_scores(
@@ -134,11 +180,6 @@ def peer_scores(
             spread = np.fmax(spread, np.nan_to_num(noise[index], nan=0.0, posinf=0.0))
         result[index] = np.where(known, np.abs(change - middle) / spread, np.nan)
     return result
-
-
-@functools.lru_cache(maxsize=65536)
-def _split(column: str) -> tuple[str, str]:
-    return SignalTable.service_of(column), SignalTable.metric_of(column)
 
 
 def _without_artefacts(table: SignalTable, config: ScoringConfig) -> FloatArray:
@@ -204,13 +245,15 @@ def _robust_scale(
     return result
 
 
-def _onsets(deviation: FloatArray, times: FloatArray, threshold: float) -> list[float | None]:
+def _onsets(deviation: FloatArray, times: FloatArray, threshold: float) -> FloatArray:
+    """Per column, the first time above the threshold; NaN if never."""
     if len(times) == 0:
-        return [None] * deviation.shape[1]
+        return np.full(deviation.shape[1], np.nan)
     above = np.nan_to_num(deviation, nan=0.0) > threshold
     first = np.argmax(above, axis=0)
     found = above[first, np.arange(deviation.shape[1])]
-    return [t if hit else None for t, hit in zip(times[first].tolist(), found.tolist(), strict=True)]
+    result: FloatArray = np.where(found, times[first], np.nan)
+    return result
 
 
 def ratio_to_baseline(score: SeriesScore) -> float | None:
@@ -218,8 +261,3 @@ def ratio_to_baseline(score: SeriesScore) -> float | None:
     if math.isnan(score.baseline) or math.isnan(score.after) or score.baseline == 0:
         return None
     return score.after / score.baseline
-
-
-def services_of(scores: Sequence[SeriesScore]) -> tuple[str, ...]:
-    """Distinct services, in first-seen order."""
-    return tuple(dict.fromkeys(s.service for s in scores))
