@@ -1,11 +1,17 @@
-"""The service dependency graph: caller -> callee, merged from every graph source."""
+"""The service dependency graph: caller -> callee, merged from every graph source.
+
+`build_graph` gives a networkx DiGraph (for callers that want graph algorithms);
+`index_calls` gives the same calls as index arrays, which is what the ranking uses.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
+import numpy.typing as npt
 
 from rca.model import Edge
 
@@ -67,3 +73,32 @@ def _larger(a: float | None, b: float | None) -> float | None:
     if b is None:
         return a
     return max(a, b)
+
+
+@dataclass(frozen=True)
+class CallIndex:
+    """Calls among a fixed list of services as index arrays: services[callers[i]] calls
+    services[callees[i]]. What the ranking walks on: arrays scale to 100,000s of edges."""
+
+    services: tuple[str, ...]
+    callers: npt.NDArray[np.intp]
+    callees: npt.NDArray[np.intp]
+
+    def __len__(self) -> int:
+        return len(self.callers)
+
+
+def index_calls(edges: Iterable[Edge], services: Sequence[str]) -> CallIndex:
+    """Distinct caller -> callee pairs among `services`, in first-seen order.
+
+    Edges that name another service, and self-calls, are left out; duplicates from
+    several sources count once.
+    """
+    index = {service: i for i, service in enumerate(services)}
+    pairs = dict.fromkeys(
+        (index[e.caller], index[e.callee])
+        for e in edges
+        if e.caller != e.callee and e.caller in index and e.callee in index
+    )
+    array = np.array(list(pairs), dtype=np.intp).reshape(-1, 2)
+    return CallIndex(tuple(services), array[:, 0].copy(), array[:, 1].copy())

@@ -1,8 +1,8 @@
 """Rank services as root causes: own anomaly, then a walk toward anomalous dependencies.
 
-1. Each series gets a robust score (rca.scoring): against its peers (its change compared
-   with the same metric's change in every other service) where there are enough
-   services, else against its own past. A service's anomaly is the sum of its four
+1. Each series gets a robust score (rca.scoring): the stronger of "against its own
+   past" and "against its peers" (its change compared with the same metric's change in
+   every other service). A service's anomaly is the sum of its four
    strongest signal families (cpu, memory, latency, ...), each family's strongest series
    on a log scale, weighted: a resource or error anomaly is direct evidence about the
    service itself, latency is often inherited from a dependency, and traffic (network,
@@ -26,12 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import networkx as nx
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-from rca.graph import build_graph
+from rca.graph import CallIndex, index_calls
 from rca.model import Edge, RootCause, SignalTable
 from rca.scoring import ScoringConfig, SeriesScore, SeriesScores, ratio_to_baseline, score_series
 
@@ -73,6 +72,8 @@ class RankingConfig:
     # evidence: 1 is one robust spread.
     evidence_threshold: float = 1.0
     evidence_series: int = 3
+    # In evidence, a caller or callee counts as anomalous at this share of the top anomaly.
+    anomalous_share: float = 0.5
 
 
 DEFAULT_CONFIG = RankingConfig()
@@ -96,21 +97,18 @@ def rank(
     """Every service in the table once, most likely root cause first.
 
     `inject_time` is when the trouble began (the alert time online); rows before it are
-    the normal window. `edges` may come from several sources and may name services not
-    in the table (they are used as paths but not ranked). `facts` are Kubernetes
+    the normal window. `edges` (caller -> callee) may come from several sources; edges
+    naming services that are not in the table are left out. `facts` are Kubernetes
     observations per service, in words.
     """
     series = score_series(table, inject_time, config.scoring)
     anomalies = service_anomalies(series, config)
-    graph = build_graph(edges, anomalies)
-    walk = walk_scores(graph, {name: a.score for name, a in anomalies.items()}, config)
+    calls = index_calls(edges, list(anomalies))
+    walk = walk_scores({name: a.score for name, a in anomalies.items()}, calls, config)
+    evidence = _evidence(list(anomalies.values()), calls, facts, config)
     order = {name: i for i, name in enumerate(anomalies)}
     causes = [
-        RootCause(
-            name,
-            round(walk[name] + config.fact_weight * len(facts.get(name, ())), 9),
-            _evidence(anomalies[name], graph, anomalies, facts.get(name, ()), config),
-        )
+        RootCause(name, round(walk[name] + config.fact_weight * len(facts.get(name, ())), 9), evidence[name])
         for name in anomalies
     ]
     # Ties keep the table's column order, so renaming services only renames the result.
@@ -193,26 +191,24 @@ def family_of(metric: str) -> str:
 
 
 def walk_scores(
-    graph: nx.DiGraph, anomaly: Mapping[str, float], config: RankingConfig = DEFAULT_CONFIG
+    anomaly: Mapping[str, float], calls: CallIndex, config: RankingConfig = DEFAULT_CONFIG
 ) -> dict[str, float]:
-    """Scores in 0..1 for the services in `anomaly`: the walk's if there are edges.
+    """Scores in 0..1 for the services in `anomaly` (in the order of `calls.services`).
 
     A personalized PageRank (restart at the seeds with probability 1 - walk_alpha) over
     a walk graph: caller -> callee weighted by the callee's anomaly, callee -> caller by
     backward_weight times the caller's, and a self-loop weighted by how much more
     anomalous a service is than its most anomalous dependency. Power iteration on a
-    sparse matrix: linear in services + edges.
+    sparse matrix: linear in services + edges. Without calls: the anomaly, scaled.
     """
+    names = calls.services
     top = max(anomaly.values(), default=0.0)
     if top <= 0:
-        return dict.fromkeys(anomaly, 0.0)
-    names = list(anomaly)  # table order: deterministic under renaming
-    index = {name: i for i, name in enumerate(names)}
+        return dict.fromkeys(names, 0.0)
     seed = np.array([anomaly[name] / top for name in names])
-    pairs = [(index[u], index[v]) for u, v in graph.edges if u in index and v in index]
-    if not pairs:
+    if not len(calls):
         return dict(zip(names, seed.tolist(), strict=True))
-    callers, callees = np.array(pairs, dtype=np.intp).T
+    callers, callees = calls.callers, calls.callees
     explained = np.zeros(len(names))
     np.maximum.at(explained, callers, seed[callees])
     nodes = np.arange(len(names))
@@ -243,36 +239,44 @@ def walk_scores(
 
 
 def _evidence(
-    anomaly: ServiceAnomaly,
-    graph: nx.DiGraph,
-    anomalies: Mapping[str, ServiceAnomaly],
-    facts: Sequence[str],
+    anomalies: Sequence[ServiceAnomaly],
+    calls: CallIndex,
+    facts: Mapping[str, Sequence[str]],
     config: RankingConfig,
-) -> tuple[str, ...]:
-    lines = [
-        f"{anomaly.service}: {_describe(s, config)}"
-        for s in anomaly.top_series
-        if s.strength >= config.evidence_threshold
-    ]
-    if not lines:
-        lines.append(f"{anomaly.service}: no signal left its normal range")
-    lines.extend(f"{anomaly.service}: {fact}" for fact in facts)
-    service = anomaly.service
-    if service in graph:
-        degraded_callers = [c for c in graph.predecessors(service) if _degraded_after(anomalies.get(c), anomaly)]
-        if degraded_callers:
-            lines.append(f"called by {', '.join(degraded_callers)} which degraded after it")
-        anomalous_callees = [c for c in graph.successors(service) if c in anomalies and anomalies[c].onset is not None]
-        if anomalous_callees:
-            verb = "is" if len(anomalous_callees) == 1 else "are"
-            lines.append(f"depends on {', '.join(anomalous_callees)} which {verb} anomalous too")
-    return tuple(lines)
+) -> dict[str, tuple[str, ...]]:
+    """Per service: its strongest signals in words, facts, and how its calls behaved."""
+    lines: dict[str, list[str]] = {}
+    for anomaly in anomalies:
+        own = lines[anomaly.service] = [
+            f"{anomaly.service}: {_describe(s, config)}"
+            for s in anomaly.top_series
+            if s.strength >= config.evidence_threshold
+        ]
+        if not own:
+            own.append(f"{anomaly.service}: no signal left its normal range")
+        own.extend(f"{anomaly.service}: {fact}" for fact in facts.get(anomaly.service, ()))
+    score = np.array([a.score for a in anomalies])
+    onset = np.array([np.nan if a.onset is None else a.onset for a in anomalies])
+    # "Anomalous" in words: at least this share of the strongest anomaly.
+    anomalous = score >= config.anomalous_share * score.max() if len(score) and score.max() > 0 else score > 0
+    callers, callees = calls.callers, calls.callees
+    degraded_after = anomalous[callers] & anomalous[callees] & (onset[callers] >= onset[callees])
+    for callee, group in _group(callees[degraded_after], callers[degraded_after]):
+        names = ", ".join(calls.services[c] for c in group)
+        lines[calls.services[callee]].append(f"called by {names} which degraded after it")
+    for caller, group in _group(callers[anomalous[callees]], callees[anomalous[callees]]):
+        names = ", ".join(calls.services[c] for c in group)
+        verb = "is" if len(group) == 1 else "are"
+        lines[calls.services[caller]].append(f"depends on {names} which {verb} anomalous too")
+    return {name: tuple(text) for name, text in lines.items()}
 
 
-def _degraded_after(caller: ServiceAnomaly | None, callee: ServiceAnomaly) -> bool:
-    if caller is None or caller.onset is None or callee.onset is None:
-        return False
-    return caller.onset >= callee.onset
+def _group(keys: npt.NDArray[np.intp], values: npt.NDArray[np.intp]) -> list[tuple[int, list[int]]]:
+    """(key, its values in their order) per distinct key, keys in first-seen order."""
+    grouped: dict[int, list[int]] = {}
+    for key, value in zip(keys.tolist(), values.tolist(), strict=True):
+        grouped.setdefault(key, []).append(value)
+    return list(grouped.items())
 
 
 def _describe(s: SeriesScore, config: RankingConfig) -> str:

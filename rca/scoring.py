@@ -74,8 +74,8 @@ class SeriesScore:
 
     @property
     def strength(self) -> float:
-        """Against its peers where there were enough, else against its own past."""
-        return self.score if math.isnan(self.peer_score) else self.peer_score
+        """The stronger view: against its own past or against its peers (if enough)."""
+        return self.score if math.isnan(self.peer_score) else max(self.score, self.peer_score)
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,12 @@ class SeriesScores:
 
     @property
     def strength(self) -> FloatArray:
-        """Per series: against its peers where there were enough, else its own past."""
-        result: FloatArray = np.where(np.isnan(self.peer_score), self.score, self.peer_score)
+        """Per series, the stronger view: against its own past or its peers (if enough).
+
+        Peers catch small unusual changes; the past still counts when most services
+        moved together (a fault that reaches most of a small system).
+        """
+        result: FloatArray = np.fmax(self.score, self.peer_score)
         return result
 
     def __len__(self) -> int:
