@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rca.graph import build_graph
+from rca.graph import build_graph, index_calls
 from rca.model import Edge
 
 
@@ -44,3 +44,24 @@ def test_unknown_rates_stay_unknown() -> None:
     graph = build_graph([Edge("a", "b", "static")])
 
     assert graph.edges["a", "b"]["request_rate"] is None
+
+
+def test_call_index_keeps_distinct_calls_among_the_ranked_services() -> None:
+    edges = [
+        Edge("frontend", "cart", "istio"),
+        Edge("frontend", "cart", "jaeger"),
+        Edge("cart", "redis", "kubernetes"),  # redis is not ranked
+        Edge("cart", "cart", "jaeger"),
+        Edge("checkout", "cart", "static"),
+    ]
+
+    calls = index_calls(edges, ["frontend", "cart", "checkout"])
+
+    pairs = [(calls.services[a], calls.services[b]) for a, b in zip(calls.callers, calls.callees, strict=True)]
+    assert pairs == [("frontend", "cart"), ("checkout", "cart")]
+
+
+def test_call_index_without_edges_is_empty() -> None:
+    calls = index_calls([], ["a", "b"])
+
+    assert len(calls) == 0

@@ -99,3 +99,30 @@ def test_onset_is_the_first_anomalous_time() -> None:
     (result,) = score_series(table_of({"a_cpu": step}), INJECT)
 
     assert result.onset == 60.0 * (NORMAL + 1)
+
+
+def test_a_small_change_unlike_the_peers_stands_out() -> None:
+    # cpu drops 20 % in one service, within its own noise over time; the others stay put.
+    rng = np.random.default_rng(7)
+    series = {f"s{i}_cpu": list(10 * (1 + 0.01 * rng.standard_normal(NORMAL + AFTER))) for i in range(8)}
+    series["odd_cpu"] = noisy(10, 8, NORMAL) + [8.0] * AFTER
+    series["odd_cpu"][3] = 5.0  # an earlier dip makes 20 % look normal for this series
+
+    (odd,) = [s for s in score_series(table_of(series), INJECT) if s.service == "odd"]
+
+    assert odd.score < 1
+    assert odd.peer_score > 3
+
+
+def test_a_change_every_service_shares_is_not_unusual_among_peers() -> None:
+    shifted = {f"s{i}_workload": noisy(10, i, NORMAL) + [7.0] * AFTER for i in range(8)}
+
+    peers = [s.peer_score for s in score_series(table_of(shifted), INJECT)]
+
+    assert max(peers) < 3
+
+
+def test_too_few_peers_give_no_peer_score() -> None:
+    (only,) = score_series(table_of({"a_cpu": noisy(10, 9)}), INJECT)
+
+    assert math.isnan(only.peer_score)
