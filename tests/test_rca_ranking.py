@@ -142,3 +142,15 @@ def test_nothing_anomalous_still_ranks_every_service() -> None:
 
     assert [cause.service for cause in ranking] == ["a", "b"]
     assert all(cause.score == 0.0 for cause in ranking)
+
+
+def test_an_empty_table_ranks_nothing() -> None:
+    assert rank(SignalTable(np.array([]), (), np.zeros((0, 0))), 0.0) == []
+
+
+def test_no_rows_after_the_fault_scores_every_service_zero() -> None:
+    table = SignalTable.from_series([0.0, 60.0], {"a_cpu": [1.0, 5.0], "b_cpu": [2.0, 2.0]})
+
+    ranking = rank(table, 1000.0, [Edge("a", "b", "static"), Edge("b", "a", "static")])
+
+    assert [(cause.service, cause.score) for cause in ranking] == [("a", 0.0), ("b", 0.0)]
