@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rca.cases import Case, load_case
+from rca.cases import Case, CaseError, load_case
 from rca.model import RootCause
 from rca.ranking import DEFAULT_CONFIG, RankingConfig, rank
 
@@ -21,7 +21,9 @@ class CaseResult:
     system: str
     fault: str
     position: int | None  # 1-based position of the labelled service; None if absent
-    seconds: float
+    seconds: float  # ranking only
+    seconds_with_loading: float
+    error: str | None = None  # the case could not be read
 
 
 def rank_case(case: Case, config: RankingConfig = DEFAULT_CONFIG) -> list[RootCause]:
@@ -40,17 +42,24 @@ def labelled_case_dirs(cases_dir: Path) -> list[Path]:
 
 
 def evaluate_cases(case_dirs: Iterable[Path], config: RankingConfig = DEFAULT_CONFIG) -> list[CaseResult]:
+    """Rank each labelled case; a case that cannot be read is kept, with its error."""
     results = []
     for case_dir in case_dirs:
-        case = load_case(case_dir)
-        assert case.label is not None  # labelled_case_dirs only yields labelled cases
         started = time.perf_counter()
+        try:
+            case = load_case(case_dir)
+            if case.label is None:
+                raise CaseError(f"{case_dir}: no label.json")
+        except CaseError as error:
+            results.append(CaseResult(case_dir.name, "unreadable", "unreadable", None, 0.0, 0.0, str(error)))
+            continue
+        loaded = time.perf_counter()
         ranking = rank_case(case, config)
-        seconds = time.perf_counter() - started
+        ranked = time.perf_counter()
         services = [cause.service for cause in ranking]
-        position = services.index(case.label.service) + 1 if case.label.service in services else None
         label = case.label
-        results.append(CaseResult(case.name, label.system, label.fault, position, seconds))
+        position = services.index(label.service) + 1 if label.service in services else None
+        results.append(CaseResult(case.name, label.system, label.fault, position, ranked - loaded, ranked - started))
     return results
 
 
@@ -67,8 +76,10 @@ def accuracy(positions: Sequence[int | None]) -> dict[str, float]:
 
 def report(results: Sequence[CaseResult]) -> str:
     """A table: overall, per system, per fault type, per system and fault."""
+    unreadable = [r for r in results if r.error is not None]
+    results = [r for r in results if r.error is None]
     if not results:
-        return "no labelled cases found"
+        return "\n".join(["no readable labelled cases found", *(f"skipped: {r.error}" for r in unreadable)])
     groups: dict[str, list[CaseResult]] = {"overall": list(results)}
     for r in results:
         groups.setdefault(f"system {r.system}", []).append(r)
@@ -87,7 +98,11 @@ def report(results: Sequence[CaseResult]) -> str:
         )
     median = statistics.median(r.seconds for r in results)
     slowest = max(r.seconds for r in results)
-    lines.append(f"median time per case {median:.3f} s, slowest {slowest:.3f} s")
+    with_loading = statistics.median(r.seconds_with_loading for r in results)
+    lines.append(
+        f"median time per case {median:.3f} s ranking ({with_loading:.3f} s with loading), slowest {slowest:.3f} s"
+    )
+    lines.extend(f"skipped: {r.error}" for r in unreadable)
     return "\n".join(lines)
 
 
