@@ -2,8 +2,8 @@
 
 1. Each series gets a robust score (rca.scoring): the stronger of "against its own
    past" and "against its peers" (its change compared with the same metric's change in
-   every other service). A service's anomaly is the sum of its four
-   strongest signal families (cpu, memory, latency, ...), each family's strongest series
+   every other service). A service's anomaly is the sum of its
+   four strongest signal families (cpu, memory, latency, ...), each family's strongest series
    on a log scale, weighted: a resource or error anomaly is direct evidence about the
    service itself, latency is often inherited from a dependency, and traffic (network,
    syscalls, workload) mostly follows what callers send.
@@ -99,7 +99,7 @@ def rank(
     `inject_time` is when the trouble began (the alert time online); rows before it are
     the normal window. `edges` (caller -> callee) may come from several sources; edges
     naming services that are not in the table are left out. `facts` are Kubernetes
-    observations per service, in words.
+    observations per service, in words ("OOMKilled"); each raises the service's score.
     """
     series = score_series(table, inject_time, config.scoring)
     anomalies = service_anomalies(series, config)
@@ -107,6 +107,7 @@ def rank(
     walk = walk_scores({name: a.score for name, a in anomalies.items()}, calls, config)
     evidence = _evidence(list(anomalies.values()), calls, facts, config)
     order = {name: i for i, name in enumerate(anomalies)}
+    # Rounded so that float noise cannot reorder services whose evidence is the same.
     causes = [
         RootCause(name, round(walk[name] + config.fact_weight * len(facts.get(name, ())), 9), evidence[name])
         for name in anomalies

@@ -164,7 +164,12 @@ def peer_scores(
     config: ScoringConfig = DEFAULT_SCORING,
     noise: FloatArray | None = None,
 ) -> FloatArray:
-    """Per column: how unusual its change is among the columns of the same metric."""
+    """Per column: how unusual its change is among the columns of the same metric.
+
+    The change is log(after / baseline); unusual is |change - median change| over the
+    spread of changes (1.4826 MAD, at least peer_spread_floor and, per column, `noise`:
+    the relative uncertainty of its own change). NaN where a metric has too few peers.
+    """
     result = np.full(len(metrics), np.nan)
     groups: dict[str, list[int]] = {}
     for j, metric in enumerate(metrics):
