@@ -211,12 +211,13 @@ async def _receive(request: web.Request, runtime: Runtime) -> web.Response:
     except PayloadError as exc:
         return _error(400, exc.problem, exc.field)
     try:
-        result = await runtime.store.accept(message, datetime.now(UTC))
+        result = await runtime.store.accept(message, datetime.now(UTC), raw)
     except StoreUnavailable as exc:
         log.error("store_unavailable", error=str(exc), group_key=message.group.group_key)
         return _error(503, f"cannot store alerts now, retry later: {exc}")
-    for alert in message.alerts:
-        runtime.metrics.alerts_received.labels(alert.status).inc()
+    firing = sum(1 for alert in message.alerts if alert.status == "firing")
+    runtime.metrics.alerts_received.labels("firing").inc(firing)
+    runtime.metrics.alerts_received.labels("resolved").inc(len(message.alerts) - firing)
     runtime.metrics.alerts_duplicate.inc(result.duplicates)
     runtime.metrics.queue_depth.set(runtime.store.pending_count())
     if result.stored:

@@ -189,7 +189,8 @@ def _string_map(value: object, path: str, *, required: bool = False) -> Mapping[
             raise PayloadError(f"{path}.{key}", "expected a string")
         if len(item) > MAX_LABEL_VALUE_CHARS:
             raise PayloadError(f"{path}.{key}", f"longer than {MAX_LABEL_VALUE_CHARS} characters")
-    return _frozen(value)
+    # Freshly decoded JSON that nothing else holds: a read-only view needs no copy.
+    return MappingProxyType(value)
 
 
 def _timestamp(value: object, path: str) -> datetime | None:

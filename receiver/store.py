@@ -83,7 +83,9 @@ class ProcessedAlert:
 
 
 class Store(Protocol):
-    async def accept(self, message: WebhookMessage, received_at: datetime) -> AcceptResult: ...
+    async def accept(
+        self, message: WebhookMessage, received_at: datetime, raw_body: bytes | None = None
+    ) -> AcceptResult: ...
 
     async def claim(self, limit: int) -> list[QueuedAlert]: ...
 
@@ -115,21 +117,25 @@ class Store(Protocol):
 
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    body BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY,
     dedup_key TEXT NOT NULL UNIQUE,
     fingerprint TEXT NOT NULL,
     status TEXT NOT NULL,
-    group_key TEXT NOT NULL,
-    alert_json TEXT NOT NULL,
-    group_json TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
     received_at REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     outcome_json TEXT,
     processed_at REAL
 );
-CREATE INDEX IF NOT EXISTS alerts_by_state ON alerts(state, id);
-CREATE INDEX IF NOT EXISTS alerts_by_received ON alerts(received_at);
+-- Intake pays for every index on every alert: only the queue's own partial index here.
+CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts(id) WHERE state != 'done';
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     alert_id INTEGER NOT NULL,
@@ -212,8 +218,7 @@ class SqliteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            for op in batch:
-                _settle(op, None, StoreUnavailable(f"sqlite: {exc}"))
+            _settle_all([(op, None, StoreUnavailable(f"sqlite: {exc}")) for op in batch])
             return
         for op in batch:
             # A savepoint per operation: one failing write must not undo its neighbours.
@@ -233,11 +238,9 @@ class SqliteStore:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            for op, _, _ in results:
-                _settle(op, None, StoreUnavailable(f"sqlite commit: {exc}"))
+            _settle_all([(op, None, StoreUnavailable(f"sqlite commit: {exc}")) for op, _, _ in results])
             return
-        for op, result, failure in results:
-            _settle(op, result, failure)
+        _settle_all(results)
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._thread is None or not self._thread.is_alive():
@@ -249,48 +252,57 @@ class SqliteStore:
 
     # -- the Store interface -------------------------------------------------------------
 
-    async def accept(self, message: WebhookMessage, received_at: datetime) -> AcceptResult:
+    async def accept(
+        self, message: WebhookMessage, received_at: datetime, raw_body: bytes | None = None
+    ) -> AcceptResult:
         if self._pending + len(message.alerts) > self._max_pending:
             raise QueueFull(f"{self._pending} alerts waiting, limit {self._max_pending}")
-        group_json = json.dumps(message.group.to_json())
-        rows = [
-            (
-                a.dedup_key,
-                a.fingerprint,
-                a.status,
-                message.group.group_key,
-                json.dumps(a.to_json()),
-                group_json,
-                received_at.timestamp(),
-            )
-            for a in message.alerts
-        ]
+        # The body is stored once as it came (it was validated into `message`); alerts get
+        # narrow rows that point into it. Re-serialising 20 alerts per request cost more
+        # CPU than everything else the intake does.
+        body = raw_body if raw_body is not None else _serialise(message)
+        ts = received_at.timestamp()
+        keys = [(a.dedup_key, a.fingerprint, a.status, i) for i, a in enumerate(message.alerts)]
 
         def insert(conn: sqlite3.Connection) -> int:
-            stored = 0
-            for row in rows:
-                stored += conn.execute(
-                    "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, group_key,"
-                    " alert_json, group_json, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                ).rowcount
+            message_id = conn.execute("INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, ts)).lastrowid
+            stored = conn.executemany(
+                "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, position,"
+                " message_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(*key, message_id, ts) for key in keys],
+            ).rowcount
+            if stored == 0:  # all seen before: keep no copy of the body
+                conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
             return stored
 
         stored = await self._call(insert)
         self._pending += stored
-        return AcceptResult(stored=stored, duplicates=len(rows) - stored)
+        return AcceptResult(stored=stored, duplicates=len(keys) - stored)
 
     async def claim(self, limit: int) -> list[QueuedAlert]:
         def take(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(
+            claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
-                " WHERE state = 'pending' ORDER BY id LIMIT ?)"
-                " RETURNING id, alert_json, group_json, received_at",
+                " WHERE state != 'done' AND state = 'pending' ORDER BY id LIMIT ?)"
+                " RETURNING id, message_id, position, received_at",
                 (limit,),
             ).fetchall()
+            message_ids = sorted({row[1] for row in claimed})
+            placeholders = ",".join("?" * len(message_ids))
+            bodies = dict(
+                conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids).fetchall()  # noqa: S608
+            )
+            return [(*row, bodies[row[1]]) for row in claimed]
 
         rows = await self._call(take)
-        return sorted((_queued(*row) for row in rows), key=lambda q: q.id)
+        parsed: dict[int, WebhookMessage] = {}
+        queued = []
+        for alert_id, message_id, position, received_at, body in sorted(rows):
+            if message_id not in parsed:
+                parsed[message_id] = parse_webhook(json.loads(body))
+            message = parsed[message_id]
+            queued.append(QueuedAlert(alert_id, message.alerts[position], message.group, _time(received_at)))
+        return queued
 
     async def finish(
         self,
@@ -394,11 +406,16 @@ class SqliteStore:
         def delete(conn: sqlite3.Connection) -> int:
             # Only finished history goes: pending alerts and undelivered pages stay.
             conn.execute("DELETE FROM deliveries WHERE state != 'pending' AND updated_at < ?", (cutoff,))
-            return conn.execute(
+            removed = conn.execute(
                 "DELETE FROM alerts WHERE state = 'done' AND received_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
                 (cutoff,),
             ).rowcount
+            conn.execute(
+                "DELETE FROM messages WHERE received_at < ? AND id NOT IN (SELECT message_id FROM alerts)",
+                (cutoff,),
+            )
+            return removed
 
         return await self._call(delete)
 
@@ -439,24 +456,30 @@ def _initialise(path: str) -> tuple[int, int]:
         conn.close()
 
 
-def _settle(op: _Op, result: Any, error: Exception | None) -> None:
-    def resolve() -> None:
-        if op.future.done():
-            return
-        if error is not None:
-            op.future.set_exception(error)
-        else:
-            op.future.set_result(result)
+def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:
+    """Hand results back to their event loops: one wake-up per loop, not one per write."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Op, Any, Exception | None]]] = {}
+    for item in results:
+        by_loop.setdefault(item[0].loop, []).append(item)
 
-    with contextlib.suppress(RuntimeError):  # the loop may already be closed at shutdown
-        op.loop.call_soon_threadsafe(resolve)
+    def resolve(items: list[tuple[_Op, Any, Exception | None]]) -> None:
+        for op, result, error in items:
+            if op.future.done():
+                continue
+            if error is not None:
+                op.future.set_exception(error)
+            else:
+                op.future.set_result(result)
+
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop may already be closed at shutdown
+            loop.call_soon_threadsafe(resolve, items)
 
 
 def _time(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def _queued(alert_id: int, alert_json: str, group_json: str, received_at: float) -> QueuedAlert:
-    group = json.loads(group_json)
-    message = parse_webhook({**group, "version": "4", "alerts": [json.loads(alert_json)]})
-    return QueuedAlert(id=alert_id, alert=message.alerts[0], group=message.group, received_at=_time(received_at))
+def _serialise(message: WebhookMessage) -> bytes:
+    body = {**message.group.to_json(), "version": "4", "alerts": [a.to_json() for a in message.alerts]}
+    return json.dumps(body).encode()

@@ -123,9 +123,7 @@ class AlertmanagerProcess:
                         {
                             "url": webhook_url,
                             "send_resolved": True,
-                            "http_config": {
-                                "authorization": {"type": "Bearer", "credentials": bearer_token}
-                            },
+                            "http_config": {"authorization": {"type": "Bearer", "credentials": bearer_token}},
                         }
                     ],
                 }

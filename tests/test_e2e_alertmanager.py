@@ -77,18 +77,14 @@ async def test_alert_posted_to_alertmanager_arrives_by_json_and_mail_then_resolv
         {
             "auth": {"bearer_token_file": str(tmp_path / "token")},
             "notify": {
-                "routes": [
-                    {"matchers": ['severity="critical"'], "urls": [http_sink.url(), mail_url]}
-                ],
+                "routes": [{"matchers": ['severity="critical"'], "urls": [http_sink.url(), mail_url]}],
                 "default_urls": [http_sink.url("/default")],
                 "backoff_initial_seconds": 0.2,
             },
         },
     )
     await asyncio.to_thread(kubebot.start)
-    am = await asyncio.to_thread(
-        AlertmanagerProcess.start, tmp_path, f"{kubebot.url}/api/v1/alerts", TOKEN
-    )
+    am = await asyncio.to_thread(AlertmanagerProcess.start, tmp_path, f"{kubebot.url}/api/v1/alerts", TOKEN)
     try:
         await asyncio.to_thread(am.post_alerts, [_alert("E2ECheckoutErrors")])
         firing = (await http_sink.wait_for(1))[0]
@@ -122,9 +118,7 @@ async def test_wrong_token_from_alertmanager_is_refused_and_nothing_is_sent(
         },
     )
     await asyncio.to_thread(kubebot.start)
-    am = await asyncio.to_thread(
-        AlertmanagerProcess.start, tmp_path, f"{kubebot.url}/api/v1/alerts", "not-the-token"
-    )
+    am = await asyncio.to_thread(AlertmanagerProcess.start, tmp_path, f"{kubebot.url}/api/v1/alerts", "not-the-token")
     try:
         await asyncio.to_thread(am.post_alerts, [_alert("E2EWrongToken")])
         for _ in range(100):

@@ -11,9 +11,7 @@ from typing import Any
 from tests.conftest import FIXTURES, HttpSink, free_port
 from tests.processes import KubebotProcess
 
-GROUP_OF_THREE = (
-    FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json"
-).read_bytes()
+GROUP_OF_THREE = (FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json").read_bytes()
 
 
 def _post(base: str, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -79,23 +77,14 @@ async def test_channel_down_then_back_delivers_each_page_once(tmp_path: Path) ->
     try:
         await asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE)
         for _ in range(200):
-            if (
-                await asyncio.to_thread(
-                    _metric, kubebot.url, 'kubebot_notifications_total{result="failure"'
-                )
-                >= 6
-            ):
+            if await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="failure"') >= 6:
                 break
             await asyncio.sleep(0.05)
-        failures = await asyncio.to_thread(
-            _metric, kubebot.url, 'kubebot_notifications_total{result="failure"'
-        )
+        failures = await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="failure"')
         await sink.start()
         received = await sink.wait_for(3)
         await asyncio.sleep(1.0)
-        delivered = await asyncio.to_thread(
-            _metric, kubebot.url, 'kubebot_notifications_total{result="success"'
-        )
+        delivered = await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="success"')
     finally:
         await asyncio.to_thread(kubebot.stop)
         await sink.stop()
@@ -104,15 +93,11 @@ async def test_channel_down_then_back_delivers_each_page_once(tmp_path: Path) ->
     assert delivered == 3
 
 
-async def test_duplicate_posts_from_an_ha_pair_page_once(
-    tmp_path: Path, http_sink: HttpSink
-) -> None:
+async def test_duplicate_posts_from_an_ha_pair_page_once(tmp_path: Path, http_sink: HttpSink) -> None:
     kubebot = KubebotProcess.create(tmp_path, _config(http_sink.url()))
     await asyncio.to_thread(kubebot.start)
     try:
-        answers = await asyncio.gather(
-            *(asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE) for _ in range(6))
-        )
+        answers = await asyncio.gather(*(asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE) for _ in range(6)))
         await http_sink.wait_for(3)
         await asyncio.sleep(1.0)
     finally:
