@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from receiver.incidents import Incident, apply_outcome
 from receiver.models import Alert, Group, WebhookMessage, parse_webhook
 
 T = TypeVar("T")
@@ -82,6 +83,45 @@ class ProcessedAlert:
     outcome: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class IncidentQuery:
+    status: str | None = None
+    severity: str | None = None
+    namespace: str | None = None
+    text: str | None = None
+    limit: int = 50
+    before_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    alert_id: int
+    received_at: float
+    processed_at: float
+    outcome: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A delivery as the API shows it: the URL stays in the store, callers must redact it."""
+
+    id: int
+    alert_id: int
+    url: str
+    state: str  # pending | delivered | dead
+    attempts: int
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    incident: Incident
+    alerts: tuple[StoredOutcome, ...]
+    deliveries: tuple[DeliveryRecord, ...]
+
+
 class Store(Protocol):
     async def accept(
         self, message: WebhookMessage, received_at: datetime, raw_body: bytes | None = None
@@ -104,6 +144,10 @@ class Store(Protocol):
     async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None: ...
 
     async def recent(self, limit: int) -> list[ProcessedAlert]: ...
+
+    async def incidents(self, query: IncidentQuery) -> list[Incident]: ...
+
+    async def incident(self, incident_id: int) -> IncidentDetail | None: ...
 
     async def prune(self, older_than: datetime) -> int: ...
 
@@ -132,10 +176,28 @@ CREATE TABLE IF NOT EXISTS alerts (
     received_at REAL NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     outcome_json TEXT,
-    processed_at REAL
+    processed_at REAL,
+    incident_id INTEGER
 );
+CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts(incident_id) WHERE incident_id IS NOT NULL;
 -- Intake pays for every index on every alert: only the queue's own partial index here.
 CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts(id) WHERE state != 'done';
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    resolved_at REAL,
+    top_cause TEXT,
+    paged INTEGER NOT NULL,
+    firing_json TEXT NOT NULL,
+    alert_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_by_key ON incidents(key, id);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     alert_id INTEGER NOT NULL,
@@ -322,6 +384,8 @@ class SqliteStore:
                 (outcome_json, ts, alert_id),
             ).rowcount
             if changed:
+                incident_id = _record_incident(conn, outcome, ts)
+                conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (incident_id, alert_id))
                 conn.executemany(
                     "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
                     " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -389,6 +453,60 @@ class SqliteStore:
             for row in await self._call(select)
         ]
 
+    async def incidents(self, query: IncidentQuery) -> list[Incident]:
+        """Newest first; `query.before_id` continues a previous page."""
+        clauses: list[str] = ["1 = 1"]
+        params: list[object] = []
+        for column, value in (("status", query.status), ("severity", query.severity), ("namespace", query.namespace)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.text:
+            clauses.append("(title LIKE ? ESCAPE '\\' OR top_cause LIKE ? ESCAPE '\\')")
+            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [pattern, pattern]
+        if query.before_id is not None:
+            clauses.append("id < ?")
+            params.append(query.before_id)
+        sql = (
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+            " ORDER BY id DESC LIMIT ?"
+        )
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(sql, (*params, query.limit)).fetchall()
+
+        return [_incident(row) for row in await self._call(select)]
+
+    async def incident(self, incident_id: int) -> IncidentDetail | None:
+        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            row = conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()  # noqa: S608
+            if row is None:
+                return None
+            alerts = conn.execute(
+                "SELECT id, received_at, processed_at, outcome_json FROM alerts WHERE incident_id = ? ORDER BY id",
+                (incident_id,),
+            ).fetchall()
+            deliveries = conn.execute(
+                "SELECT d.id, d.alert_id, d.url, d.state, d.attempts, d.last_error, d.created_at, d.updated_at"
+                " FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE a.incident_id = ? ORDER BY d.id",
+                (incident_id,),
+            ).fetchall()
+            return row, alerts, deliveries
+
+        found = await self._call(select)
+        if found is None:
+            return None
+        row, alerts, deliveries = found
+        return IncidentDetail(
+            incident=_incident(row),
+            alerts=tuple(
+                StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=json.loads(a[3]))
+                for a in alerts
+            ),
+            deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
+        )
+
     async def deliveries_for(self, alert_id: int) -> list[dict[str, Any]]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return conn.execute(
@@ -415,6 +533,7 @@ class SqliteStore:
                 "DELETE FROM messages WHERE received_at < ? AND id NOT IN (SELECT message_id FROM alerts)",
                 (cutoff,),
             )
+            conn.execute("DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?", (cutoff,))
             return removed
 
         return await self._call(delete)
@@ -483,3 +602,67 @@ def _time(ts: float) -> datetime:
 def _serialise(message: WebhookMessage) -> bytes:
     body = {**message.group.to_json(), "version": "4", "alerts": [a.to_json() for a in message.alerts]}
     return json.dumps(body).encode()
+
+
+_INCIDENT_COLUMNS = (
+    "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
+    " top_cause, paged, firing_json, alert_count"
+)
+
+
+def _incident(row: tuple[Any, ...]) -> Incident:
+    return Incident(
+        id=row[0],
+        key=row[1],
+        title=row[2],
+        status=row[3],
+        severity=row[4],
+        namespace=row[5],
+        started_at=row[6],
+        updated_at=row[7],
+        resolved_at=row[8],
+        top_cause=row[9],
+        paged=bool(row[10]),
+        firing=frozenset(json.loads(row[11])),
+        alert_count=row[12],
+    )
+
+
+def _record_incident(conn: sqlite3.Connection, outcome: dict[str, Any], now: float) -> int:
+    """Fold the alert into the open incident of its key (or the latest, for a late resolve)."""
+    key = outcome.get("incident_key") or outcome["group"]["groupKey"]
+    resolving = outcome["alert"]["status"] == "resolved"
+    row = conn.execute(
+        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
+        + ("" if resolving else " AND status = 'firing'")
+        + " ORDER BY id DESC LIMIT 1",
+        (key,),
+    ).fetchone()
+    updated = apply_outcome(_incident(row) if row else None, outcome, now)
+    values = (
+        updated.key,
+        updated.title,
+        updated.status,
+        updated.severity,
+        updated.namespace,
+        updated.started_at,
+        updated.updated_at,
+        updated.resolved_at,
+        updated.top_cause,
+        int(updated.paged),
+        json.dumps(sorted(updated.firing)),
+        updated.alert_count,
+    )
+    if updated.id is None:
+        cursor = conn.execute(
+            "INSERT INTO incidents (key, title, status, severity, namespace, started_at, updated_at,"
+            " resolved_at, top_cause, paged, firing_json, alert_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        return int(cursor.lastrowid or 0)
+    conn.execute(
+        "UPDATE incidents SET key = ?, title = ?, status = ?, severity = ?, namespace = ?, started_at = ?,"
+        " updated_at = ?, resolved_at = ?, top_cause = ?, paged = ?, firing_json = ?, alert_count = ? WHERE id = ?",
+        (*values, updated.id),
+    )
+    return updated.id

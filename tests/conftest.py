@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from receiver.store import QueuedAlert
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures"
@@ -20,6 +22,11 @@ FIXTURES = SHARED / "fixtures"
 
 def fixture_json(relative: str) -> Any:
     return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
+
+
+def outcome_of(queued: QueuedAlert, decision: str = "notify") -> dict[str, Any]:
+    """The smallest outcome the pipeline hands the store for a claimed alert."""
+    return {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": decision, "routes": []}
 
 
 def free_port() -> int:

@@ -14,7 +14,7 @@ from receiver.metrics import Metrics
 from receiver.models import parse_webhook
 from receiver.notify import DeliveryError, Message, Outbox, RetryPolicy, route_urls
 from receiver.store import NewDelivery, SqliteStore
-from tests.conftest import fixture_json
+from tests.conftest import fixture_json, outcome_of
 
 
 class FakeClock:
@@ -51,7 +51,7 @@ async def _outbox_with_one_delivery(
     queued = (await store.claim(1))[0]
     await store.finish(
         queued.id,
-        {},
+        outcome_of(queued),
         [NewDelivery("json://user:pw@127.0.0.1:9/h", "title", "body", "failure")],
         clock(),
     )

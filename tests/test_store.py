@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receiver.models import parse_webhook
-from receiver.store import NewDelivery, SqliteStore
-from tests.conftest import fixture_json
+from receiver.store import IncidentQuery, NewDelivery, SqliteStore
+from tests.conftest import fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -58,8 +58,8 @@ async def test_finishing_twice_adds_deliveries_once(tmp_path: Path) -> None:
     await store.accept(GROUP, NOW)
     queued = (await store.claim(1))[0]
     delivery = NewDelivery("json://127.0.0.1:1/x", "t", "b", "info")
-    await store.finish(queued.id, {"decision": "notify"}, [delivery], NOW)
-    await store.finish(queued.id, {"decision": "notify"}, [delivery], NOW)
+    await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
+    await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
     due = await store.due_deliveries(NOW, 10)
     await store.close()
     assert [(d.alert_id, d.url, d.attempts) for d in due] == [(queued.id, delivery.url, 0)]
@@ -70,7 +70,7 @@ async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(tmp_
     store = await SqliteStore.open(tmp_path / "kb.db")
     await store.accept(GROUP, NOW)
     queued = (await store.claim(1))[0]
-    await store.finish(queued.id, {}, [NewDelivery("json://x", "t", "b", "info")], NOW)
+    await store.finish(queued.id, outcome_of(queued), [NewDelivery("json://x", "t", "b", "info")], NOW)
     delivery = (await store.due_deliveries(NOW, 10))[0]
     await store.delivery_failed(delivery.id, "refused", NOW, NOW + timedelta(seconds=30))
     before = await store.due_deliveries(NOW + timedelta(seconds=29), 10)
@@ -88,7 +88,7 @@ async def test_history_past_retention_is_pruned_but_pending_work_is_kept(tmp_pat
     for i in range(50):
         await store.accept(_message(i), NOW - timedelta(days=10))  # type: ignore[arg-type]
     for queued in await store.claim(40):
-        await store.finish(queued.id, {}, [], NOW - timedelta(days=10))
+        await store.finish(queued.id, outcome_of(queued), [], NOW - timedelta(days=10))
     removed = await store.prune(NOW - timedelta(days=7))
     left = await store.recent(100)
     await store.close()
@@ -101,3 +101,58 @@ async def test_the_database_uses_wal_so_readers_never_block_intake(tmp_path: Pat
     await store.close()
     with sqlite3.connect(tmp_path / "kb.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _outcome(alert_index: int, status: str = "firing", severity: str = "warning") -> dict[str, object]:
+    alert = GROUP.alerts[alert_index].to_json()
+    alert["status"] = status
+    alert["labels"] = {**alert["labels"], "severity": severity}
+    return {
+        "alert": alert,
+        "group": GROUP.group.to_json(),
+        "decision": "notify",
+        "routes": ["json://x"],
+        "root_causes": [{"service": "db", "score": 0.9, "evidence": ["OOMKilled"]}],
+    }
+
+
+async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await store.accept(GROUP, NOW)
+    claimed = await store.claim(3)
+    for i, queued in enumerate(claimed):
+        await store.finish(queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
+    opened = await store.incidents(IncidentQuery())
+    resolved_message = parse_webhook(
+        {**GROUP.group.to_json(), "alerts": [{**_outcome(i, "resolved")["alert"]} for i in range(3)]}  # type: ignore[dict-item]
+    )
+    await store.accept(resolved_message, NOW)
+    for i, queued in enumerate(await store.claim(3)):
+        await store.finish(queued.id, _outcome(i, "resolved"), [], NOW)
+    closed = await store.incidents(IncidentQuery())
+    detail = await store.incident(closed[0].id or 0)
+    await store.close()
+    assert [(i.status, i.severity, i.top_cause, len(i.firing), i.paged) for i in opened] == [
+        ("firing", "critical", "db", 3, True)
+    ]
+    assert [(i.status, i.alert_count) for i in closed] == [("resolved", 6)]
+    assert detail is not None
+    assert len(detail.alerts) == 6
+
+
+async def test_incident_queries_filter_and_page_newest_first(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    for i in range(5):
+        message = _message(i)
+        body = {**GROUP.group.to_json(), "groupKey": f"g{i}", "alerts": [message.alerts[0].to_json()]}  # type: ignore[attr-defined]
+        await store.accept(parse_webhook(body), NOW)
+    for queued in await store.claim(10):
+        await store.finish(queued.id, outcome_of(queued), [], NOW)
+    first = await store.incidents(IncidentQuery(limit=2))
+    second = await store.incidents(IncidentQuery(limit=2, before_id=first[-1].id))
+    none_match = await store.incidents(IncidentQuery(status="resolved"))
+    by_text = await store.incidents(IncidentQuery(text="HighErrorRate"))
+    missing = await store.incident(999)
+    await store.close()
+    assert [i.id for i in first + second] == [5, 4, 3, 2]
+    assert (none_match, len(by_text), missing) == ([], 5, None)
