@@ -81,7 +81,9 @@ async def run_enrichers(
 
     async def one(enricher: Enricher) -> Enrichment:
         try:
-            return await asyncio.wait_for(enricher.enrich(alert, ctx), ctx.timeout_seconds)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+            async with asyncio.timeout(ctx.timeout_seconds):
+                return await enricher.enrich(alert, ctx)
         except TimeoutError:
             reason = f"timed out after {ctx.timeout_seconds:g}s"
         except asyncio.CancelledError:

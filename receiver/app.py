@@ -13,7 +13,7 @@ import time
 from base64 import b64decode
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,12 +22,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from enrichers.base import Enricher
+from receiver import api
 from receiver.config import Config, read_secret
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, parse_webhook
 from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline import Pipeline, RenderStage, RouteStage, build_pipeline
-from receiver.store import SqliteStore, Store, StoreUnavailable
+from receiver.runtime import RUNTIME, Runtime
+from receiver.store import SqliteStore, StoreUnavailable
 from receiver.worker import Worker
 
 log = structlog.get_logger("kubebot.app")
@@ -81,19 +83,6 @@ class Credentials:
         )
 
 
-@dataclass
-class Runtime:
-    """Everything the handlers need, created at start-up and closed at shutdown."""
-
-    config: Config
-    metrics: Metrics
-    store: Store
-    worker: Worker
-    outbox: Outbox
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-
-RUNTIME = web.AppKey("runtime", Runtime)
 EnricherFactory = Callable[[Config], Awaitable[tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]]]
 
 
@@ -149,7 +138,9 @@ def create_app(
             # Unfinished work stays in the store and is picked up at the next start.
             for task in runtime.tasks:
                 task.cancel()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            _, stuck = await asyncio.wait(runtime.tasks, timeout=config.server.shutdown_grace_seconds)
+            if stuck:  # never hang shutdown: their work is still in the store
+                log.warning("tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
             for close in closers:
                 with contextlib.suppress(Exception):
                     await close()
@@ -162,6 +153,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
+    api.add_routes(app)
     return app
 
 

@@ -9,7 +9,6 @@ dead letter that stays visible.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +26,7 @@ from receiver.matchers import all_match
 from receiver.metrics import Metrics
 from receiver.redact import redact_text, redact_url, url_scheme
 from receiver.store import Delivery, Store
+from receiver.waiting import wait_for_wakeup
 
 log = structlog.get_logger("kubebot.notify")
 JSONL_SCHEME = "jsonl"
@@ -176,11 +176,9 @@ class Outbox:
 
     async def run(self, poll_seconds: float = 1.0) -> None:
         while True:
-            sent = await self.send_due()
-            if not sent:
-                self.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), poll_seconds)
+            self.wakeup.clear()  # before looking, so a wake-up during the look is kept
+            if not await self.send_due():
+                await wait_for_wakeup(self.wakeup, poll_seconds)
 
     async def send_due(self) -> int:
         due = await self._store.due_deliveries(self._clock(), self._concurrency * 4)

@@ -8,7 +8,6 @@ notified twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.pipeline import Pipeline, Work
 from receiver.store import NewDelivery, QueuedAlert, Store
+from receiver.waiting import wait_for_wakeup
 
 log = structlog.get_logger("kubebot.worker")
 
@@ -46,11 +46,9 @@ class Worker:
 
     async def run(self, poll_seconds: float = 1.0) -> None:
         while True:
-            done = await self.process_available()
-            if not done:
-                self.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), poll_seconds)
+            self.wakeup.clear()  # before looking, so a wake-up during the look is kept
+            if not await self.process_available():
+                await wait_for_wakeup(self.wakeup, poll_seconds)
 
     async def process_available(self) -> int:
         claimed = await self._store.claim(self._batch_size)

@@ -1,0 +1,131 @@
+"""The JSON API over incidents: GET /api/v1/incidents and GET /api/v1/incidents/{id}.
+
+Everything read from the store is shown as data, never as markup; Apprise URLs are
+redacted before they leave the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from receiver.redact import redact_url
+from receiver.runtime import RUNTIME
+from receiver.store import IncidentDetail, IncidentQuery
+
+MAX_LIMIT = 500
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def parse_incident_query(params: Any) -> IncidentQuery:
+    """Query string -> IncidentQuery; every bad parameter is a 400 naming it."""
+
+    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadQuery(f"{name} must be an integer") from None
+        if not low <= value <= high:
+            raise BadQuery(f"{name} must be between {low} and {high}")
+        return value
+
+    status = params.get("status") or None
+    if status not in (None, "firing", "resolved"):
+        raise BadQuery("status must be firing or resolved")
+    text = params.get("text") or params.get("q") or None
+    if text is not None and len(text) > 200:
+        raise BadQuery("text must be at most 200 characters")
+    return IncidentQuery(
+        status=status,
+        severity=params.get("severity") or None,
+        namespace=params.get("namespace") or None,
+        text=text,
+        limit=integer("limit", 50, 1, MAX_LIMIT) or 50,
+        before_id=integer("cursor", None, 1, 2**62),
+    )
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    try:
+        query = parse_incident_query(request.query)
+    except BadQuery as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    found = await request.app[RUNTIME].store.incidents(query)
+    next_cursor = str(found[-1].id) if len(found) == query.limit and found else None
+    return web.json_response({"incidents": [i.to_json() for i in found], "next": next_cursor})
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    try:
+        incident_id = int(request.match_info["id"])
+    except ValueError:
+        return web.json_response({"error": "incident id must be an integer"}, status=400)
+    detail = await request.app[RUNTIME].store.incident(incident_id)
+    if detail is None:
+        return web.json_response({"error": f"no incident {incident_id}"}, status=404)
+    return web.json_response(incident_json(detail))
+
+
+def incident_json(detail: IncidentDetail) -> dict[str, Any]:
+    outcomes = [a.outcome for a in detail.alerts]
+    latest_causes: list[dict[str, Any]] = next(
+        (o["root_causes"] for o in reversed(outcomes) if o.get("root_causes")), []
+    )
+    return {
+        **detail.incident.to_json(),
+        "alerts": [
+            {
+                "alert_id": a.alert_id,
+                "received_at": a.received_at,
+                "processed_at": a.processed_at,
+                **a.outcome["alert"],
+            }
+            for a in detail.alerts
+        ],
+        "enrichments": [
+            {
+                "alert_id": a.alert_id,
+                "fingerprint": a.outcome["alert"]["fingerprint"],
+                **a.outcome.get("enrichment", {}),
+            }
+            for a in detail.alerts
+        ],
+        "root_causes": latest_causes,
+        "decisions": [
+            {
+                "alert_id": a.alert_id,
+                "fingerprint": a.outcome["alert"]["fingerprint"],
+                "status": a.outcome["alert"]["status"],
+                "decision": a.outcome.get("decision"),
+                "reason": a.outcome.get("reason"),
+                "rule": a.outcome.get("rule"),
+            }
+            for a in detail.alerts
+        ],
+        "notifications": [
+            {
+                "id": d.id,
+                "alert_id": d.alert_id,
+                "channel": redact_url(d.url),
+                "state": d.state,
+                "dead_letter": d.state == "dead",
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "created_at": d.created_at,
+                "updated_at": d.updated_at,
+            }
+            for d in detail.deliveries
+        ],
+    }
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/incidents", list_incidents)
+    app.router.add_get("/api/v1/incidents/{id}", get_incident)

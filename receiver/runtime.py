@@ -1,0 +1,29 @@
+"""What the request handlers share, created at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from receiver.config import Config
+from receiver.metrics import Metrics
+from receiver.notify import Outbox
+from receiver.store import Store
+from receiver.worker import Worker
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers need, created at start-up and closed at shutdown."""
+
+    config: Config
+    metrics: Metrics
+    store: Store
+    worker: Worker
+    outbox: Outbox
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
