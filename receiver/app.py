@@ -6,7 +6,6 @@ State is created and closed in `app.cleanup_ctx`; nothing is read from the envir
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import time
@@ -21,14 +20,15 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from enrichers.base import Enricher
 from receiver import api
+from receiver.builder import build_pipeline
 from receiver.config import Config, read_secret
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, parse_webhook
 from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
-from receiver.pipeline import Pipeline, RenderStage, RouteStage, build_pipeline
+from receiver.pipeline import Pipeline, RenderStage, RouteStage
 from receiver.runtime import RUNTIME, Runtime
+from receiver.sources import Sources
 from receiver.store import SqliteStore, StoreUnavailable
 from receiver.worker import Worker
 
@@ -83,11 +83,12 @@ class Credentials:
         )
 
 
-EnricherFactory = Callable[[Config], Awaitable[tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]]]
+SourcesFactory = Callable[[Config], Awaitable[Sources]]
 
 
-async def no_enrichers(_: Config) -> tuple[list[Enricher], list[Callable[[], Awaitable[None]]]]:
-    return [], []
+async def no_sources(_: Config) -> Sources:
+    """Tests and benchmarks that exercise intake and delivery alone."""
+    return Sources()
 
 
 def create_app(
@@ -96,7 +97,7 @@ def create_app(
     clock: Clock = utc_now,
     metrics: Metrics | None = None,
     credentials: Credentials | None = None,
-    enricher_factory: EnricherFactory = no_enrichers,
+    sources_factory: SourcesFactory = no_sources,
     channel: Channel | None = None,
 ) -> web.Application:
     metrics = metrics or Metrics()
@@ -109,7 +110,7 @@ def create_app(
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         store = await SqliteStore.open(config.store.path, config.store.max_pending)
         pool = ThreadPoolExecutor(max_workers=config.notify.max_concurrency, thread_name_prefix="kubebot-notify")
-        enrichers, closers = await enricher_factory(config)
+        sources = await sources_factory(config)
         sender = channel or Channels(AppriseChannel(pool, config.notify.timeout_seconds), JsonLinesChannel(pool, clock))
         outbox = Outbox(
             store,
@@ -119,7 +120,7 @@ def create_app(
             concurrency=config.notify.max_concurrency,
             clock=clock,
         )
-        pipeline = build_pipeline(config, enrichers, metrics, clock)
+        pipeline = build_pipeline(config, sources, metrics, clock)
         fallback = Pipeline([RouteStage(config), RenderStage()])
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock)
         runtime = Runtime(config, metrics, store, worker, outbox)
@@ -141,9 +142,7 @@ def create_app(
             _, stuck = await asyncio.wait(runtime.tasks, timeout=config.server.shutdown_grace_seconds)
             if stuck:  # never hang shutdown: their work is still in the store
                 log.warning("tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
-            for close in closers:
-                with contextlib.suppress(Exception):
-                    await close()
+            await sources.close()
             await store.close()
             pool.shutdown(wait=False, cancel_futures=True)
             log.info("stopped")

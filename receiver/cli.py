@@ -14,12 +14,13 @@ from pathlib import Path
 from aiohttp import web
 
 from receiver.app import create_app
+from receiver.builder import build_pipeline
 from receiver.config import Config, ConfigError, load_file
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, parse_webhook
-from receiver.pipeline import Work, build_pipeline
-from receiver.sources import build_enrichers
+from receiver.pipeline import Work
+from receiver.sources import build_sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,22 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "check-config":
         return _check_config(args.file)
-    if args.command == "rca":
-        from rca.evaluate import run_rca
-
-        print(json.dumps(run_rca(Path(args.case_dir)), indent=2))
-        return 0
-    if args.command == "rca-eval":
-        from rca.evaluate import run_eval
-
-        print(run_eval(Path(args.cases_dir)))
-        return 0
+    if args.command in ("rca", "rca-eval"):
+        return _rca(args.command, Path(args.case_dir if args.command == "rca" else args.cases_dir))
     config = _load_or_exit(args.config)
     if args.command == "replay":
+        configure_logging("warning")  # stdout carries the JSON answer; logs go to stderr
         return asyncio.run(_replay(config, Path(args.payload)))
     configure_logging(args.log_level)
     web.run_app(
-        create_app(config, enricher_factory=build_enrichers),
+        create_app(config, sources_factory=build_sources),
         host=config.server.host,
         port=config.server.port,
         shutdown_timeout=config.server.shutdown_grace_seconds,
@@ -66,6 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         access_log=None,
     )
+    return 0
+
+
+def _rca(command: str, path: Path) -> int:
+    from rca.cases import CaseError
+    from rca.evaluate import run_eval, run_rca
+
+    try:
+        print(json.dumps(run_rca(path), indent=2) if command == "rca" else run_eval(path))
+    except (CaseError, OSError) as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -103,14 +109,13 @@ async def _replay(config: Config, payload_path: Path) -> int:
         field = f" ({exc.field})" if isinstance(exc, PayloadError) else ""
         print(f"cannot replay {payload_path}{field}: {exc}", file=sys.stderr)
         return 1
-    enrichers, closers = await build_enrichers(config)
+    sources = await build_sources(config)
     try:
-        pipeline = build_pipeline(config, enrichers, Metrics(), lambda: datetime.now(UTC))
+        pipeline = build_pipeline(config, sources, Metrics(), lambda: datetime.now(UTC))
         now = datetime.now(UTC)
         results = await pipeline.run([Work(a, message.group, now) for a in message.alerts])
     finally:
-        for close in closers:
-            await close()
+        await sources.close()
     keys = (
         "fingerprint",
         "alertname",

@@ -62,17 +62,14 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class KubernetesConfig:
-    mode: Literal["auto", "in-cluster", "kubeconfig", "off"] = "auto"
+    mode: Literal["auto", "in-cluster", "incluster", "kubeconfig", "off"] = "auto"
     kubeconfig: str | None = None
     host: str | None = None
     token_file: str | None = None
     log_lines: int = 50
     events_window_seconds: float = 3600.0
-
-
-@dataclass(frozen=True)
-class UrlConfig:
-    url: str | None = None
+    call_timeout_seconds: float = 3.0
+    max_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -82,14 +79,33 @@ class PrometheusConfig:
 
 
 @dataclass(frozen=True)
+class JaegerConfig:
+    url: str | None = None
+    ui_url: str | None = None  # for trace links; default: url
+
+
+@dataclass(frozen=True)
+class TempoConfig:
+    url: str | None = None
+    trace_url_template: str | None = None  # e.g. a Grafana Explore URL with {trace_id}
+    tenant: str | None = None  # X-Scope-OrgID
+
+
+@dataclass(frozen=True)
+class LokiConfig:
+    url: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True)
 class TracesConfig:
-    jaeger: UrlConfig = field(default_factory=UrlConfig)
-    tempo: UrlConfig = field(default_factory=UrlConfig)
+    jaeger: JaegerConfig = field(default_factory=JaegerConfig)
+    tempo: TempoConfig = field(default_factory=TempoConfig)
 
 
 @dataclass(frozen=True)
 class LogsConfig:
-    loki: UrlConfig = field(default_factory=UrlConfig)
+    loki: LokiConfig = field(default_factory=LokiConfig)
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class EnrichmentConfig:
 @dataclass(frozen=True)
 class GraphConfig:
     static_edges: tuple[tuple[str, str], ...] = ()
+    refresh_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +128,9 @@ class SignalConfig:
 @dataclass(frozen=True)
 class RcaConfig:
     service_label: str = "service"
-    signals: tuple[SignalConfig, ...] = ()
+    signals: tuple[SignalConfig, ...] = ()  # empty: the built-in kube-prometheus-stack set
+    step_seconds: float = 30.0
+    max_causes: int = 5
 
 
 @dataclass(frozen=True)

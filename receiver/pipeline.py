@@ -45,6 +45,10 @@ class Work:
     decision: Decision = field(default_factory=Decision)
     routes: tuple[str, ...] = ()
     message: Message | None = None
+    # The dependency graph around the ranked causes, for the dashboard.
+    graph: Mapping[str, Any] | None = None
+    # Alerts with one key share one incident; the Alertmanager group unless correlated.
+    incident_key: str | None = None
 
     def outcome(self) -> dict[str, Any]:
         """The stored and printed record of what happened to this alert (no secrets)."""
@@ -59,6 +63,8 @@ class Work:
             "enrichment": {name: e.to_json() for name, e in self.enrichment.items()},
             "alert": self.alert.to_json(),
             "group": self.group.to_json(),
+            "graph": dict(self.graph) if self.graph else None,
+            "incident_key": self.incident_key or self.group.group_key,
         }
 
 
@@ -129,21 +135,3 @@ class Pipeline:
         for stage in self.stages:
             items = await stage.exec(items)
         return items
-
-
-def build_pipeline(
-    config: Config,
-    enrichers: Sequence[Enricher],
-    metrics: Metrics,
-    clock: Callable[[], datetime],
-    extra_stages: Sequence[Stage] = (),
-) -> Pipeline:
-    """The whole pipeline, top to bottom."""
-    return Pipeline(
-        [
-            EnrichStage(enrichers, config.enrichment.timeout_seconds, metrics, clock),
-            *extra_stages,
-            RouteStage(config),
-            RenderStage(),
-        ]
-    )

@@ -1,20 +1,74 @@
-"""Which enrichment sources run, decided from the config at start-up.
+"""Which enrichment and graph sources run, decided from the config at start-up.
 
-Each configured source is created here and returns its closer; an unconfigured source is
-simply absent, so the pipeline never special-cases "not configured".
+Each configured source is created here and closed through `Sources.close`; an
+unconfigured source is simply absent, so the pipeline never special-cases it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
 
 from enrichers.base import Enricher
+from enrichers.kubernetes import KubernetesEnricher, connect_kubernetes
+from enrichers.telemetry_factory import Telemetry, TelemetrySettings, build_telemetry, signals_from_config
 from receiver.config import Config
 
 Closer = Callable[[], Awaitable[None]]
+log = structlog.get_logger("kubebot.sources")
 
 
-async def build_enrichers(config: Config) -> tuple[list[Enricher], list[Closer]]:
-    enrichers: list[Enricher] = []
-    closers: list[Closer] = []
-    return enrichers, closers
+@dataclass
+class Sources:
+    enrichers: list[Enricher] = field(default_factory=list)
+    telemetry: Telemetry | None = None
+    kubernetes: KubernetesEnricher | None = None
+    closers: list[Closer] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            try:
+                await close()
+            except Exception as exc:  # one source failing to close must not stop the others
+                log.warning("source_close_failed", error=str(exc))
+
+
+async def build_sources(config: Config) -> Sources:
+    sources = Sources()
+    kubernetes = await connect_kubernetes(
+        "incluster" if config.kubernetes.mode == "in-cluster" else config.kubernetes.mode,
+        config.kubernetes.kubeconfig,
+        config.kubernetes.host,
+        token_file=config.kubernetes.token_file,
+        log_lines=config.kubernetes.log_lines,
+        events_window_seconds=config.kubernetes.events_window_seconds,
+        call_timeout_seconds=config.kubernetes.call_timeout_seconds,
+        max_concurrency=config.kubernetes.max_concurrency,
+    )
+    if kubernetes is not None:
+        sources.kubernetes = kubernetes
+        sources.enrichers.append(kubernetes)
+        sources.closers.append(kubernetes.close)
+    telemetry = build_telemetry(
+        TelemetrySettings(
+            prometheus_url=config.prometheus.url,
+            jaeger_url=config.traces.jaeger.url,
+            tempo_url=config.traces.tempo.url,
+            loki_url=config.logs.loki.url,
+            budget_seconds=config.enrichment.timeout_seconds,
+            window=timedelta(seconds=config.prometheus.window_seconds),
+            jaeger_ui_url=config.traces.jaeger.ui_url,
+            tempo_trace_url_template=config.traces.tempo.trace_url_template,
+            tenant=config.traces.tempo.tenant or config.logs.loki.tenant,
+            service_label=config.rca.service_label,
+            signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
+        )
+    )
+    sources.telemetry = telemetry
+    sources.enrichers.extend(telemetry.enrichers)
+    sources.closers.append(telemetry.close)
+    log.info("sources", enrichers=[e.name for e in sources.enrichers])
+    return sources

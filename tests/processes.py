@@ -167,3 +167,50 @@ class AlertmanagerProcess:
                 self.proc.kill()
                 self.proc.wait(5)
             self.proc = None
+
+
+@dataclass
+class PrometheusProcess:
+    """Debian's Prometheus serving data backfilled from OpenMetrics text with promtool."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("prometheus") is not None and shutil.which("promtool") is not None
+
+    @classmethod
+    def start(cls, workdir: Path, openmetrics: str) -> PrometheusProcess:
+        (workdir / "data.om").write_text(openmetrics)
+        subprocess.run(
+            ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(workdir / "data.om"), str(workdir / "tsdb")],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        (workdir / "prometheus.yml").write_text("global: {}\nscrape_configs: []\n")
+        port = free_port()
+        with (workdir / "prometheus.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    "prometheus",
+                    f"--config.file={workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--storage.tsdb.retention.time=100y",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/-/ready", proc=proc)
+        return cls(url, proc)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)

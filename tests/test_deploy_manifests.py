@@ -65,10 +65,7 @@ def read_kustomization(directory: Path) -> list[Obj]:
         path = directory / resource
         objects += read_kustomization(path) if path.is_dir() else yaml_docs(path)
     for generator in kustomization.get("configMapGenerator", []):
-        data = {
-            key: (directory / source).read_text(encoding="utf-8")
-            for key, source in generator_files(generator)
-        }
+        data = {key: (directory / source).read_text(encoding="utf-8") for key, source in generator_files(generator)}
         labels = generator.get("options", {}).get("labels", {})
         objects.append(
             {
@@ -91,9 +88,7 @@ def install() -> list[Obj]:
 
 
 def one(objects: list[Obj], kind: str, name: str | None = None) -> Obj:
-    found = [
-        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
-    ]
+    found = [o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
@@ -306,9 +301,7 @@ def test_the_example_overlay_changes_image_storage_and_secret_handling() -> None
     rendered = kubectl_kustomize("overlays/example")
     container = one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].startswith("registry.example.com/")
-    assert (
-        one(rendered, "PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"] == "10Gi"
-    )
+    assert one(rendered, "PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert [o for o in rendered if o["kind"] == "Secret"] == []
 
 
@@ -326,9 +319,7 @@ def test_every_reference_the_rendered_deployment_makes_exists_after_name_hashing
 # --- composition ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "kustomization", kustomizations(), ids=lambda p: str(p.relative_to(MANIFESTS))
-)
+@pytest.mark.parametrize("kustomization", kustomizations(), ids=lambda p: str(p.relative_to(MANIFESTS)))
 def test_every_resource_patch_and_file_a_kustomization_lists_exists(kustomization: Path) -> None:
     directory = kustomization.parent
     spec = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
@@ -336,9 +327,7 @@ def test_every_resource_patch_and_file_a_kustomization_lists_exists(kustomizatio
     listed += [src for gen in spec.get("configMapGenerator", []) for _, src in generator_files(gen)]
     for entry in listed:
         path = directory / entry
-        assert path.is_file() or (path / "kustomization.yaml").is_file(), (
-            f"{kustomization}: {entry} missing"
-        )
+        assert path.is_file() or (path / "kustomization.yaml").is_file(), f"{kustomization}: {entry} missing"
 
 
 def test_every_manifest_file_is_used_by_some_kustomization() -> None:
@@ -346,9 +335,7 @@ def test_every_manifest_file_is_used_by_some_kustomization() -> None:
     for kustomization in kustomizations():
         spec = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
         entries = [*spec.get("resources", []), *(p["path"] for p in spec.get("patches", []))]
-        entries += [
-            src for gen in spec.get("configMapGenerator", []) for _, src in generator_files(gen)
-        ]
+        entries += [src for gen in spec.get("configMapGenerator", []) for _, src in generator_files(gen)]
         used |= {(kustomization.parent / e).resolve() for e in entries}
     files = {p.resolve() for p in MANIFESTS.rglob("*") if p.suffix in {".yaml", ".yml", ".json"}}
     orphans = files - used - {k.resolve() for k in kustomizations()}
@@ -480,8 +467,7 @@ def test_alertmanager_config_posts_to_the_service_with_the_token_kubebot_reads()
     secret = one(objects, "Secret", credentials["name"])
     assert credentials["key"] in secret["stringData"]
     assert (
-        mounted_path(objects, credentials["name"], credentials["key"])
-        == deployed_config()["auth"]["bearer_token_file"]
+        mounted_path(objects, credentials["name"], credentials["key"]) == deployed_config()["auth"]["bearer_token_file"]
     )
 
 
@@ -541,10 +527,7 @@ def mounted_path(objects: list[Obj], secret_name: str, key: str) -> str:
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]
     for volume in pod["volumes"]:
         if volume.get("secret", {}).get("secretName") == secret_name:
-            items = {
-                i["key"]: i["path"]
-                for i in volume["secret"].get("items", [{"key": key, "path": key}])
-            }
+            items = {i["key"]: i["path"] for i in volume["secret"].get("items", [{"key": key, "path": key}])}
             return str(mounts(objects)[volume["name"]] / items[key])
     raise AssertionError(f"secret {secret_name} is not mounted")
 
@@ -591,9 +574,7 @@ def test_kubebot_listens_on_the_container_port_and_stores_on_the_volume() -> Non
 
 def test_the_example_overlay_environment_overrides_are_valid_config() -> None:
     rendered = kubectl_kustomize("overlays/example")
-    config_map = next(
-        o for o in rendered if o["kind"] == "ConfigMap" and "config.yaml" in o.get("data", {})
-    )
+    config_map = next(o for o in rendered if o["kind"] == "ConfigMap" and "config.yaml" in o.get("data", {}))
     base_secret = one(install(), "Secret")
     # The overlay deletes the Secret; the real one has the same keys as the example.
     objects = [*rendered, copy.deepcopy(base_secret)]

@@ -122,9 +122,7 @@ async def test_a_hanging_jaeger_is_cut_off_by_the_budget() -> None:
     async with serve(routes) as jaeger:
         enricher = JaegerEnricher(jaeger.url, timeout_seconds=30)
         try:
-            results = await run_enrichers(
-                [enricher], service_alert("service-x"), context(NOW, SHORT_BUDGET)
-            )
+            results = await run_enrichers([enricher], service_alert("service-x"), context(NOW, SHORT_BUDGET))
         finally:
             await enricher.close()
 
@@ -165,9 +163,7 @@ async def test_tempo_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces/": Reply.json(tempo_trace_with_error()),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(
-            tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}"
-        )
+        enricher = TempoEnricher(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}")
         try:
             result = await enricher.enrich(service_alert("productpage"), context(NOW))
         finally:
@@ -177,10 +173,8 @@ async def test_tempo_reports_error_traces_and_the_deepest_error() -> None:
 
     assert result.status == "ok"
     assert result.summary == (
-        "Tempo: 1 error traces for productpage; failing: "
-        "productpage.bookinfo.svc.cluster.local:9080/productpage (1)",
-        "Deepest error: ratings.bookinfo ratings.bookinfo.svc.cluster.local:9080/*: "
-        "upstream connect error (0.434 ms)",
+        "Tempo: 1 error traces for productpage; failing: productpage.bookinfo.svc.cluster.local:9080/productpage (1)",
+        "Deepest error: ratings.bookinfo ratings.bookinfo.svc.cluster.local:9080/*: upstream connect error (0.434 ms)",
         "Trace: https://grafana.example/trace/100cb753c787ed5657c8d88dafc176ed",
     )
     assert search["q"] == '{ resource.service.name = "productpage" && status = error }'
@@ -204,8 +198,7 @@ async def test_tempo_failing_trace_details_are_partial() -> None:
     assert result.facts["error_traces"] == 1
     assert result.facts["deepest_error_span"] is None
     assert result.facts["problems"] == [
-        "trace 100cb753c787ed5657c8d88dafc176ed: "
-        "HTTP 500 from /api/traces/100cb753c787ed5657c8d88dafc176ed"
+        "trace 100cb753c787ed5657c8d88dafc176ed: HTTP 500 from /api/traces/100cb753c787ed5657c8d88dafc176ed"
     ]
 
 
@@ -225,9 +218,7 @@ async def test_a_hanging_tempo_is_cut_off_by_the_budget() -> None:
     async with serve({"/api/search": Reply.hanging()}) as tempo:
         enricher = TempoEnricher(tempo.url, timeout_seconds=30)
         try:
-            results = await run_enrichers(
-                [enricher], service_alert("cart"), context(NOW, SHORT_BUDGET)
-            )
+            results = await run_enrichers([enricher], service_alert("cart"), context(NOW, SHORT_BUDGET))
         finally:
             await enricher.close()
 
@@ -297,9 +288,7 @@ async def test_one_hanging_and_one_dead_source_do_not_hold_back_the_healthy_one(
             JaegerEnricher(f"http://127.0.0.1:{free_port()}"),
         ]
         try:
-            results = await run_enrichers(
-                enrichers, service_alert("checkout"), context(NOW, SHORT_BUDGET)
-            )
+            results = await run_enrichers(enrichers, service_alert("checkout"), context(NOW, SHORT_BUDGET))
         finally:
             for enricher in enrichers:
                 await enricher.close()
@@ -339,6 +328,4 @@ async def test_jaeger_dependencies_garbage_is_a_problem() -> None:
             await sources.close()
 
     assert fetched.edges == ()
-    assert fetched.problems == (
-        "jaeger: malformed response: /api/dependencies did not return JSON",
-    )
+    assert fetched.problems == ("jaeger: malformed response: /api/dependencies did not return JSON",)

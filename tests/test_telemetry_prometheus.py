@@ -138,9 +138,7 @@ async def test_an_alert_with_nothing_to_query_is_unavailable_with_a_reason(
     result = await enricher.enrich(alert, context())
 
     assert result.status == "unavailable"
-    assert result.reason == (
-        "the alert has no expression in its generatorURL and names no workload"
-    )
+    assert result.reason == ("the alert has no expression in its generatorURL and names no workload")
 
 
 async def test_graph_edges_from_every_family_present(prometheus: PrometheusServer) -> None:
@@ -239,8 +237,7 @@ async def _instant_queries_served(prometheus: PrometheusServer) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("prometheus_http_requests_total{")
-        and 'handler="/api/v1/query"' in line
+        if line.startswith("prometheus_http_requests_total{") and 'handler="/api/v1/query"' in line
     )
 
 
@@ -263,9 +260,7 @@ async def test_alerts_of_one_group_share_their_queries(
 
 async def test_built_telemetry_shares_one_prometheus_client(prometheus: PrometheusServer) -> None:
     story = prometheus.story
-    telemetry = build_telemetry(
-        TelemetrySettings(prometheus_url=prometheus.url, budget_seconds=5.0)
-    )
+    telemetry = build_telemetry(TelemetrySettings(prometheus_url=prometheus.url, budget_seconds=5.0))
     try:
         results = await run_enrichers(
             telemetry.enrichers,
@@ -304,9 +299,7 @@ async def test_prometheus_answering_garbage_is_malformed() -> None:
     result = await _enrich_against(routes)
 
     assert result.status == "unavailable"
-    assert result.reason == (
-        "expression: malformed response: query_range did not return Prometheus JSON"
-    )
+    assert result.reason == ("expression: malformed response: query_range did not return Prometheus JSON")
 
 
 async def test_prometheus_answering_a_result_that_is_not_a_list_is_malformed() -> None:

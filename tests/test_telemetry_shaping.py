@@ -82,9 +82,7 @@ from tests.fakes.telemetry_fixtures import (
         ({"job": "kubelet"}, None),
     ],
 )
-def test_alert_service_picks_the_workloads_name(
-    labels: dict[str, str], expected: str | None
-) -> None:
+def test_alert_service_picks_the_workloads_name(labels: dict[str, str], expected: str | None) -> None:
     assert alert_service(labels) == expected
 
 
@@ -130,9 +128,7 @@ def test_a_generator_url_without_expression_gives_none() -> None:
         ("up", "up"),
     ],
 )
-def test_strip_threshold_removes_only_a_trailing_number_comparison(
-    expr: str, stripped: str
-) -> None:
+def test_strip_threshold_removes_only_a_trailing_number_comparison(expr: str, stripped: str) -> None:
     assert strip_threshold(expr) == stripped
 
 
@@ -216,9 +212,7 @@ def test_linkerd_series_become_edges_with_error_rates() -> None:
 
     edges = edges_from_series(linkerd, requests, errors)
 
-    assert [(e.caller, e.callee, e.request_rate, e.error_rate) for e in edges] == [
-        ("web", "api", 12.0, 0.5)
-    ]
+    assert [(e.caller, e.callee, e.request_rate, e.error_rate) for e in edges] == [("web", "api", 12.0, 0.5)]
 
 
 def test_the_probe_reports_which_families_exist() -> None:
@@ -233,9 +227,7 @@ def test_jaeger_dependencies_become_edges() -> None:
 
     edges = edges_from_jaeger_dependencies(body, timedelta(hours=1))
 
-    assert [(e.caller, e.callee, e.source, e.request_rate) for e in edges] == [
-        ("frontend", "cart", "jaeger", 1.0)
-    ]
+    assert [(e.caller, e.callee, e.source, e.request_rate) for e in edges] == [("frontend", "cart", "jaeger", 1.0)]
 
 
 def test_jaeger_dependencies_without_data_are_malformed() -> None:
@@ -247,18 +239,14 @@ def test_jaeger_dependencies_without_data_are_malformed() -> None:
 
 
 def test_jaeger_error_trace_summary_names_the_failing_operation() -> None:
-    summary = summarize_jaeger_traces(
-        jaeger_envelope_with_error_trace(), "service-x", limit=20, ui_url="http://jaeger"
-    )
+    summary = summarize_jaeger_traces(jaeger_envelope_with_error_trace(), "service-x", limit=20, ui_url="http://jaeger")
 
     assert summary.error_trace_count == 1
     assert summary.top_operations == (("some-operation", 1),)
     assert summary.deepest is not None
     assert (summary.deepest.service, summary.deepest.operation) == ("service-x", "some-operation")
     assert summary.links == ("http://jaeger/trace/0000000000000001",)
-    assert summary.lines()[0] == (
-        "Jaeger: 1 error traces for service-x; failing: some-operation (1)"
-    )
+    assert summary.lines()[0] == ("Jaeger: 1 error traces for service-x; failing: some-operation (1)")
 
 
 def test_jaeger_deepest_error_prefers_the_span_farthest_from_the_root() -> None:
@@ -280,15 +268,11 @@ def test_jaeger_deepest_error_prefers_the_span_farthest_from_the_root() -> None:
         "duration_ms": 0.004,
         "depth": 2,
     }
-    assert "Deepest error: service-y preserveParentID-test: connection refused" in (
-        summary.lines()[1]
-    )
+    assert "Deepest error: service-y preserveParentID-test: connection refused" in (summary.lines()[1])
 
 
 def test_a_jaeger_envelope_without_errors_has_no_deepest_error() -> None:
-    summary = summarize_jaeger_traces(
-        fixture(JAEGER_ENVELOPE), "telemetrygen", limit=20, ui_url="http://jaeger"
-    )
+    summary = summarize_jaeger_traces(fixture(JAEGER_ENVELOPE), "telemetrygen", limit=20, ui_url="http://jaeger")
 
     assert (summary.error_trace_count, summary.deepest) == (1, None)
 
@@ -299,9 +283,7 @@ def test_jaeger_services_accepts_both_api_versions() -> None:
 
 
 def test_service_names_resolve_to_istio_style_names() -> None:
-    assert resolve_service("reviews", ["productpage.bookinfo", "reviews.bookinfo"]) == (
-        "reviews.bookinfo"
-    )
+    assert resolve_service("reviews", ["productpage.bookinfo", "reviews.bookinfo"]) == ("reviews.bookinfo")
     assert resolve_service("cart", ["productpage.bookinfo"]) is None
 
 
@@ -338,9 +320,7 @@ def test_tempo_trace_depths_follow_parent_span_ids() -> None:
     spans = tempo_trace_spans(fixture(TEMPO_TRACE))
 
     depths = span_depths(spans)
-    ratings_server = next(
-        s for s in spans if s.service == "ratings.bookinfo" and s.parent_id is not None
-    )
+    ratings_server = next(s for s in spans if s.service == "ratings.bookinfo" and s.parent_id is not None)
     assert len(spans) == 8
     assert depths[ratings_server.span_id] == 5
     assert not any(s.is_error for s in spans)
@@ -354,9 +334,7 @@ def test_tempo_erroring_span_by_status_gives_the_deepest_error() -> None:
     spans = tempo_trace_spans(body)
 
     erroring = [s for s in spans if s.is_error]
-    assert [(s.service, s.error_message) for s in erroring] == [
-        ("ratings.bookinfo", "upstream connect error")
-    ]
+    assert [(s.service, s.error_message) for s in erroring] == [("ratings.bookinfo", "upstream connect error")]
 
 
 def test_tempo_span_matched_by_the_error_query_counts_as_erroring() -> None:
@@ -408,9 +386,7 @@ def test_loki_metric_answer_is_malformed_for_a_log_query() -> None:
         ({"node": "worker-1"}, None),
     ],
 )
-def test_loki_selector_targets_the_alerts_pods(
-    labels: dict[str, str], selector: str | None
-) -> None:
+def test_loki_selector_targets_the_alerts_pods(labels: dict[str, str], selector: str | None) -> None:
     assert log_selector(labels) == selector
 
 

@@ -25,9 +25,7 @@ def webhook_with(
     if starts_at is not None:
         raw["startsAt"] = starts_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if expr is not None:
-        raw["generatorURL"] = "http://prometheus.local/graph?" + urlencode(
-            {"g0.expr": expr, "g0.tab": "1"}
-        )
+        raw["generatorURL"] = "http://prometheus.local/graph?" + urlencode({"g0.expr": expr, "g0.tab": "1"})
     return parse_webhook(body)
 
 

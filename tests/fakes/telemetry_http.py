@@ -68,9 +68,7 @@ class FakeTelemetryServer:
             return web.Response(status=503)
         if reply.raw is not None:
             return web.Response(body=reply.raw, status=reply.status, content_type="text/html")
-        return web.Response(
-            text=json.dumps(reply.body), status=reply.status, content_type="application/json"
-        )
+        return web.Response(text=json.dumps(reply.body), status=reply.status, content_type="application/json")
 
     def requests_to(self, path: str) -> list[Seen]:
         return [seen for seen in self.seen if seen.path == path]

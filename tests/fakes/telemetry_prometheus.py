@@ -197,9 +197,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) 
     raise TimeoutError(f"prometheus at {url} not ready within {timeout}s")
 
 
-def start_prometheus(
-    workdir: Path, story: Story
-) -> tuple[PrometheusServer, subprocess.Popen[bytes]]:
+def start_prometheus(workdir: Path, story: Story) -> tuple[PrometheusServer, subprocess.Popen[bytes]]:
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
     if prometheus is None or promtool is None:
         pytest.skip("the prometheus Debian package is not installed (make system-deps)")

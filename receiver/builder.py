@@ -1,0 +1,44 @@
+"""Assembles the pipeline by hand, one stage per line, in the order an alert meets them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from receiver.config import Config
+from receiver.correlate import GraphCache, RankStage
+from receiver.metrics import Metrics
+from receiver.pipeline import EnrichStage, Pipeline, RenderStage, RouteStage
+from receiver.sources import Sources
+
+
+def build_pipeline(
+    config: Config,
+    sources: Sources,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+) -> Pipeline:
+    """The whole pipeline, top to bottom."""
+    graph = GraphCache(
+        sources.telemetry,
+        sources.kubernetes,
+        config.graph.static_edges,
+        refresh_seconds=config.graph.refresh_seconds,
+        timeout_seconds=config.enrichment.timeout_seconds,
+    )
+    return Pipeline(
+        [
+            EnrichStage(sources.enrichers, config.enrichment.timeout_seconds, metrics, clock),
+            RankStage(
+                sources.telemetry,
+                graph,
+                window_seconds=config.prometheus.window_seconds,
+                step_seconds=config.rca.step_seconds,
+                timeout_seconds=config.enrichment.timeout_seconds,
+                max_causes=config.rca.max_causes,
+                clock=clock,
+            ),
+            RouteStage(config),
+            RenderStage(),
+        ]
+    )

@@ -1,0 +1,171 @@
+"""Root-cause ranking inside the pipeline: the same `rca.rank` as `kubebot rca`, fed online.
+
+The signal table comes from the `rca.signals` Prometheus queries around the alert, the
+graph from every configured edge source (cached), and Kubernetes facts the enrichers found
+count as evidence. Without Prometheus there is no table and no ranking; without edges
+every service keeps its plain anomaly rank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from enrichers.kubernetes import KubernetesEnricher
+from enrichers.telemetry_factory import Telemetry
+from enrichers.telemetry_naming import alert_service
+from rca.model import Edge, RootCause
+from rca.ranking import rank
+from receiver.pipeline import Work
+
+log = structlog.get_logger("kubebot.rca")
+
+# Words in a Kubernetes verdict that make a service a suspect in its own right.
+SUSPICIOUS_STATES = (
+    "OOMKilled",
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "Evicted",
+    "NotReady",
+    "MemoryPressure",
+    "DiskPressure",
+)
+MAX_GRAPH_NODES = 30
+
+
+class GraphCache:
+    """Dependency edges from every source, fetched at most once per `refresh_seconds`.
+
+    A source that fails leaves the graph smaller, never the pipeline waiting: the last
+    good edges are kept and the next refresh tries again.
+    """
+
+    def __init__(
+        self,
+        telemetry: Telemetry | None,
+        kubernetes: KubernetesEnricher | None,
+        static_edges: Iterable[tuple[str, str]],
+        refresh_seconds: float,
+        timeout_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._telemetry = telemetry
+        self._kubernetes = kubernetes
+        self._static = tuple(Edge(caller, callee, "static") for caller, callee in static_edges)
+        self._refresh = refresh_seconds
+        self._timeout = timeout_seconds
+        self._monotonic = monotonic
+        self._edges: tuple[Edge, ...] = self._static
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def edges(self) -> tuple[Edge, ...]:
+        async with self._lock:
+            now = self._monotonic()
+            if self._fetched_at is None or now - self._fetched_at >= self._refresh:
+                self._fetched_at = now
+                self._edges = self._static + await self._fetch()
+        return self._edges
+
+    async def _fetch(self) -> tuple[Edge, ...]:
+        found: list[Edge] = []
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._telemetry is not None:
+                    fetched = await self._telemetry.edges()
+                    found.extend(fetched.edges)
+                    for problem in fetched.problems:
+                        log.warning("graph_source_unavailable", problem=problem)
+                if self._kubernetes is not None:
+                    found.extend(await self._kubernetes.dependency_edges())
+        except TimeoutError:
+            log.warning("graph_sources_timed_out", seconds=self._timeout)
+        except Exception as exc:  # a graph source is optional; its failure is logged
+            log.warning("graph_source_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        return tuple(found)
+
+
+def kubernetes_facts(batch: Sequence[Work]) -> dict[str, list[str]]:
+    """What the Kubernetes enricher saw wrong, per service, as evidence for the ranking."""
+    facts: dict[str, list[str]] = {}
+    for work in batch:
+        found = work.enrichment.get("kubernetes")
+        service = alert_service(work.alert.labels)
+        if found is None or service is None:
+            continue
+        verdict = str(found.facts.get("verdict") or "")
+        if any(state in verdict for state in SUSPICIOUS_STATES):
+            facts.setdefault(service, [])
+            if verdict not in facts[service]:
+                facts[service].append(verdict)
+    return facts
+
+
+def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> dict[str, Any]:
+    """The part of the graph worth drawing: the top causes and their neighbours."""
+    keep: list[str] = [c.service for c in causes]
+    for edge in edges:
+        if len(keep) >= MAX_GRAPH_NODES:
+            break
+        for a, b in ((edge.caller, edge.callee), (edge.callee, edge.caller)):
+            if a in keep[: len(causes)] and b not in keep:
+                keep.append(b)
+    kept = set(keep)
+    pairs = sorted({(e.caller, e.callee) for e in edges if e.caller in kept and e.callee in kept})
+    return {"nodes": keep, "edges": [list(p) for p in pairs], "causes": [c.service for c in causes]}
+
+
+class RankStage:
+    """Ranks likely root causes once per batch (one Alertmanager group) of firing alerts."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry | None,
+        graph: GraphCache,
+        *,
+        window_seconds: float,
+        step_seconds: float,
+        timeout_seconds: float,
+        max_causes: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._telemetry = telemetry
+        self._graph = graph
+        self._window = timedelta(seconds=window_seconds)
+        self._step = step_seconds
+        self._timeout = timeout_seconds
+        self._max_causes = max_causes
+        self._clock = clock
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        firing = [w for w in batch if w.alert.status == "firing"]
+        if not firing or self._telemetry is None or self._telemetry.prometheus is None:
+            return list(batch)
+        began = min(w.alert.starts_at for w in firing)
+        end = max(self._clock(), began + timedelta(seconds=2 * self._step))
+        try:
+            async with asyncio.timeout(self._timeout):
+                fetched, edges = await asyncio.gather(
+                    self._telemetry.signal_table(began - self._window, end, self._step), self._graph.edges()
+                )
+        except TimeoutError:
+            log.warning("rca_unavailable", reason=f"signals timed out after {self._timeout:g}s")
+            return list(batch)
+        if fetched is None or not fetched.table.columns:
+            log.info("rca_unavailable", reason="no signal series", problems=list(fetched.problems if fetched else ()))
+            return list(batch)
+        facts = kubernetes_facts(batch)
+        ranked = await asyncio.to_thread(rank, fetched.table, began.timestamp(), edges, facts)
+        causes = tuple(ranked[: self._max_causes])
+        view = graph_view(edges, causes)
+        return [
+            dataclasses.replace(w, root_causes=causes, graph=view) if w.alert.status == "firing" else w for w in batch
+        ]
