@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from receiver.openapi import OPENAPI_PATH, openapi_json
 from receiver.redact import redact_url
 from receiver.runtime import RUNTIME
 from receiver.store import IncidentDetail, IncidentQuery
@@ -129,3 +130,4 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", get_incident)
+    app.router.add_get(OPENAPI_PATH, openapi_json)

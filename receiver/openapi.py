@@ -1,0 +1,298 @@
+"""The OpenAPI 3 description of KubeBot's HTTP interface, served at GET /api/v1/openapi.json.
+
+Declared as data next to the code it describes; a test checks that every route the app
+registers appears here, so a new endpoint cannot ship undocumented.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+OPENAPI_PATH = "/api/v1/openapi.json"
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json({"$ref": "#/components/schemas/Error"}, description)
+
+
+def _html(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+_UNAUTHORIZED = {"401": _error("missing or wrong credentials (when auth is configured)")}
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"basic": []}]
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "field": {"type": "string", "description": "JSON path of the offending field"},
+        },
+    },
+    "WebhookAlert": {
+        "type": "object",
+        "required": ["labels", "startsAt"],
+        "properties": {
+            "status": {"type": "string", "enum": ["firing", "resolved"], "description": "defaults to the group's"},
+            "labels": _STRING_MAP,
+            "annotations": _STRING_MAP,
+            "startsAt": {"type": "string", "format": "date-time"},
+            "endsAt": {"type": "string", "format": "date-time", "description": "0001-01-01T00:00:00Z: not ended"},
+            "generatorURL": {"type": "string"},
+            "fingerprint": {"type": "string", "maxLength": 128},
+        },
+    },
+    "Webhook": {
+        "type": "object",
+        "description": "Alertmanager's webhook body, version 4. Unknown fields are accepted and ignored.",
+        "required": ["alerts"],
+        "properties": {
+            "version": {"type": "string", "enum": ["4"]},
+            "groupKey": {"type": "string"},
+            "truncatedAlerts": {"type": "integer", "minimum": 0},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "receiver": {"type": "string"},
+            "groupLabels": _STRING_MAP,
+            "commonLabels": _STRING_MAP,
+            "commonAnnotations": _STRING_MAP,
+            "externalURL": {"type": "string"},
+            "alerts": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookAlert"}},
+        },
+    },
+    "Stored": {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["stored"]},
+            "stored": {"type": "integer", "description": "alerts new to the store"},
+            "duplicates": {"type": "integer", "description": "alerts already stored (retries, HA peers)"},
+        },
+    },
+    "Incident": {
+        "type": "object",
+        "required": ["id", "title", "status", "severity", "started_at", "top_cause"],
+        "properties": {
+            "id": {"type": "integer"},
+            "title": {"type": "string"},
+            "status": {"type": "string", "enum": ["firing", "resolved"]},
+            "severity": {"type": "string"},
+            "namespace": {"type": "string"},
+            "started_at": {"type": "number", "description": "unix seconds"},
+            "updated_at": {"type": "number"},
+            "resolved_at": {"type": ["number", "null"]},
+            "top_cause": {"type": ["string", "null"]},
+            "paged": {"type": "boolean"},
+            "firing_alerts": {"type": "integer"},
+            "alert_count": {"type": "integer"},
+        },
+    },
+    "RootCause": {
+        "type": "object",
+        "properties": {
+            "service": {"type": "string"},
+            "score": {"type": "number"},
+            "evidence": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "IncidentDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Incident"},
+            {
+                "type": "object",
+                "required": ["alerts", "enrichments", "root_causes", "decisions", "notifications"],
+                "properties": {
+                    "alerts": {"type": "array", "items": {"type": "object"}},
+                    "enrichments": {
+                        "type": "array",
+                        "items": {"type": "object", "description": "per alert: source name -> status, facts, summary"},
+                    },
+                    "root_causes": {"type": "array", "items": {"$ref": "#/components/schemas/RootCause"}},
+                    "decisions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "alert_id": {"type": "integer"},
+                                "fingerprint": {"type": "string"},
+                                "status": {"type": "string"},
+                                "decision": {"type": "string", "enum": ["notify", "suppress"]},
+                                "reason": {"type": ["string", "null"]},
+                                "rule": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
+                    "notifications": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "alert_id": {"type": "integer"},
+                                "channel": {"type": "string", "description": "Apprise URL, redacted"},
+                                "state": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+                                "dead_letter": {"type": "boolean"},
+                                "attempts": {"type": "integer"},
+                                "last_error": {"type": ["string", "null"]},
+                                "created_at": {"type": "number"},
+                                "updated_at": {"type": "number"},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
+    },
+}
+
+_LIST_PARAMETERS = [
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["firing", "resolved"]}},
+    {"name": "severity", "in": "query", "schema": {"type": "string"}},
+    {"name": "namespace", "in": "query", "schema": {"type": "string"}},
+    {"name": "text", "in": "query", "description": "in title or top cause", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+    {"name": "cursor", "in": "query", "description": "`next` of the previous page", "schema": {"type": "string"}},
+]
+
+PATHS: dict[str, Any] = {
+    "/api/v1/alerts": {
+        "post": {
+            "summary": "Alertmanager webhook receiver",
+            "security": _SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Webhook"}}},
+            },
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Stored"}, "durably stored"),
+                "400": _error("not JSON, or not the webhook schema; `field` names the problem"),
+                **_UNAUTHORIZED,
+                "413": _error("body larger than server.max_body_bytes"),
+                "503": _error("queue full or store not writable; Alertmanager retries"),
+            },
+        }
+    },
+    "/api/v1/incidents": {
+        "get": {
+            "summary": "Incidents, newest first",
+            "security": _SECURED,
+            "parameters": _LIST_PARAMETERS,
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
+                            "next": {"type": ["string", "null"]},
+                        },
+                    },
+                    "one page of incidents",
+                ),
+                "400": _error("a bad query parameter"),
+                **_UNAUTHORIZED,
+            },
+        }
+    },
+    "/api/v1/incidents/{id}": {
+        "get": {
+            "summary": "One incident in full",
+            "security": _SECURED,
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/IncidentDetail"}, "the incident"),
+                "400": _error("id is not an integer"),
+                **_UNAUTHORIZED,
+                "404": _error("no such incident (or pruned)"),
+            },
+        }
+    },
+    OPENAPI_PATH: {
+        "get": {
+            "summary": "This description",
+            "security": _SECURED,
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document"), **_UNAUTHORIZED},
+        }
+    },
+    "/healthz": {
+        "get": {
+            "summary": "Liveness",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "the process runs")},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness",
+            "security": [],
+            "responses": {
+                "200": _json({"type": "object"}, "store writable and workers running"),
+                "503": _json(
+                    {"type": "object", "properties": {"reasons": {"type": "array", "items": {"type": "string"}}}},
+                    "not ready, with the reasons",
+                ),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus exposition, names prefixed kubebot_",
+            "security": [],
+            "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }
+    },
+    "/": {
+        "get": {
+            "summary": "Dashboard: the incident list",
+            "security": _SECURED,
+            "parameters": [p for p in _LIST_PARAMETERS if p["name"] != "limit"],
+            "responses": {"200": _html("HTML page"), "400": _html("a bad filter"), **_UNAUTHORIZED},
+        }
+    },
+    "/incidents/{id}": {
+        "get": {
+            "summary": "Dashboard: one incident",
+            "security": _SECURED,
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": _html("HTML page"), "404": _html("no such incident"), **_UNAUTHORIZED},
+        }
+    },
+    "/static/{name}": {
+        "get": {
+            "summary": "Dashboard stylesheet and script",
+            "security": _SECURED,
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "the file"}, "404": {"description": "no such file"}},
+        }
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "KubeBot",
+            "version": "1",
+            "description": "Alertmanager webhook receiver: enrichment, root-cause ranking, notification.",
+        },
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            # Only when configured: with no credentials set, every path is open.
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
+        },
+    }
+
+
+async def openapi_json(_: web.Request) -> web.Response:
+    return web.json_response(document())
