@@ -21,6 +21,8 @@ from receiver.svg import GraphLayout, LineChart, layout_graph, line_chart
 
 MAX_FLAT_FACTS = 80
 TRACE_SOURCES = ("jaeger", "tempo")
+# The order an on-call engineer reads them in; other sources follow by name.
+SOURCE_ORDER = ("kubernetes", "prometheus", "jaeger", "tempo", "loki")
 
 
 # ---- small formatting helpers -------------------------------------------------------------------
@@ -33,8 +35,10 @@ def duration(seconds: float) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     units = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    first = next((i for i, (value, _) in enumerate(units) if value), len(units) - 1)
-    return " ".join(f"{value}{unit}" for value, unit in units[first : first + 2] if value or unit == "s")
+    first = next((i for i, (value, _) in enumerate(units) if value), None)
+    if first is None:
+        return "0s"
+    return " ".join(f"{value}{unit}" for value, unit in units[first : first + 2] if value)
 
 
 def timestamp(ts: float | None) -> str:
@@ -344,12 +348,13 @@ def timeline(detail: IncidentDetail) -> tuple[TimelineEntry, ...]:
         entries += _alert_entries(stored)
     for d in detail.deliveries:
         channel = redact_url(d.url)
-        entries.append((d.created_at, "notification", f"notification queued for {channel}"))
+        alert = f"alert {d.alert_id}"
+        entries.append((d.created_at, "notification", f"{alert}: notification queued for {channel}"))
         if d.state == "delivered":
-            entries.append((d.updated_at, "notification", f"delivered to {channel} (attempt {d.attempts})"))
+            entries.append((d.updated_at, "notification", f"{alert}: delivered to {channel} (attempt {d.attempts})"))
         elif d.state == "dead":
             error = redact_text(d.last_error or "")
-            gave_up = f"dead letter: {channel} gave up after {d.attempts} attempts: {error}"
+            gave_up = f"{alert}: dead letter, {channel} gave up after {d.attempts} attempt(s): {error}"
             entries.append((d.updated_at, "dead", gave_up))
     unique = dict.fromkeys(entries)
     return tuple(TimelineEntry(at, timestamp(at), kind, text) for at, kind, text in sorted(unique, key=lambda e: e[0]))
@@ -404,9 +409,13 @@ def alert_view(stored: StoredOutcome) -> AlertView:
         routes=tuple(_str(r) for r in _list(outcome.get("routes"))),
         sources=tuple(
             source_view(str(name), _dict(found), parse_time(alert.get("startsAt")))
-            for name, found in sorted(enrichment.items())
+            for name, found in sorted(enrichment.items(), key=lambda item: _source_rank(str(item[0])))
         ),
     )
+
+
+def _source_rank(name: str) -> tuple[int, str]:
+    return (SOURCE_ORDER.index(name) if name in SOURCE_ORDER else len(SOURCE_ORDER), name)
 
 
 def source_view(name: str, found: Mapping[str, Any], alert_started: float | None) -> SourceView:

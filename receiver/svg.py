@@ -156,8 +156,9 @@ def layout_graph(
     A longest-path layering with one barycentre pass: enough for the tens of services an
     incident touches. Cycles are broken where a depth-first walk meets them again.
     """
-    pairs = [(str(e[0]), str(e[1])) for e in edges if isinstance(e, Sequence) and len(e) == 2 and e[0] != e[1]]
-    names = list(dict.fromkeys([*map(str, nodes), *(n for pair in pairs for n in pair)]))
+    given = [(str(e[0]), str(e[1])) for e in edges if isinstance(e, Sequence) and len(e) == 2]
+    names = list(dict.fromkeys([*map(str, nodes), *(n for pair in given for n in pair)]))
+    pairs = [(a, b) for a, b in given if a != b]  # a service calling itself is not drawn
     if not names:
         return None
     ranks = {service: i + 1 for i, service in enumerate(dict.fromkeys(causes))}
