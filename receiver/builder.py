@@ -10,6 +10,7 @@ from receiver.correlate import GraphCache, RankStage
 from receiver.metrics import Metrics
 from receiver.pipeline import EnrichStage, Pipeline, RenderStage, RouteStage
 from receiver.sources import Sources
+from receiver.suppress import Suppressor, SuppressStage
 
 
 def build_pipeline(
@@ -38,6 +39,7 @@ def build_pipeline(
                 max_causes=config.rca.max_causes,
                 clock=clock,
             ),
+            SuppressStage(Suppressor(config.suppression, clock, graph=graph.graph)),
             RouteStage(config),
             RenderStage(),
         ]

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import networkx as nx
 import structlog
 
 from enrichers.kubernetes import KubernetesEnricher
 from enrichers.telemetry_factory import Telemetry
 from enrichers.telemetry_naming import alert_service
+from rca.graph import build_graph
 from rca.model import Edge, RootCause
 from rca.ranking import rank
 from receiver.pipeline import Work
@@ -64,6 +66,7 @@ class GraphCache:
         self._timeout = timeout_seconds
         self._monotonic = monotonic
         self._edges: tuple[Edge, ...] = self._static
+        self._graph = build_graph(self._static)
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
 
@@ -73,7 +76,12 @@ class GraphCache:
             if self._fetched_at is None or now - self._fetched_at >= self._refresh:
                 self._fetched_at = now
                 self._edges = self._static + await self._fetch()
+                self._graph = build_graph(self._edges)
         return self._edges
+
+    def graph(self) -> nx.DiGraph:
+        """The last known graph, without waiting: for decisions that must not block."""
+        return self._graph
 
     async def _fetch(self) -> tuple[Edge, ...]:
         found: list[Edge] = []

@@ -225,10 +225,13 @@ def render_message(outcome: Mapping[str, Any]) -> Message:
     status = alert["status"]
     subject = _subject(labels)
     severity = labels.get("severity", "none")
-    title = f"[{status.upper()}] {labels.get('alertname', 'unnamed')}"
+    flapping = outcome.get("reason") == "flapping"
+    title = f"[{'FLAPPING' if flapping else status.upper()}] {labels.get('alertname', 'unnamed')}"
     title += f" {subject}" if subject else ""
     title += f" ({severity})" if status == "firing" else ""
-    lines: list[str] = []
+    lines: list[str] = (
+        [f"Flapping: {outcome.get('rule')}; further changes are recorded, not paged."] if flapping else []
+    )
     summary = annotations.get("summary") or annotations.get("message")
     if summary:
         lines.append(summary)

@@ -26,13 +26,19 @@ from receiver.redact import redact_url
 
 @dataclass(frozen=True)
 class Decision:
-    action: Literal["notify", "suppress"] = "notify"
+    action: Literal["notify", "suppress", "hold"] = "notify"
     reason: str | None = None  # a stable word: rule, maintenance, flapping, repeat, ...
-    rule: str | None = None  # the config entry that decided
+    rule: str | None = None  # the config entry (or the fact) that decided
+    hold_until: datetime | None = None  # "hold": look again then (grace periods)
+    incident_key: str | None = None  # "symptom": the cause's incident
 
     @classmethod
     def suppress(cls, reason: str, rule: str | None = None) -> Decision:
         return cls("suppress", reason, rule)
+
+    @classmethod
+    def hold(cls, until: datetime) -> Decision:
+        return cls("hold", hold_until=until)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Work:
     alert: Alert
     group: Group
     received_at: datetime
+    held: bool = False  # already held once for a grace period
     enrichment: Mapping[str, Enrichment] = field(default_factory=dict)
     root_causes: tuple[RootCause, ...] = ()
     decision: Decision = field(default_factory=Decision)

@@ -52,6 +52,7 @@ class QueuedAlert:
     alert: Alert
     group: Group
     received_at: datetime
+    held: bool = False  # deferred once already (a grace period passed)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,9 @@ class Store(Protocol):
         self, message: WebhookMessage, received_at: datetime, raw_body: bytes | None = None
     ) -> AcceptResult: ...
 
-    async def claim(self, limit: int) -> list[QueuedAlert]: ...
+    async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]: ...
+
+    async def defer(self, alert_id: int, until: datetime) -> None: ...
 
     async def finish(
         self,
@@ -177,7 +180,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     state TEXT NOT NULL DEFAULT 'pending',
     outcome_json TEXT,
     processed_at REAL,
-    incident_id INTEGER
+    incident_id INTEGER,
+    not_before REAL
 );
 CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts(incident_id) WHERE incident_id IS NOT NULL;
 -- Intake pays for every index on every alert: only the queue's own partial index here.
@@ -341,13 +345,15 @@ class SqliteStore:
         self._pending += stored
         return AcceptResult(stored=stored, duplicates=len(keys) - stored)
 
-    async def claim(self, limit: int) -> list[QueuedAlert]:
+    async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
+        ts = (now or datetime.now(UTC)).timestamp()
+
         def take(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
-                " WHERE state != 'done' AND state = 'pending' ORDER BY id LIMIT ?)"
-                " RETURNING id, message_id, position, received_at",
-                (limit,),
+                " WHERE state != 'done' AND state = 'pending' AND (not_before IS NULL OR not_before <= ?)"
+                " ORDER BY id LIMIT ?) RETURNING id, message_id, position, received_at, not_before IS NOT NULL",
+                (ts, limit),
             ).fetchall()
             message_ids = sorted({row[1] for row in claimed})
             placeholders = ",".join("?" * len(message_ids))
@@ -359,12 +365,25 @@ class SqliteStore:
         rows = await self._call(take)
         parsed: dict[int, WebhookMessage] = {}
         queued = []
-        for alert_id, message_id, position, received_at, body in sorted(rows):
+        for alert_id, message_id, position, received_at, held, body in sorted(rows):
             if message_id not in parsed:
                 parsed[message_id] = parse_webhook(json.loads(body))
             message = parsed[message_id]
-            queued.append(QueuedAlert(alert_id, message.alerts[position], message.group, _time(received_at)))
+            queued.append(
+                QueuedAlert(alert_id, message.alerts[position], message.group, _time(received_at), bool(held))
+            )
         return queued
+
+    async def defer(self, alert_id: int, until: datetime) -> None:
+        """Back to the queue, to be claimed again no earlier than `until` (grace periods)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE alerts SET state = 'pending', not_before = ? WHERE id = ? AND state = 'running'",
+                (until.timestamp(), alert_id),
+            )
+
+        await self._call(write)
 
     async def finish(
         self,

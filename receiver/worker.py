@@ -51,7 +51,7 @@ class Worker:
                 await wait_for_wakeup(self.wakeup, poll_seconds)
 
     async def process_available(self) -> int:
-        claimed = await self._store.claim(self._batch_size)
+        claimed = await self._store.claim(self._batch_size, self._clock())
         if not claimed:
             return 0
         by_group: dict[str, list[QueuedAlert]] = defaultdict(list)
@@ -63,7 +63,7 @@ class Worker:
 
     async def _process_group(self, items: list[QueuedAlert]) -> None:
         started = time.monotonic()
-        batch = [Work(alert=q.alert, group=q.group, received_at=q.received_at) for q in items]
+        batch = [Work(alert=q.alert, group=q.group, received_at=q.received_at, held=q.held) for q in items]
         try:
             results = await self._pipeline.run(batch)
         except Exception:
@@ -72,6 +72,10 @@ class Worker:
             results = await self._fallback.run(batch)
         for queued, work in zip(items, results, strict=True):
             bound = log.bind(fingerprint=work.alert.fingerprint, group_key=work.group.group_key)
+            if work.decision.action == "hold" and work.decision.hold_until is not None:
+                await self._store.defer(queued.id, work.decision.hold_until)
+                bound.info("alert_held", until=work.decision.hold_until.isoformat())
+                continue
             deliveries = []
             if work.message is not None:
                 deliveries = [
