@@ -40,6 +40,7 @@ SECURITY_HEADERS: Mapping[str, str] = {
 REFRESH_SECONDS = 30
 PAGE_SIZE = 50
 FIRING_LIMIT = 200  # firing incidents are all shown above the paged history, up to this many
+MAX_PAGING_LOOKUPS = 60  # each reads an incident's alerts; a storm must not make the list slow
 STATIC_TYPES: Mapping[str, str] = {"style.css": "text/css", "app.js": "text/javascript"}
 
 
@@ -125,7 +126,7 @@ async def list_page(request: web.Request) -> web.Response:
 
 async def _paging_notes(store: Store, incidents: list[Incident]) -> dict[int, str]:
     """Why an incident paged nobody needs its alerts' decisions; paged ones need no lookup."""
-    quiet = [i.id for i in incidents if not i.paged and i.id is not None]
+    quiet = [i.id for i in incidents if not i.paged and i.id is not None][:MAX_PAGING_LOOKUPS]
     details = await asyncio.gather(*(store.incident(i) for i in quiet))
     return {
         d.incident.id or 0: paging_note(d.incident, [a.outcome for a in d.alerts]) for d in details if d is not None

@@ -20,6 +20,9 @@ from receiver.store import IncidentDetail, StoredOutcome
 from receiver.svg import GraphLayout, LineChart, layout_graph, line_chart
 
 MAX_FLAT_FACTS = 80
+# A storm can fold thousands of alerts into one incident; the page shows the newest.
+MAX_ALERTS_SHOWN = 50
+MAX_TIMELINE = 300
 TRACE_SOURCES = ("jaeger", "tempo")
 # The order an on-call engineer reads them in; other sources follow by name.
 SOURCE_ORDER = ("kubernetes", "prometheus", "jaeger", "tempo", "loki")
@@ -275,19 +278,22 @@ class IncidentView:
     alerts: tuple[AlertView, ...]
     notifications: tuple[NotificationRow, ...]
     suppressed: int
+    hidden_alerts: int  # older alerts left off the page (the JSON API has them all)
+    hidden_entries: int  # older timeline entries left off
 
 
 def incident_view(detail: IncidentDetail, now: float) -> IncidentView:
     outcomes = [a.outcome for a in detail.alerts]
     incident = detail.incident
     causes = root_causes(outcomes)
+    entries = timeline(detail)
     return IncidentView(
         row=incident_rows([incident], {incident.id or 0: paging_note(incident, outcomes)}, now)[0],
         resolved=timestamp(incident.resolved_at),
         causes=causes,
         graph=dependency_graph(outcomes, [c.service for c in causes]),
-        timeline=timeline(detail),
-        alerts=tuple(alert_view(a) for a in reversed(detail.alerts)),
+        timeline=entries[-MAX_TIMELINE:],
+        alerts=tuple(alert_view(a) for a in detail.alerts[::-1][:MAX_ALERTS_SHOWN]),
         notifications=tuple(
             NotificationRow(
                 alert_id=d.alert_id,
@@ -303,6 +309,8 @@ def incident_view(detail: IncidentDetail, now: float) -> IncidentView:
             for d in detail.deliveries
         ),
         suppressed=sum(1 for o in outcomes if o.get("decision") == "suppress"),
+        hidden_alerts=max(0, len(detail.alerts) - MAX_ALERTS_SHOWN),
+        hidden_entries=max(0, len(entries) - MAX_TIMELINE),
     )
 
 

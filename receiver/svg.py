@@ -114,6 +114,7 @@ GAP_Y = 56
 MARGIN = 12
 MAX_NODES = 40
 MAX_LABEL = 20
+BACK_EDGE_SHIFT = 10
 
 
 @dataclass(frozen=True)
@@ -191,18 +192,23 @@ def layout_graph(
             x = start + i * (NODE_WIDTH + GAP_X)
             y = MARGIN + row_index * (NODE_HEIGHT + GAP_Y)
             placed[name] = GraphNode(name, _shorten(name), round(x, 1), round(y, 1), ranks.get(name))
-    drawn = tuple(
-        GraphEdge(
-            a,
-            b,
-            placed[a].x + NODE_WIDTH / 2,
-            placed[a].y + (NODE_HEIGHT if placed[b].y > placed[a].y else 0),
-            placed[b].x + NODE_WIDTH / 2,
-            placed[b].y + (0 if placed[b].y > placed[a].y else NODE_HEIGHT),
-        )
-        for a, b in pairs
-    )
+    drawn = tuple(_edge(placed[a], placed[b]) for a, b in pairs)
     return GraphLayout(width, height, tuple(placed[n] for n in names if n in placed), drawn, len(names) - len(kept))
+
+
+def _edge(caller: GraphNode, callee: GraphNode) -> GraphEdge:
+    """Bottom of the caller to the top of the callee; an edge pointing up (a cycle) runs
+    a little to the side, so a pair calling each other shows two arrows, not one line."""
+    down = callee.y > caller.y
+    shift = 0.0 if down else BACK_EDGE_SHIFT
+    return GraphEdge(
+        caller.name,
+        callee.name,
+        caller.x + NODE_WIDTH / 2 + shift,
+        caller.y + (NODE_HEIGHT if down else 0),
+        callee.x + NODE_WIDTH / 2 + shift,
+        callee.y + (0 if down else NODE_HEIGHT),
+    )
 
 
 def _keep(names: list[str], pairs: list[tuple[str, str]], ranks: Mapping[str, int]) -> set[str]:

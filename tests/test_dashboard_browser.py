@@ -10,6 +10,7 @@ under the test's temporary folder as artifacts.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -110,6 +111,18 @@ async def test_injected_scripts_do_not_run_and_show_as_text(
     assert title.endswith("· KubeBot")  # a payload that ran would have set it to "pwned"
     assert "&lt;script&gt;" in dom
     assert SCRIPT in "".join(parsed.text)
+
+
+async def test_the_page_refreshes_itself_with_its_external_script(
+    tmp_path: Path, base_url: str, hostile_incident: dict[str, Any]
+) -> None:
+    # Virtual time runs the 30 s refresh timer at once; the stamp is set only after a
+    # successful fetch and swap, which the CSP's connect-src 'self' must allow.
+    dom = await chromium(tmp_path, "--virtual-time-budget=35000", "--dump-dom", base_url + "/")
+    stamp = re.search(r'<span id="refreshed"[^>]*>([^<]*)</span>', dom)
+    assert stamp is not None
+    assert stamp[1].startswith("updated ")
+    assert f'href="/incidents/{hostile_incident["id"]}"' in dom  # the swapped-in list
 
 
 async def test_screenshots_of_the_list_and_the_incident(

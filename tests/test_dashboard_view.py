@@ -8,6 +8,7 @@ import pytest
 
 from receiver.dashboard import ListPage, render, render_list_page
 from receiver.dashboard_view import (
+    MAX_ALERTS_SHOWN,
     duration,
     flatten,
     incident_rows,
@@ -205,3 +206,13 @@ def test_an_incident_whose_alerts_were_pruned_still_renders() -> None:
 def test_an_empty_list_says_nothing_is_firing() -> None:
     page = ListPage([], [], False, True, True, {}, None, None)
     assert "Nothing is firing" in render_list_page(page, T0)
+
+
+def test_a_storm_incident_shows_the_newest_alerts_and_says_how_many_it_left_off() -> None:
+    view = incident_view(_detail(*[_outcome() for _ in range(MAX_ALERTS_SHOWN + 5)]), T0)
+    assert (len(view.alerts), view.hidden_alerts, view.alerts[0].alert_id) == (
+        MAX_ALERTS_SHOWN,
+        5,
+        MAX_ALERTS_SHOWN + 5,
+    )
+    assert len(view.timeline) + view.hidden_entries == 2 * (MAX_ALERTS_SHOWN + 5) + 1
