@@ -63,6 +63,7 @@ def static_file(name: str) -> bytes:
     return resources.files("receiver").joinpath("static", name).read_bytes()
 
 
+@cache
 def asset_url(name: str) -> str:
     """A versioned URL, so browsers may cache static files and still see a new release."""
     return f"/static/{name}?v={hashlib.sha256(static_file(name)).hexdigest()[:10]}"
@@ -146,7 +147,7 @@ async def incident_page(request: web.Request) -> web.Response:
 async def static(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in STATIC_TYPES:  # a fixed list: no paths from the request reach the file system
-        raise web.HTTPNotFound()
+        return _html(render("not_found.html", what=f"file {name}", now=time.time()), status=404)
     response = web.Response(body=static_file(name), content_type=STATIC_TYPES[name], charset="utf-8")
     response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = "public, max-age=86400"

@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -14,6 +15,7 @@ from receiver.app import Credentials, create_app
 from receiver.dashboard import CONTENT_SECURITY_POLICY
 from tests.conftest import fixture_json
 from tests.test_dashboard_support import (
+    ATTRIBUTE_BREAK,
     PAYLOADS,
     SCRIPT,
     Markup,
@@ -151,6 +153,14 @@ async def test_payloads_in_labels_annotations_events_and_logs_stay_text(
     assert [tag for tag, _ in page.elements if tag in ("img", "iframe", "object", "embed")] == []
     assert [link for link in links if not link.startswith(("/", "#", "http://", "https://"))] == []
     assert SCRIPT in "".join(page.text)  # shown, as text
+
+
+async def test_a_hostile_filter_value_is_echoed_as_a_value_not_markup(client: TestClient[Any, Any]) -> None:
+    page = Markup.of(await _page(client, "/?" + urlencode({"text": ATTRIBUTE_BREAK})))
+    values = [attrs.get("value") for tag, attrs in page.elements if tag == "input" and attrs.get("name") == "text"]
+    scripts = [attrs.get("src") for tag, attrs in page.elements if tag == "script"]
+    assert values == [ATTRIBUTE_BREAK]
+    assert len(scripts) == 1
 
 
 async def test_every_payload_shows_as_text_on_the_incident_page(

@@ -216,3 +216,11 @@ def test_a_storm_incident_shows_the_newest_alerts_and_says_how_many_it_left_off(
         MAX_ALERTS_SHOWN + 5,
     )
     assert len(view.timeline) + view.hidden_entries == 2 * (MAX_ALERTS_SHOWN + 5) + 1
+
+
+def test_the_incident_page_lists_each_suppression_with_its_reason_and_rule() -> None:
+    suppressed = _outcome("suppress", reason="maintenance", rule="db-upgrade")
+    page = Markup.of(render("incident.html", view=incident_view(_detail(_outcome(), suppressed), T0), now=T0))
+    text = [t.strip() for t in page.text if t.strip()]
+    row = text.index("suppress")
+    assert text[row : row + 3] == ["suppress", "maintenance", "db-upgrade"]
