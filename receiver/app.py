@@ -20,7 +20,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from receiver import api
+from receiver import api, dashboard
 from receiver.builder import build_pipeline
 from receiver.config import Config, read_secret
 from receiver.metrics import Metrics
@@ -30,6 +30,8 @@ from receiver.pipeline import Pipeline, RenderStage, RouteStage
 from receiver.runtime import RUNTIME, Runtime
 from receiver.sources import Sources
 from receiver.store import SqliteStore, StoreUnavailable
+from receiver.suppress import Memory
+from receiver.watchkeeper import Watchkeeper
 from receiver.worker import Worker
 
 log = structlog.get_logger("kubebot.app")
@@ -120,7 +122,8 @@ def create_app(
             concurrency=config.notify.max_concurrency,
             clock=clock,
         )
-        pipeline = build_pipeline(config, sources, metrics, clock)
+        memory = Memory()
+        pipeline = build_pipeline(config, sources, metrics, clock, memory)
         fallback = Pipeline([RouteStage(config), RenderStage()])
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock)
         runtime = Runtime(config, metrics, store, worker, outbox)
@@ -128,6 +131,7 @@ def create_app(
             *(asyncio.create_task(worker.run(), name=f"worker-{i}") for i in range(config.server.workers)),
             asyncio.create_task(outbox.run(), name="outbox"),
             asyncio.create_task(_maintain(runtime, clock), name="maintenance"),
+            asyncio.create_task(Watchkeeper(config, store, outbox, memory, clock).run(), name="watchkeeper"),
         ]
         metrics.queue_depth.set(store.pending_count())
         metrics.outbox_depth.set(store.outbox_count())
@@ -153,6 +157,7 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
     api.add_routes(app)
+    dashboard.add_routes(app)
     return app
 
 

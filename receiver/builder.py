@@ -10,7 +10,7 @@ from receiver.correlate import GraphCache, RankStage
 from receiver.metrics import Metrics
 from receiver.pipeline import EnrichStage, Pipeline, RenderStage, RouteStage
 from receiver.sources import Sources
-from receiver.suppress import Suppressor, SuppressStage
+from receiver.suppress import Memory, Suppressor, SuppressStage
 
 
 def build_pipeline(
@@ -18,8 +18,10 @@ def build_pipeline(
     sources: Sources,
     metrics: Metrics,
     clock: Callable[[], datetime],
+    memory: Memory | None = None,
 ) -> Pipeline:
-    """The whole pipeline, top to bottom."""
+    """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
+    with the heartbeat watch)."""
     graph = GraphCache(
         sources.telemetry,
         sources.kubernetes,
@@ -39,7 +41,7 @@ def build_pipeline(
                 max_causes=config.rca.max_causes,
                 clock=clock,
             ),
-            SuppressStage(Suppressor(config.suppression, clock, graph=graph.graph)),
+            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph)),
             RouteStage(config),
             RenderStage(),
         ]

@@ -175,6 +175,8 @@ class SuppressionConfig:
     symptom_hold_seconds: float = 0.0
     repeat_interval_seconds: float = 4 * 3600.0
     heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    # How often each route gets a digest of what was suppressed for it; 0: never.
+    digest_interval_seconds: float = 3600.0
 
 
 @dataclass(frozen=True)

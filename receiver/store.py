@@ -148,6 +148,14 @@ class Store(Protocol):
 
     async def recent(self, limit: int) -> list[ProcessedAlert]: ...
 
+    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None: ...
+
+    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
     async def incidents(self, query: IncidentQuery) -> list[Incident]: ...
 
     async def incident(self, incident_id: int) -> IncidentDetail | None: ...
@@ -202,6 +210,10 @@ CREATE TABLE IF NOT EXISTS incidents (
     alert_count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_by_key ON incidents(key, id);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY,
     alert_id INTEGER NOT NULL,
@@ -415,6 +427,45 @@ class SqliteStore:
         if await self._call(write):
             self._pending -= 1
             self._outbox += len(deliveries)
+
+    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None:
+        """Notifications of KubeBot's own (heartbeat, digests), through the same outbox."""
+        ts = now.timestamp()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
+                " next_attempt_at, created_at, updated_at) VALUES (0, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.url, d.title, d.body, d.notify_type, ts, ts, ts) for d in deliveries],
+            )
+
+        await self._call(write)
+        self._outbox += len(deliveries)
+
+    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Outcomes of alerts suppressed after `since`, oldest first (for digests)."""
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT outcome_json FROM alerts WHERE state = 'done' AND processed_at > ?"
+                " AND json_extract(outcome_json, '$.decision') = 'suppress' ORDER BY id LIMIT ?",
+                (since.timestamp(), limit),
+            ).fetchall()
+
+        return [json.loads(row[0]) for row in await self._call(select)]
+
+    async def get_meta(self, key: str) -> str | None:
+        def select(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._call(select)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+        await self._call(write)
 
     async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -1,0 +1,90 @@
+"""KubeBot's own notices: a missing heartbeat pages, and suppressed alerts reach a digest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from receiver.config import load
+from receiver.metrics import Metrics
+from receiver.models import parse_webhook
+from receiver.notify import Outbox, RetryPolicy
+from receiver.store import SqliteStore
+from receiver.suppress import Memory
+from receiver.watchkeeper import Watchkeeper, digest_messages
+from tests.conftest import fixture_json, outcome_of
+from tests.test_outbox import FakeClock, FlakyChannel
+
+CONFIG = load(
+    """
+suppression:
+  heartbeat: {matchers: ['alertname="Watchdog"'], missing_after_seconds: 600}
+  digest_interval_seconds: 3600
+  rules:
+    - {name: quiet-info, matchers: ['severity="info"'], action: digest}
+    - {name: drop-test, matchers: ['env="test"'], action: drop}
+notify:
+  routes: [{matchers: ['severity="critical"'], urls: ["json://pager"]}]
+  default_urls: ["json://chat"]
+""",
+    {},
+)
+
+
+async def _keeper(tmp_path: Path) -> tuple[Watchkeeper, SqliteStore, FakeClock, Memory]:
+    clock, memory = FakeClock(), Memory()
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    outbox = Outbox(store, FlakyChannel(0), RetryPolicy(3, 1, 10), Metrics(), concurrency=1, clock=clock)
+    return Watchkeeper(CONFIG, store, outbox, memory, clock), store, clock, memory
+
+
+async def test_a_missing_heartbeat_pages_once_and_its_return_is_announced(tmp_path: Path) -> None:
+    keeper, store, clock, memory = await _keeper(tmp_path)
+    memory.heartbeat_at = clock()
+    clock.advance(300)
+    quiet = keeper.heartbeat_notices()
+    clock.advance(301)
+    alarm = keeper.heartbeat_notices()
+    clock.advance(60)
+    still_missing = keeper.heartbeat_notices()
+    memory.heartbeat_at = clock()
+    back = keeper.heartbeat_notices()
+    await store.close()
+    assert (quiet, still_missing) == ([], [])
+    assert [(n.url, n.title.split(":")[0], n.notify_type) for n in alarm] == [
+        ("json://pager", "[FIRING] KubeBotHeartbeatMissing", "failure")
+    ]
+    assert [n.title.split(":")[0] for n in back] == ["[RESOLVED] KubeBotHeartbeatMissing"]
+
+
+async def test_digest_counts_what_each_route_did_not_get_and_skips_dropped_rules(tmp_path: Path) -> None:
+    keeper, store, clock, _ = await _keeper(tmp_path)
+    body = fixture_json("alertmanager/alertmanager_webhook_sample_group3.json")
+    body["alerts"][0]["labels"]["env"] = "test"
+    clock.advance(1)
+    await store.accept(parse_webhook(body), clock())
+    reasons = [("rule", "drop-test"), ("maintenance", "db-upgrade"), ("rule", "quiet-info")]
+    for queued, (reason, rule) in zip(await store.claim(3, clock()), reasons, strict=True):
+        await store.finish(queued.id, {**outcome_of(queued, "suppress"), "reason": reason, "rule": rule}, [], clock())
+    early = await keeper.digest_notices()
+    clock.advance(3601)
+    digests = await keeper.digest_notices()
+    again = await keeper.digest_notices()
+    await store.close()
+    assert (early, again) == ([], [])
+    by_url = {d.url: d for d in digests}
+    assert set(by_url) == {"json://chat", "json://pager"}  # api-2 is a warning, db-0 critical
+    assert by_url["json://pager"].title == "[DIGEST] 1 alerts not paged in the last 1h"
+    assert "1 suppressed as rule" in by_url["json://pager"].body
+    assert "PodCrashLooping (maintenance: db-upgrade)" in by_url["json://chat"].body
+    assert "drop-test" not in str(digests)
+
+
+def test_digest_messages_group_by_channel() -> None:
+    outcomes = [
+        {"alert": {"labels": {"alertname": "A"}}, "reason": "flapping", "rule": None},
+        {"alert": {"labels": {"alertname": "A"}}, "reason": "flapping", "rule": None},
+        {"alert": {"labels": {"alertname": "B"}}, "reason": "repeat", "rule": None},
+    ]
+    [message] = digest_messages(outcomes, lambda labels: ["json://x"], 1)
+    assert message.body.splitlines()[:2] == ["2 suppressed as flapping", "1 suppressed as repeat"]
+    assert "  2 x A (flapping)" in message.body
