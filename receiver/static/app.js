@@ -20,8 +20,9 @@
   }
 
   function busy() {
+    // Someone typing a filter would lose it; the refresh box itself does not count.
     var active = document.activeElement;
-    return active && (active.tagName === "INPUT" || active.tagName === "SELECT" || active.tagName === "TEXTAREA");
+    return active && active !== box && (active.tagName === "INPUT" || active.tagName === "SELECT" || active.tagName === "TEXTAREA");
   }
 
   function openSections() {
