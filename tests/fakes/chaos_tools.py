@@ -269,3 +269,42 @@ async def delayed_sources(delay_seconds: float) -> AsyncIterator[DelayedSources]
     finally:
         for runner in runners:
             await runner.cleanup()
+
+
+# ---- a sink that is slow to answer ------------------------------------------------------------
+
+
+@dataclass
+class SlowSink:
+    """Like tests.conftest.HttpSink, but answers `delay_seconds` after a page has arrived.
+
+    A page is recorded on arrival, so the test sees it while the sender still waits.
+    """
+
+    delay_seconds: float
+    received: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+    runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            self.received.append(await request.json())
+            await asyncio.sleep(self.delay_seconds)
+            return web.Response(status=200)
+
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", handle)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
+        self.url = f"json://127.0.0.1:{self.runner.addresses[0][1]}/hook"
+
+    async def wait_for(self, count: int, timeout_seconds: float = 20.0) -> None:
+        async with asyncio.timeout(timeout_seconds):
+            while len(self.received) < count:
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
