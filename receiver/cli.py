@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -114,6 +115,11 @@ async def _replay(config: Config, payload_path: Path) -> int:
         pipeline = build_pipeline(config, sources, Metrics(), lambda: datetime.now(UTC))
         now = datetime.now(UTC)
         results = await pipeline.run([Work(a, message.group, now) for a in message.alerts])
+        # A replay cannot wait out grace periods: decide held alerts as if the hold had passed.
+        held = [i for i, w in enumerate(results) if w.decision.action == "hold"]
+        again = await pipeline.run([dataclasses.replace(results[i], held=True) for i in held])
+        for i, work in zip(held, again, strict=True):
+            results[i] = work
     finally:
         await sources.close()
     keys = (

@@ -53,3 +53,22 @@ def test_replay_of_a_bad_body_exits_1_naming_the_field(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "alerts[0].status" in done.stderr
+
+
+def test_replay_decides_held_alerts_as_if_the_grace_period_had_passed(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "suppression:\n"
+        "  resolved_grace_seconds: 60\n"
+        "  rules: [{name: drop-warnings, matchers: ['severity=\"warning\"'], action: drop}]\n"
+        f"notify: {{default_urls: ['jsonl://{tmp_path}/n.jsonl']}}\n"
+    )
+    payload = FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "replay", str(payload), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    decisions = [(d["decision"], d["reason"], d["rule"]) for d in json.loads(done.stdout)]
+    assert decisions == [("suppress", "rule", "drop-warnings")] * 2 + [("notify", None, None)]
