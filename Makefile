@@ -16,11 +16,14 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP)
 	$(BIN)/kubebot serve $(if $(CONFIG),--config $(CONFIG),)
 
-# Debian's Prometheus and Alertmanager are real servers the end-to-end tests start on 127.0.0.1.
+# Real servers and a real browser the tests start on 127.0.0.1: Debian's Prometheus and
+# Alertmanager, wrk for the benchmarks, headless Chromium for the dashboard test.
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager wrk chromium chromium-driver
 system-deps:
-	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null && command -v wrk >/dev/null || { \
+	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null && command -v wrk >/dev/null \
+	  && command -v chromium >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager wrk; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,7 +25,7 @@ from receiver.config import NotifyConfig, Route
 from receiver.matchers import all_match
 from receiver.metrics import Metrics
 from receiver.redact import redact_text, redact_url, url_scheme
-from receiver.store import Delivery, Store
+from receiver.store import Delivery, Store, StoreUnavailable
 from receiver.waiting import wait_for_wakeup
 
 log = structlog.get_logger("kubebot.notify")
@@ -177,8 +177,12 @@ class Outbox:
     async def run(self, poll_seconds: float = 1.0) -> None:
         while True:
             self.wakeup.clear()  # before looking, so a wake-up during the look is kept
-            if not await self.send_due():
-                await wait_for_wakeup(self.wakeup, poll_seconds)
+            try:
+                if await self.send_due():
+                    continue
+            except StoreUnavailable as exc:
+                log.warning("store_unavailable", error=str(exc), retry_in=poll_seconds)
+            await wait_for_wakeup(self.wakeup, poll_seconds)
 
     async def send_due(self) -> int:
         due = await self._store.due_deliveries(self._clock(), self._concurrency * 4)

@@ -132,6 +132,8 @@ class Store(Protocol):
 
     async def defer(self, alert_id: int, until: datetime) -> None: ...
 
+    async def release(self, alert_ids: Sequence[int]) -> None: ...
+
     async def finish(
         self,
         alert_id: int,
@@ -385,6 +387,16 @@ class SqliteStore:
                 QueuedAlert(alert_id, message.alerts[position], message.group, _time(received_at), bool(held))
             )
         return queued
+
+    async def release(self, alert_ids: Sequence[int]) -> None:
+        """Claimed alerts a worker could not finish go back to the queue."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE alerts SET state = 'pending' WHERE id = ? AND state = 'running'", [(i,) for i in alert_ids]
+            )
+
+        await self._call(write)
 
     async def defer(self, alert_id: int, until: datetime) -> None:
         """Back to the queue, to be claimed again no earlier than `until` (grace periods)."""

@@ -18,7 +18,7 @@ import structlog
 from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.pipeline import Pipeline, Work
-from receiver.store import NewDelivery, QueuedAlert, Store
+from receiver.store import NewDelivery, QueuedAlert, Store, StoreUnavailable
 from receiver.waiting import wait_for_wakeup
 
 log = structlog.get_logger("kubebot.worker")
@@ -43,12 +43,22 @@ class Worker:
         self._clock = clock
         self._batch_size = batch_size
         self.wakeup = asyncio.Event()
+        self._unfinished: set[int] = set()
 
     async def run(self, poll_seconds: float = 1.0) -> None:
         while True:
             self.wakeup.clear()  # before looking, so a wake-up during the look is kept
-            if not await self.process_available():
-                await wait_for_wakeup(self.wakeup, poll_seconds)
+            try:
+                if self._unfinished:
+                    await self._store.release(sorted(self._unfinished))
+                    self._unfinished.clear()
+                if await self.process_available():
+                    continue
+            except StoreUnavailable as exc:
+                # A full or read-only disk is survivable: intake answers 503 meanwhile,
+                # and this worker tries again instead of dying.
+                log.warning("store_unavailable", error=str(exc), retry_in=poll_seconds)
+            await wait_for_wakeup(self.wakeup, poll_seconds)
 
     async def process_available(self) -> int:
         claimed = await self._store.claim(self._batch_size, self._clock())
@@ -57,7 +67,17 @@ class Worker:
         by_group: dict[str, list[QueuedAlert]] = defaultdict(list)
         for queued in claimed:
             by_group[queued.group.group_key].append(queued)
-        await asyncio.gather(*(self._process_group(items) for items in by_group.values()))
+        outcomes = await asyncio.gather(
+            *(self._process_group(items) for items in by_group.values()), return_exceptions=True
+        )
+        for items, outcome in zip(by_group.values(), outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                # Claimed but not finished: handed back to the queue once the store writes again.
+                self._unfinished.update(q.id for q in items)
+                if not isinstance(outcome, Exception):
+                    raise outcome
+                if not isinstance(outcome, StoreUnavailable):
+                    log.error("group_failed", error=f"{type(outcome).__name__}: {outcome}"[:300])
         self._metrics.queue_depth.set(self._store.pending_count())
         return len(claimed)
 
