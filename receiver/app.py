@@ -268,7 +268,9 @@ def _authenticate(credentials: Credentials) -> Any:
         if request.path in OPEN_PATHS or credentials.accepts(request.headers.get("Authorization")):
             return await handler(request)
         response = _error(401, "missing or wrong credentials")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="kubebot"'
+        # Basic first when configured: it is the one a browser can answer (the dashboard).
+        challenge = 'Basic realm="kubebot"' if credentials.basic_user else 'Bearer realm="kubebot"'
+        response.headers["WWW-Authenticate"] = challenge
         if request.path == ALERTS_PATH and RUNTIME in request.app:
             request.app[RUNTIME].metrics.webhook_requests.labels("401").inc()
         return response

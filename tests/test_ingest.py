@@ -157,3 +157,10 @@ async def test_health_and_metrics_need_no_credentials(client: TestClient[Any, An
     assert 'kubebot_webhook_requests_total{code="200"} 1.0' in metrics
     assert 'kubebot_alerts_received_total{status="firing"} 1.0' in metrics
     assert TOKEN not in metrics
+
+
+async def test_the_challenge_offers_basic_when_configured_so_a_browser_can_log_in(
+    client: TestClient[Any, Any],
+) -> None:
+    response = await client.get("/")
+    assert (response.status, response.headers["WWW-Authenticate"]) == (401, 'Basic realm="kubebot"')
