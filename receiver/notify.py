@@ -25,8 +25,8 @@ from receiver.config import NotifyConfig, Route
 from receiver.matchers import all_match
 from receiver.metrics import Metrics
 from receiver.redact import redact_text, redact_url, url_scheme
-from receiver.store import Delivery, Store, StoreUnavailable
-from receiver.waiting import wait_for_wakeup
+from receiver.store import Delivery, Store
+from receiver.waiting import keep_working
 
 log = structlog.get_logger("kubebot.notify")
 JSONL_SCHEME = "jsonl"
@@ -175,14 +175,7 @@ class Outbox:
         self.wakeup = asyncio.Event()
 
     async def run(self, poll_seconds: float = 1.0) -> None:
-        while True:
-            self.wakeup.clear()  # before looking, so a wake-up during the look is kept
-            try:
-                if await self.send_due():
-                    continue
-            except StoreUnavailable as exc:
-                log.warning("store_unavailable", error=str(exc), retry_in=poll_seconds)
-            await wait_for_wakeup(self.wakeup, poll_seconds)
+        await keep_working(self.send_due, self.wakeup, poll_seconds, "outbox")
 
     async def send_due(self) -> int:
         due = await self._store.due_deliveries(self._clock(), self._concurrency * 4)

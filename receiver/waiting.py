@@ -1,9 +1,16 @@
-"""Sleeping until woken, in a way that shutdown can always interrupt."""
+"""Background loops: sleep until woken, in a way that shutdown can always interrupt."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from receiver.store import StoreUnavailable
+
+log = structlog.get_logger("kubebot.work")
 
 
 async def wait_for_wakeup(event: asyncio.Event, timeout_seconds: float) -> None:
@@ -15,3 +22,21 @@ async def wait_for_wakeup(event: asyncio.Event, timeout_seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_seconds):
             await event.wait()
+
+
+async def keep_working(
+    step: Callable[[], Awaitable[int]], wakeup: asyncio.Event, poll_seconds: float, name: str
+) -> None:
+    """Run `step` while it finds work; otherwise sleep until woken or `poll_seconds` pass.
+
+    A store that cannot write (disk full, read-only) is survivable: intake answers 503
+    meanwhile, and the loop tries again instead of ending.
+    """
+    while True:
+        wakeup.clear()  # before looking, so a wake-up during the look is kept
+        try:
+            if await step():
+                continue
+        except StoreUnavailable as exc:
+            log.warning("store_unavailable", task=name, error=str(exc), retry_in=poll_seconds)
+        await wait_for_wakeup(wakeup, poll_seconds)

@@ -19,7 +19,7 @@ from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.pipeline import Pipeline, Work
 from receiver.store import NewDelivery, QueuedAlert, Store, StoreUnavailable
-from receiver.waiting import wait_for_wakeup
+from receiver.waiting import keep_working
 
 log = structlog.get_logger("kubebot.worker")
 
@@ -46,19 +46,13 @@ class Worker:
         self._unfinished: set[int] = set()
 
     async def run(self, poll_seconds: float = 1.0) -> None:
-        while True:
-            self.wakeup.clear()  # before looking, so a wake-up during the look is kept
-            try:
-                if self._unfinished:
-                    await self._store.release(sorted(self._unfinished))
-                    self._unfinished.clear()
-                if await self.process_available():
-                    continue
-            except StoreUnavailable as exc:
-                # A full or read-only disk is survivable: intake answers 503 meanwhile,
-                # and this worker tries again instead of dying.
-                log.warning("store_unavailable", error=str(exc), retry_in=poll_seconds)
-            await wait_for_wakeup(self.wakeup, poll_seconds)
+        await keep_working(self._step, self.wakeup, poll_seconds, "worker")
+
+    async def _step(self) -> int:
+        if self._unfinished:
+            await self._store.release(sorted(self._unfinished))
+            self._unfinished.clear()
+        return await self.process_available()
 
     async def process_available(self) -> int:
         claimed = await self._store.claim(self._batch_size, self._clock())
