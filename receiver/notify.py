@@ -30,6 +30,7 @@ from receiver.waiting import keep_working
 
 log = structlog.get_logger("kubebot.notify")
 JSONL_SCHEME = "jsonl"
+MAX_LINES_PER_SOURCE = 20  # enough for a verdict, events and a short log excerpt
 
 
 class DeliveryError(Exception):
@@ -250,7 +251,7 @@ def render_message(outcome: Mapping[str, Any]) -> Message:
         if enrichment["status"] == "unavailable":
             lines.append(f"{source}: unavailable ({enrichment['reason']})")
         else:
-            lines.extend(f"{source}: {line}" for line in enrichment["summary"][:6])
+            lines.extend(f"{source}: {line}" for line in enrichment["summary"][:MAX_LINES_PER_SOURCE])
     links = [("Source", alert.get("generatorURL")), ("Runbook", annotations.get("runbook_url"))]
     links.append(("Alertmanager", group.get("externalURL")))
     lines.extend(f"{name}: {url}" for name, url in links if url)
