@@ -127,9 +127,13 @@ def create_app(
         fallback = Pipeline([RouteStage(config), RenderStage()])
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock)
         runtime = Runtime(config, metrics, store, worker, outbox)
+        stopping = asyncio.Event()
+        workers = [
+            asyncio.create_task(worker.run(stopping=stopping), name=f"worker-{i}") for i in range(config.server.workers)
+        ]
         runtime.tasks = [
-            *(asyncio.create_task(worker.run(), name=f"worker-{i}") for i in range(config.server.workers)),
-            asyncio.create_task(outbox.run(), name="outbox"),
+            *workers,
+            asyncio.create_task(outbox.run(stopping=stopping), name="outbox"),
             asyncio.create_task(_maintain(runtime, clock), name="maintenance"),
             asyncio.create_task(Watchkeeper(config, store, outbox, memory, clock).run(), name="watchkeeper"),
         ]
@@ -140,12 +144,18 @@ def create_app(
         try:
             yield
         finally:
-            # Unfinished work stays in the store and is picked up at the next start.
+            # Workers and the outbox finish the step they are in (within the grace period);
+            # everything not finished stays in the store for the next start.
+            stopping.set()
+            worker.wakeup.set()
+            outbox.wakeup.set()
+            grace = config.server.shutdown_grace_seconds
+            _, unfinished = await asyncio.wait(runtime.tasks[: len(workers) + 1], timeout=grace)
             for task in runtime.tasks:
                 task.cancel()
-            _, stuck = await asyncio.wait(runtime.tasks, timeout=config.server.shutdown_grace_seconds)
-            if stuck:  # never hang shutdown: their work is still in the store
-                log.warning("tasks_not_stopped", tasks=sorted(t.get_name() for t in stuck))
+            _, stuck = await asyncio.wait(runtime.tasks, timeout=grace)
+            if unfinished or stuck:
+                log.warning("tasks_cut_short", tasks=sorted(t.get_name() for t in unfinished | stuck))
             await sources.close()
             await store.close()
             pool.shutdown(wait=False, cancel_futures=True)

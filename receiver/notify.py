@@ -175,8 +175,8 @@ class Outbox:
         self._rng = rng or random.Random()
         self.wakeup = asyncio.Event()
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
-        await keep_working(self.send_due, self.wakeup, poll_seconds, "outbox")
+    async def run(self, poll_seconds: float = 1.0, stopping: asyncio.Event | None = None) -> None:
+        await keep_working(self.send_due, self.wakeup, poll_seconds, "outbox", stopping)
 
     async def send_due(self) -> int:
         due = await self._store.due_deliveries(self._clock(), self._concurrency * 4)

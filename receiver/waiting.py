@@ -25,14 +25,19 @@ async def wait_for_wakeup(event: asyncio.Event, timeout_seconds: float) -> None:
 
 
 async def keep_working(
-    step: Callable[[], Awaitable[int]], wakeup: asyncio.Event, poll_seconds: float, name: str
+    step: Callable[[], Awaitable[int]],
+    wakeup: asyncio.Event,
+    poll_seconds: float,
+    name: str,
+    stopping: asyncio.Event | None = None,
 ) -> None:
     """Run `step` while it finds work; otherwise sleep until woken or `poll_seconds` pass.
+    Returns between steps once `stopping` is set, so a shutdown never cuts a step short.
 
     A store that cannot write (disk full, read-only) is survivable: intake answers 503
     meanwhile, and the loop tries again instead of ending.
     """
-    while True:
+    while stopping is None or not stopping.is_set():
         wakeup.clear()  # before looking, so a wake-up during the look is kept
         try:
             if await step():

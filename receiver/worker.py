@@ -45,8 +45,8 @@ class Worker:
         self.wakeup = asyncio.Event()
         self._unfinished: set[int] = set()
 
-    async def run(self, poll_seconds: float = 1.0) -> None:
-        await keep_working(self._step, self.wakeup, poll_seconds, "worker")
+    async def run(self, poll_seconds: float = 1.0, stopping: asyncio.Event | None = None) -> None:
+        await keep_working(self._step, self.wakeup, poll_seconds, "worker", stopping)
 
     async def _step(self) -> int:
         if self._unfinished:
