@@ -12,13 +12,14 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import networkx as nx
 import structlog
 
 from enrichers.kubernetes import KubernetesEnricher
+from enrichers.signals import SignalFetch
 from enrichers.telemetry_factory import Telemetry
 from enrichers.telemetry_naming import alert_service
 from rca.graph import build_graph
@@ -41,6 +42,7 @@ SUSPICIOUS_STATES = (
     "DiskPressure",
 )
 MAX_GRAPH_NODES = 30
+TABLES_KEPT = 8  # signal tables remembered for groups that arrive together
 
 
 class GraphCache:
@@ -152,6 +154,22 @@ class RankStage:
         self._timeout = timeout_seconds
         self._max_causes = max_causes
         self._clock = clock
+        self._tables: dict[tuple[int, int], asyncio.Future[SignalFetch | None]] = {}
+
+    async def _signals(self, start: datetime, end: datetime) -> SignalFetch | None:
+        """The signal table, shared by the groups of a storm: times are aligned to the step,
+        so groups whose alerts began within one step ask Prometheus once."""
+        assert self._telemetry is not None
+        step = self._step
+        key = (int(start.timestamp() // step), int(end.timestamp() // step))
+        task = self._tables.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            aligned = (datetime.fromtimestamp(key[0] * step, UTC), datetime.fromtimestamp(key[1] * step, UTC))
+            task = asyncio.ensure_future(self._telemetry.signal_table(*aligned, step))
+            self._tables[key] = task
+            for old in list(self._tables)[:-TABLES_KEPT]:
+                del self._tables[old]
+        return await asyncio.shield(task)
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         firing = [w for w in batch if w.alert.status == "firing"]
@@ -161,9 +179,7 @@ class RankStage:
         end = max(self._clock(), began + timedelta(seconds=2 * self._step))
         try:
             async with asyncio.timeout(self._timeout):
-                fetched, edges = await asyncio.gather(
-                    self._telemetry.signal_table(began - self._window, end, self._step), self._graph.edges()
-                )
+                fetched, edges = await asyncio.gather(self._signals(began - self._window, end), self._graph.edges())
         except TimeoutError:
             log.warning("rca_unavailable", reason=f"signals timed out after {self._timeout:g}s")
             return list(batch)
