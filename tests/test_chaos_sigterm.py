@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from tests.conftest import HttpSink, free_port
 from tests.fakes.chaos_tools import SlowSink, paged_pods, post_alerts, storm, storm_body, wait_until_idle
@@ -68,12 +67,6 @@ async def test_every_alert_acknowledged_before_sigterm_under_load_is_paged_exact
     assert {pod: n for pod, n in pages.items() if n > 1} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: on SIGTERM the outbox task is cancelled while Apprise sends run on in the thread"
-    " pool; the pages reach the channel but are never recorded as delivered, so the restarted"
-    " process sends them again",
-)
 async def test_sigterm_while_pages_are_in_flight_does_not_page_twice(tmp_path: Path) -> None:
     sink = SlowSink(delay_seconds=2.0)
     await sink.start()

@@ -1,0 +1,131 @@
+"""End-to-end latency: POST of one alert until its page arrives at a local HTTP sink.
+
+`kubebot serve` runs with three enrichment sources (Prometheus, Jaeger, the Kubernetes API)
+whose fakes on 127.0.0.1 answer every request after 50 ms; pages go through Apprise's
+json:// to a sink in this process that notes when each arrives. Alerts are posted one at a
+time, each waiting for its page. Since the sources run concurrently, the goal is p99 under
+3x the slowest source (150 ms); the same alerts with no sources configured are the
+reference for what the pipeline itself costs. Run: `python -m bench.latency`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.fakes.chaos_tools import delayed_sources, pod_of_title, post_alerts, storm_body
+from tests.processes import KubebotProcess
+
+ALERTS = 200
+REFERENCE_ALERTS = 50
+SOURCE_DELAY_SECONDS = 0.05
+PAGE_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass
+class TimedSink:
+    """Notes the time each page arrives, by the pod in its title."""
+
+    arrived: dict[str, float] = field(default_factory=dict)
+    url: str = ""
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        now = time.perf_counter()
+        pod = pod_of_title(str((await request.json()).get("title", "")))
+        if pod is not None:
+            self.arrived.setdefault(pod, now)
+            self.event.set()
+        return web.Response(status=200)
+
+    async def wait_for(self, pod: str) -> float:
+        async with asyncio.timeout(PAGE_TIMEOUT_SECONDS):
+            while pod not in self.arrived:
+                self.event.clear()
+                await self.event.wait()
+        return self.arrived[pod]
+
+
+@asynccontextmanager
+async def timed_sink() -> AsyncIterator[TimedSink]:
+    sink = TimedSink()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", sink.handle)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    sink.url = f"json://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        yield sink
+    finally:
+        await runner.cleanup()
+
+
+async def _latencies(work: Path, sources: dict[str, Any], sink: TimedSink, count: int, tag: str) -> list[float]:
+    config = {**sources, "notify": {"default_urls": [sink.url]}}
+    kubebot = KubebotProcess.create(work, config)
+    await asyncio.to_thread(kubebot.start)
+    seconds: list[float] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for i in range(count + 5):  # the first few warm up connections and caches
+                pod = f"{tag}-{i}"
+                started = time.perf_counter()
+                status = await post_alerts(session, kubebot.url, storm_body(f"{tag}-{i}", [pod], service="checkout"))
+                if status != 200:
+                    raise RuntimeError(f"POST answered {status}")
+                arrived = await sink.wait_for(pod)
+                if i >= 5:
+                    seconds.append(arrived - started)
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+    return seconds
+
+
+def _p(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def measure() -> tuple[list[float], list[float], dict[str, int]]:
+    async with delayed_sources(SOURCE_DELAY_SECONDS) as sources, timed_sink() as sink:
+        with tempfile.TemporaryDirectory() as tmp:
+            enriched = await _latencies(Path(tmp), sources.config(5.0), sink, ALERTS, "lat")
+        with tempfile.TemporaryDirectory() as tmp:
+            bare = await _latencies(Path(tmp), {"kubernetes": {"mode": "off"}}, sink, REFERENCE_ALERTS, "ref")
+        return enriched, bare, dict(sources.requests)
+
+
+def main() -> list[tuple[str, str]]:
+    enriched, bare, requests = asyncio.run(measure())
+    p50, p99 = _p(enriched, 50) * 1000, _p(enriched, 99) * 1000
+    slowest = SOURCE_DELAY_SECONDS * 1000
+    per_alert = ", ".join(f"{k} {v / (ALERTS + 5):.1f}" for k, v in sorted(requests.items()))
+    rows = [
+        (
+            f"latency POST->page, 3 sources at 50 ms ({ALERTS} alerts)",
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms",
+        ),
+        ("latency p99 / slowest source (goal < 3)", f"{p99 / slowest:.1f}"),
+        ("latency source requests per alert", per_alert),
+        (
+            f"latency POST->page, no sources (reference, {REFERENCE_ALERTS})",
+            f"p50 {_p(bare, 50) * 1000:.0f} ms, p99 {_p(bare, 99) * 1000:.0f} ms",
+        ),
+    ]
+    for name, value in rows:
+        print(f"{name:<58} {value}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
