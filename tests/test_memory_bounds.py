@@ -108,3 +108,29 @@ async def test_resident_memory_per_distinct_alert_of_history_stays_small(tmp_pat
     rss = await _rss_after_rounds(tmp_path, [_round(f"r{i}") for i in range(ROUNDS)])
     per_alert_kib = (rss[-1] - rss[1]) / (ALERTS_PER_ROUND * (ROUNDS - 2))
     assert per_alert_kib < 4, rss
+
+
+async def test_deeply_nested_json_is_refused_with_400_without_holding_memory(tmp_path: Path) -> None:
+    kubebot = KubebotProcess.create(tmp_path, {"notify": {"default_urls": [f"jsonl://{tmp_path}/pages.jsonl"]}})
+    await asyncio.to_thread(kubebot.start)
+    assert kubebot.proc is not None
+    deep_alert = storm_body("deep", ["deep-0"])
+    deep_alert["alerts"][0]["labels"]["nested"] = json.loads("[" * 500 + "]" * 500)
+    bodies = [b"[" * 4_000_000, b'{"alerts": ' + b"{" * 2_000_000, json.dumps(deep_alert).encode()]
+    try:
+        before = rss_kib(kubebot.proc.pid)[0]
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for _ in range(5):
+                for body in bodies:
+                    headers = {"Content-Type": "application/json"}
+                    async with session.post(f"{kubebot.url}/api/v1/alerts", data=body, headers=headers) as response:
+                        statuses.append(response.status)
+            async with session.get(f"{kubebot.url}/healthz") as health:
+                healthy = health.status
+        after = rss_kib(kubebot.proc.pid)[0]
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+    assert set(statuses) == {400}
+    assert healthy == 200
+    assert (after - before) / 1024 < 64, (before, after)
