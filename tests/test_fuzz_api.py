@@ -39,7 +39,6 @@ queries = st.lists(st.tuples(query_names, values), max_size=6).map(
 )
 
 
-
 def _beyond_sqlite_integers(value: str) -> bool:
     try:
         number = int(value)

@@ -149,9 +149,7 @@ async def metric(base: str, name: str) -> float:
     async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
         text = await response.text()
     return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name) and line[len(name)] in " {"
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name) and line[len(name)] in " {"
     )
 
 
@@ -205,7 +203,7 @@ def _kubernetes_answer(path: str) -> tuple[int, Any]:
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
-        "message": f'{resource} not found',
+        "message": f"{resource} not found",
         "reason": "NotFound",
         "code": 404,
     }
