@@ -68,6 +68,8 @@ async def get_incident(request: web.Request) -> web.Response:
         incident_id = int(request.match_info["id"])
     except ValueError:
         return web.json_response({"error": "incident id must be an integer"}, status=400)
+    if not 1 <= incident_id < 2**63:  # beyond what SQLite can hold: no such incident
+        return web.json_response({"error": f"no incident {incident_id}"}, status=404)
     detail = await request.app[RUNTIME].store.incident(incident_id)
     if detail is None:
         return web.json_response({"error": f"no incident {incident_id}"}, status=404)

@@ -78,7 +78,10 @@ class Memory:
     changes: Bounded[str, deque[datetime]] = field(init=False)
     decisions: Bounded[tuple[str, str], Decision] = field(init=False)
     resolved_seen: Bounded[tuple[str, str], datetime] = field(init=False)
-    last_paged: Bounded[tuple[str, str], datetime] = field(init=False)
+    # (fingerprint, status) -> when it was paged and the startsAt of that alert state
+    last_paged: Bounded[tuple[str, str], tuple[datetime, str]] = field(init=False)
+    # fingerprint -> the last (status, startsAt) counted as a change
+    last_state: Bounded[str, tuple[str, str]] = field(init=False)
     flapping_since: Bounded[str, datetime] = field(init=False)
     # "node:<name>" or "service:<name>" -> the firing alert about it
     active: Bounded[str, ActiveCause] = field(init=False)
@@ -89,6 +92,7 @@ class Memory:
         self.decisions = Bounded(self.limit)
         self.resolved_seen = Bounded(self.limit)
         self.last_paged = Bounded(self.limit)
+        self.last_state = Bounded(self.limit)
         self.flapping_since = Bounded(self.limit)
         self.active = Bounded(self.limit)
 
@@ -174,7 +178,7 @@ class Suppressor:
         if alert.status == "firing" and decision.action != "hold":
             memory.decisions.put(state, decision)
         if decision.action == "notify":
-            memory.last_paged.put((alert.fingerprint, alert.status), now)
+            memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
         incident_key = decision.incident_key or work.incident_key
         return dataclasses.replace(work, decision=decision, incident_key=incident_key)
 
@@ -206,8 +210,11 @@ class Suppressor:
             key, found = cause
             return dataclasses.replace(Decision.suppress("symptom", key), incident_key=found.incident_key)
         last = memory.last_paged.get((alert.fingerprint, alert.status))
-        if last is not None and now - last < timedelta(seconds=config.repeat_interval_seconds):
-            return Decision.suppress("repeat", f"paged {int((now - last).total_seconds())}s ago")
+        # The same alert state decided again (its outcome could not be stored) is not a repeat.
+        if last is not None and last[1] != alert.starts_at.isoformat():
+            paged_at = last[0]
+            if now - paged_at < timedelta(seconds=config.repeat_interval_seconds):
+                return Decision.suppress("repeat", f"paged {int((now - paged_at).total_seconds())}s ago")
         return Decision()
 
     def _resolved(self, alert: Alert) -> Decision:
@@ -221,6 +228,10 @@ class Suppressor:
         return Decision()
 
     def _record_change(self, alert: Alert, now: datetime) -> None:
+        state = (alert.status, alert.starts_at.isoformat())
+        if self.memory.last_state.get(alert.fingerprint) == state:
+            return  # the same state again (a retry after a failed write): not a change
+        self.memory.last_state.put(alert.fingerprint, state)
         changes = self.memory.changes.get(alert.fingerprint)
         if changes is None:
             changes = deque(maxlen=self.config.flapping.max_changes + 2)
