@@ -131,12 +131,6 @@ async def test_full_disk_refuses_intake_with_503_until_space_returns_and_acknowl
     assert {pod: n for pod, n in pages.items() if n > 1} == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: suppression remembers an alert as paged (Memory.last_paged) when it decides, before"
-    " store.finish has recorded the outcome; when finish fails (disk full) the worker hands the alert"
-    " back, and the retry is suppressed as 'repeat' ('paged 5s ago'): an acknowledged alert never pages",
-)
 async def test_alerts_whose_outcome_could_not_be_stored_are_paged_once_the_disk_has_space_again(
     tiny_disk: Path, tmp_path: Path
 ) -> None:
