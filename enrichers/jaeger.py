@@ -6,6 +6,7 @@ GET /api/traces?service=&start=&end=&tags={"error":"true"}&limit= (microseconds)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from enrichers.telemetry_traces import (
 from receiver.models import Alert
 
 _MESSAGE_KEYS = ("otel.status_description", "error.message", "exception.message", "message")
+SERVICES_TTL_SECONDS = 60.0
 
 
 def jaeger_services(body: Any) -> tuple[str, ...]:
@@ -41,9 +43,7 @@ def _tag_map(items: object) -> Mapping[str, object]:
     if not isinstance(items, list):
         return {}
     return {
-        item["key"]: item.get("value")
-        for item in items
-        if isinstance(item, dict) and isinstance(item.get("key"), str)
+        item["key"]: item.get("value") for item in items if isinstance(item, dict) and isinstance(item.get("key"), str)
     }
 
 
@@ -104,9 +104,7 @@ def jaeger_spans(trace: Any) -> list[SpanInfo]:
     return spans
 
 
-def summarize_jaeger_traces(
-    body: Any, service: str, *, limit: int, ui_url: str
-) -> TraceSummary:
+def summarize_jaeger_traces(body: Any, service: str, *, limit: int, ui_url: str) -> TraceSummary:
     """Shape a /api/traces answer (already filtered to error traces) for the notification."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise MalformedResponse("/api/traces has no data list")
@@ -144,6 +142,23 @@ class JaegerEnricher:
         self.window = window
         self.limit = limit
         self._http = JsonHttp(url, timeout_seconds=timeout_seconds)
+        self._services: tuple[float, asyncio.Future[tuple[str, ...]]] | None = None
+
+    async def _known_services(self) -> tuple[str, ...]:
+        """The service list changes slowly: one request per SERVICES_TTL_SECONDS, shared by
+        every alert meanwhile, so an alert costs one round trip to Jaeger, not two."""
+        now = time.monotonic()
+        cached = self._services
+        stale = cached is None or now - cached[0] > SERVICES_TTL_SECONDS
+        failed = cached is not None and cached[1].done() and (cached[1].cancelled() or cached[1].exception())
+        if cached is None or stale or failed:
+
+            async def fetch() -> tuple[str, ...]:
+                return jaeger_services(await self._http.get("/api/services"))
+
+            cached = (now, asyncio.ensure_future(fetch()))
+            self._services = cached
+        return await asyncio.shield(cached[1])
 
     async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
@@ -153,7 +168,7 @@ class JaegerEnricher:
         problems: list[str] = []
         service = wanted
         try:
-            known = jaeger_services(await self._http.get("/api/services"))
+            known = await self._known_services()
             resolved = resolve_service(wanted, known)
             if resolved is None:
                 facts = {"service": wanted, "known_services": len(known)}

@@ -103,7 +103,7 @@ class PromClient:
         url: str,
         *,
         timeout_seconds: float = 4.0,
-        max_workers: int = 4,
+        max_workers: int = 32,  # requests in flight: a storm needs many, each one waits on I/O
         headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url.rstrip("/")

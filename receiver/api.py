@@ -109,6 +109,7 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
                 "decision": a.outcome.get("decision"),
                 "reason": a.outcome.get("reason"),
                 "rule": a.outcome.get("rule"),
+                "sent_with": a.outcome.get("sent_with"),
             }
             for a in detail.alerts
         ],

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from receiver.config import Config
-from receiver.correlate import GraphCache, RankStage
+from receiver.correlate import EnrichAndRankStage, GraphCache, RankStage
 from receiver.metrics import Metrics
 from receiver.pipeline import EnrichStage, Pipeline, RenderStage, RouteStage
 from receiver.sources import Sources
@@ -31,15 +31,17 @@ def build_pipeline(
     )
     return Pipeline(
         [
-            EnrichStage(sources.enrichers, config.enrichment.timeout_seconds, metrics, clock),
-            RankStage(
-                sources.telemetry,
-                graph,
-                window_seconds=config.prometheus.window_seconds,
-                step_seconds=config.rca.step_seconds,
-                timeout_seconds=config.enrichment.timeout_seconds,
-                max_causes=config.rca.max_causes,
-                clock=clock,
+            EnrichAndRankStage(
+                EnrichStage(sources.enrichers, config.enrichment.timeout_seconds, metrics, clock),
+                RankStage(
+                    sources.telemetry,
+                    graph,
+                    window_seconds=config.prometheus.window_seconds,
+                    step_seconds=config.rca.step_seconds,
+                    timeout_seconds=config.enrichment.timeout_seconds,
+                    max_causes=config.rca.max_causes,
+                    clock=clock,
+                ),
             ),
             SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph)),
             RouteStage(config),

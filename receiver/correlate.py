@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,9 +24,9 @@ from enrichers.signals import SignalFetch
 from enrichers.telemetry_factory import Telemetry
 from enrichers.telemetry_naming import alert_service
 from rca.graph import build_graph
-from rca.model import Edge, RootCause
+from rca.model import Edge, RootCause, SignalTable
 from rca.ranking import rank
-from receiver.pipeline import Work
+from receiver.pipeline import EnrichStage, Work
 
 log = structlog.get_logger("kubebot.rca")
 
@@ -133,6 +134,13 @@ def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> dict[str, 
     return {"nodes": keep, "edges": [list(p) for p in pairs], "causes": [c.service for c in causes]}
 
 
+@dataclass(frozen=True)
+class Evidence:
+    table: SignalTable
+    edges: tuple[Edge, ...]
+    began: datetime
+
+
 class RankStage:
     """Ranks likely root causes once per batch (one Alertmanager group) of firing alerts."""
 
@@ -171,10 +179,12 @@ class RankStage:
                 del self._tables[old]
         return await asyncio.shield(task)
 
-    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+    async def fetch(self, batch: Sequence[Work]) -> Evidence | None:
+        """The signal table and the graph for a batch; needs no enrichment, so it can run
+        while the enrichers do."""
         firing = [w for w in batch if w.alert.status == "firing"]
         if not firing or self._telemetry is None or self._telemetry.prometheus is None:
-            return list(batch)
+            return None
         began = min(w.alert.starts_at for w in firing)
         end = max(self._clock(), began + timedelta(seconds=2 * self._step))
         try:
@@ -182,14 +192,36 @@ class RankStage:
                 fetched, edges = await asyncio.gather(self._signals(began - self._window, end), self._graph.edges())
         except TimeoutError:
             log.warning("rca_unavailable", reason=f"signals timed out after {self._timeout:g}s")
-            return list(batch)
+            return None
         if fetched is None or not fetched.table.columns:
             log.info("rca_unavailable", reason="no signal series", problems=list(fetched.problems if fetched else ()))
+            return None
+        return Evidence(fetched.table, edges, began)
+
+    async def rank(self, batch: Sequence[Work], evidence: Evidence | None) -> list[Work]:
+        """Ranks with the evidence and what the enrichers found (Kubernetes facts)."""
+        if evidence is None:
             return list(batch)
         facts = kubernetes_facts(batch)
-        ranked = await asyncio.to_thread(rank, fetched.table, began.timestamp(), edges, facts)
+        ranked = await asyncio.to_thread(rank, evidence.table, evidence.began.timestamp(), evidence.edges, facts)
         causes = tuple(ranked[: self._max_causes])
-        view = graph_view(edges, causes)
+        view = graph_view(evidence.edges, causes)
         return [
             dataclasses.replace(w, root_causes=causes, graph=view) if w.alert.status == "firing" else w for w in batch
         ]
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        return await self.rank(batch, await self.fetch(batch))
+
+
+class EnrichAndRankStage:
+    """Enrichment and the ranking's Prometheus queries at the same time, then the ranking:
+    an alert waits for the slowest source once, not for the enrichers and then the signals."""
+
+    def __init__(self, enrich: EnrichStage, ranking: RankStage) -> None:
+        self._enrich = enrich
+        self._ranking = ranking
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        enriched, evidence = await asyncio.gather(self._enrich.exec(batch), self._ranking.fetch(batch))
+        return await self._ranking.rank(enriched, evidence)

@@ -30,6 +30,7 @@ from receiver.waiting import keep_working
 
 log = structlog.get_logger("kubebot.notify")
 JSONL_SCHEME = "jsonl"
+MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
 MAX_LINES_PER_SOURCE = 20  # enough for a verdict, events and a short log excerpt
 
 
@@ -214,8 +215,38 @@ class Outbox:
         bound.info("delivered", attempts=delivery.attempts + 1)
 
 
-def render_message(outcome: Mapping[str, Any]) -> Message:
-    """Title and plain-text body an on-call engineer reads first on a phone."""
+def render_message(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
+    """Title and plain-text body an on-call engineer reads first on a phone: the alert in
+    full, and after it one line for each other alert of its group sent in the same message."""
+    message = _render_one(outcome)
+    if not others:
+        return message
+    status = outcome["alert"]["status"]
+    names = {o["alert"]["labels"].get("alertname", "unnamed") for o in (outcome, *others)}
+    first = outcome["alert"]["labels"]
+    where = first.get("namespace") or first.get("node") or ""
+    title = f"[{status.upper()}:{len(others) + 1}] " + (
+        first.get("alertname", "unnamed") if len(names) == 1 else f"{len(names)} kinds of alerts"
+    )
+    title += f" {where}" if where else ""
+    title += f" ({first.get('severity', 'none')})" if status == "firing" else ""
+    lines = [f"{len(others) + 1} alerts {status} in this group; first in full, then the others:", ""]
+    lines.append(message.title)
+    lines.append(message.body)
+    lines.append("")
+    lines.append("Also in this group:")
+    for other in others[:MAX_BUNDLED_LINES]:
+        labels, annotations = other["alert"]["labels"], other["alert"]["annotations"]
+        summary = annotations.get("summary") or annotations.get("message") or ""
+        verdict = ((other.get("enrichment") or {}).get("kubernetes") or {}).get("summary") or []
+        detail = verdict[0] if verdict else summary
+        lines.append(f"  - {labels.get('alertname', 'unnamed')} {_subject(labels)}" + (f": {detail}" if detail else ""))
+    if len(others) > MAX_BUNDLED_LINES:
+        lines.append(f"  ... and {len(others) - MAX_BUNDLED_LINES} more (see the dashboard)")
+    return Message(title=title, body="\n".join(lines), notify_type=message.notify_type)
+
+
+def _render_one(outcome: Mapping[str, Any]) -> Message:
     alert = outcome["alert"]
     labels: Mapping[str, str] = alert["labels"]
     annotations: Mapping[str, str] = alert["annotations"]

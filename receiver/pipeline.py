@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 from enrichers.base import EnrichContext, Enricher, Enrichment, run_enrichers
 from rca.model import RootCause
 from receiver.config import Config
+from receiver.incidents import severity_rank
 from receiver.metrics import Metrics
 from receiver.models import Alert, Group
 from receiver.notify import Message, render_message, route_urls
@@ -56,6 +57,8 @@ class Work:
     graph: Mapping[str, Any] | None = None
     # Alerts with one key share one incident; the Alertmanager group unless correlated.
     incident_key: str | None = None
+    # Paged in the message of another alert of its group (that alert's fingerprint).
+    sent_with: str | None = None
 
     def outcome(self) -> dict[str, Any]:
         """The stored and printed record of what happened to this alert (no secrets)."""
@@ -72,6 +75,7 @@ class Work:
             "group": self.group.to_json(),
             "graph": dict(self.graph) if self.graph else None,
             "incident_key": self.incident_key or self.group.group_key,
+            "sent_with": self.sent_with,
         }
 
 
@@ -124,13 +128,24 @@ class RouteStage:
 
 
 class RenderStage:
+    """One message per channel set and status for the alerts of a batch (one Alertmanager
+    group), as Alertmanager itself groups: 20 crash-looping pods page once, not 20 times.
+    The most severe alert carries the message; the others record that they went with it."""
+
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
-        return [
-            dataclasses.replace(w, message=render_message(w.outcome()))
-            if w.decision.action == "notify" and w.routes
-            else w
-            for w in batch
-        ]
+        bundles: dict[tuple[tuple[str, ...], str], list[int]] = {}
+        for i, work in enumerate(batch):
+            if work.decision.action == "notify" and work.routes:
+                bundles.setdefault((work.routes, work.alert.status), []).append(i)
+        rendered = list(batch)
+        for members in bundles.values():
+            carrier = max(members, key=lambda i: (severity_rank(batch[i].alert.severity), -i))
+            outcomes = [batch[carrier].outcome()] + [batch[i].outcome() for i in members if i != carrier]
+            rendered[carrier] = dataclasses.replace(batch[carrier], message=render_message(*outcomes))
+            for i in members:
+                if i != carrier:
+                    rendered[i] = dataclasses.replace(batch[i], sent_with=batch[carrier].alert.fingerprint)
+        return rendered
 
 
 class Pipeline:

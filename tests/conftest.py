@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,29 @@ def fixture_json(relative: str) -> Any:
 def outcome_of(queued: QueuedAlert, decision: str = "notify") -> dict[str, Any]:
     """The smallest outcome the pipeline hands the store for a claimed alert."""
     return {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": decision, "routes": []}
+
+
+_SINGLE_TITLE = re.compile(r"^\[(?:FIRING|RESOLVED|FLAPPING)\] (\S+) (\S+)")
+_BUNDLE_TITLE = re.compile(r"^\[(?:FIRING|RESOLVED):\d+\] ")
+_BUNDLED_LINE = re.compile(r"^  - (\S+) (\S+?)(?::|$)")
+
+
+def alerts_paged(received: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(alertname, subject) of every alert in the pages a sink received: a page for one
+    alert names it in its title; a page for a group names the first in full and lists the
+    others as "  - alertname subject: ..." lines."""
+    found: list[tuple[str, str]] = []
+    for page in received:
+        title, body = str(page.get("title", "")), str(page.get("message", ""))
+        if _BUNDLE_TITLE.match(title):
+            lines = body.splitlines()
+            carrier = _SINGLE_TITLE.match(lines[2]) if len(lines) > 2 else None
+            if carrier:
+                found.append(carrier.groups())  # type: ignore[arg-type]
+            found.extend(m.groups() for m in map(_BUNDLED_LINE.match, lines) if m)  # type: ignore[misc]
+        elif single := _SINGLE_TITLE.match(title):
+            found.append(single.groups())  # type: ignore[arg-type]
+    return found
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ from receiver.config import Config, EnrichmentConfig, NotifyConfig, StoreConfig
 from receiver.models import Alert
 from receiver.runtime import RUNTIME
 from receiver.sources import Sources
+from tests.conftest import alerts_paged
 from tests.fakes.chaos_tools import post_alerts, rss_kib, storm_body, wait_until_idle
 from tests.processes import KubebotProcess
 
@@ -61,7 +62,7 @@ async def test_stuck_pipeline_makes_intake_refuse_at_max_pending_and_drains_once
         after = await client.post("/api/v1/alerts", json=storm_body("after", ["mem-after"]))
         await wait_until_idle(str(client.make_url("")).rstrip("/"))
         pending_after, outbox_after = store.pending_count(), store.outbox_count()
-    pages = [json.loads(line)["title"] for line in sink.read_text().splitlines()]
+    pages = alerts_paged(json.loads(line) for line in sink.read_text().splitlines())
     assert statuses == [200] * (MAX_PENDING // 5) + [503] * (10 - MAX_PENDING // 5)
     assert pending_while_stuck == MAX_PENDING
     assert (after.status, pending_after, outbox_after) == (200, 0, 0)

@@ -20,6 +20,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.conftest import alerts_paged
+
 ALERTNAME = "ChaosStorm"
 NAMESPACE = "chaos"
 FIRING_ENDS_AT = "0001-01-01T00:00:00Z"
@@ -70,8 +72,14 @@ def pod_of_title(title: str) -> str | None:
 
 
 def paged_pods(received: Iterable[dict[str, Any]]) -> Counter[str]:
-    """How many pages the sink got per storm pod (Apprise json:// bodies)."""
-    return Counter(pod for pod in (pod_of_title(str(r.get("title", ""))) for r in received) if pod is not None)
+    """How often each storm pod was paged (Apprise json:// bodies; a group's page counts
+    every alert it lists)."""
+    prefix = f"{NAMESPACE}/"
+    return Counter(
+        subject[len(prefix) :]
+        for alertname, subject in alerts_paged(received)
+        if alertname == ALERTNAME and subject.startswith(prefix)
+    )
 
 
 async def post_alerts(session: aiohttp.ClientSession, base: str, body: dict[str, Any]) -> int | None:
