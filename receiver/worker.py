@@ -33,7 +33,7 @@ class Worker:
         outbox: Outbox,
         metrics: Metrics,
         clock: Callable[[], datetime],
-        batch_size: int = 16,
+        batch_size: int = 64,  # enough for a whole Alertmanager group, so it pages once
     ) -> None:
         self._store = store
         self._pipeline = pipeline
