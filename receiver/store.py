@@ -64,6 +64,15 @@ class NewDelivery:
 
 
 @dataclass(frozen=True)
+class Finished:
+    """A processed alert: its outcome and the deliveries it implies."""
+
+    alert_id: int
+    outcome: dict[str, Any]
+    deliveries: tuple[NewDelivery, ...] = ()
+
+
+@dataclass(frozen=True)
 class Delivery:
     id: int
     alert_id: int
@@ -141,6 +150,8 @@ class Store(Protocol):
         deliveries: Sequence[NewDelivery],
         now: datetime,
     ) -> None: ...
+
+    async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None: ...
 
     async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
 
@@ -416,29 +427,39 @@ class SqliteStore:
         deliveries: Sequence[NewDelivery],
         now: datetime,
     ) -> None:
-        outcome_json = json.dumps(outcome, default=str)
-        ts = now.timestamp()
+        await self.finish_many([Finished(alert_id, outcome, tuple(deliveries))], now)
 
-        def write(conn: sqlite3.Connection) -> int:
-            # The outcome and its deliveries land in one transaction: a crash before it
-            # replays the alert, a crash after it never notifies twice.
-            changed = conn.execute(
-                "UPDATE alerts SET state = 'done', outcome_json = ?, processed_at = ? WHERE id = ? AND state != 'done'",
-                (outcome_json, ts, alert_id),
-            ).rowcount
-            if changed:
-                incident_id = _record_incident(conn, outcome, ts)
-                conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (incident_id, alert_id))
+    async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None:
+        """Outcomes and their deliveries in one transaction: a crash before it replays the
+        alerts, a crash after it never notifies twice. One transaction for all alerts of a
+        group's message, because that message names them all."""
+        ts = now.timestamp()
+        rows = [(f, json.dumps(f.outcome, default=str)) for f in finished]
+
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+            done = queued = 0
+            for item, outcome_json in rows:
+                changed = conn.execute(
+                    "UPDATE alerts SET state = 'done', outcome_json = ?, processed_at = ?"
+                    " WHERE id = ? AND state != 'done'",
+                    (outcome_json, ts, item.alert_id),
+                ).rowcount
+                if not changed:
+                    continue
+                incident_id = _record_incident(conn, item.outcome, ts)
+                conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (incident_id, item.alert_id))
                 conn.executemany(
                     "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
                     " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(alert_id, d.url, d.title, d.body, d.notify_type, ts, ts, ts) for d in deliveries],
+                    [(item.alert_id, d.url, d.title, d.body, d.notify_type, ts, ts, ts) for d in item.deliveries],
                 )
-            return int(changed)
+                done += 1
+                queued += len(item.deliveries)
+            return done, queued
 
-        if await self._call(write):
-            self._pending -= 1
-            self._outbox += len(deliveries)
+        done, queued = await self._call(write)
+        self._pending -= done
+        self._outbox += queued
 
     async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None:
         """Notifications of KubeBot's own (heartbeat, digests), through the same outbox."""

@@ -18,7 +18,7 @@ import structlog
 from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.pipeline import Pipeline, Work
-from receiver.store import NewDelivery, QueuedAlert, Store, StoreUnavailable
+from receiver.store import Finished, NewDelivery, QueuedAlert, Store, StoreUnavailable
 from receiver.waiting import keep_working
 
 log = structlog.get_logger("kubebot.worker")
@@ -84,28 +84,36 @@ class Worker:
             # A bug in a stage must not swallow a page: send it plain, unenriched.
             log.exception("pipeline_failed", group_key=batch[0].group.group_key)
             results = await self._fallback.run(batch)
+        finished: list[Finished] = []
         for queued, work in zip(items, results, strict=True):
-            bound = log.bind(fingerprint=work.alert.fingerprint, group_key=work.group.group_key)
             if work.decision.action == "hold" and work.decision.hold_until is not None:
                 await self._store.defer(queued.id, work.decision.hold_until)
-                bound.info("alert_held", until=work.decision.hold_until.isoformat())
+                log.info("alert_held", fingerprint=work.alert.fingerprint, until=work.decision.hold_until.isoformat())
                 continue
-            deliveries = []
-            if work.message is not None:
-                deliveries = [
-                    NewDelivery(url, work.message.title, work.message.body, work.message.notify_type)
-                    for url in work.routes
-                ]
-            await self._store.finish(queued.id, work.outcome(), deliveries, self._clock())
+            message = work.message
+            deliveries = (
+                tuple(NewDelivery(url, message.title, message.body, message.notify_type) for url in work.routes)
+                if message is not None
+                else ()
+            )
+            finished.append(Finished(queued.id, work.outcome(), deliveries))
+        # All at once: a group's message names every alert in it, so none may be replayed alone.
+        await self._store.finish_many(finished, self._clock())
+        for queued, work in zip(items, results, strict=True):
+            if work.decision.action == "hold":
+                continue
             if work.decision.action == "suppress":
                 self._metrics.suppressed.labels(work.decision.reason or "unknown").inc()
-            bound.info(
+            log.info(
                 "alert_processed",
+                fingerprint=work.alert.fingerprint,
+                group_key=work.group.group_key,
                 alertname=work.alert.name,
                 status=work.alert.status,
                 decision=work.decision.action,
                 reason=work.decision.reason,
-                deliveries=len(deliveries),
+                sent_with=work.sent_with,
+                deliveries=len(work.routes) if work.message is not None else 0,
             )
             self._metrics.processing_seconds.observe(max(0.0, (self._clock() - queued.received_at).total_seconds()))
         if any(work.message for work in results):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receiver.models import parse_webhook
-from receiver.store import IncidentQuery, NewDelivery, SqliteStore
+from receiver.store import Finished, IncidentQuery, NewDelivery, SqliteStore
 from tests.conftest import fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
@@ -156,3 +156,16 @@ async def test_incident_queries_filter_and_page_newest_first(tmp_path: Path) -> 
     await store.close()
     assert [i.id for i in first + second] == [5, 4, 3, 2]
     assert (none_match, len(by_text), missing) == ([], 5, None)
+
+
+async def test_a_groups_outcomes_are_finished_in_one_transaction(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await store.accept(GROUP, NOW)
+    claimed = await store.claim(3, NOW)
+    page = NewDelivery("json://x", "[FIRING:3] PodCrashLooping", "b", "warning")
+    finished = [Finished(q.id, outcome_of(q), (page,) if i == 0 else ()) for i, q in enumerate(claimed)]
+    await store.finish_many(finished, NOW)
+    await store.finish_many(finished, NOW)  # replayed: nothing is added twice
+    due = await store.due_deliveries(NOW, 10)
+    await store.close()
+    assert (store.pending_count(), store.outbox_count(), len(due)) == (0, 1, 1)
