@@ -21,11 +21,15 @@ from tests.conftest import free_port
 KUBEBOT = Path(sys.executable).parent / "kubebot"
 
 
-def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None
+) -> None:
+    """Until `url` answers 200; fails early (with the tail of `log`) if `proc` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered:\n{tail}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -69,7 +73,7 @@ class KubebotProcess:
             stderr=subprocess.STDOUT,
             env={k: v for k, v in os.environ.items() if not k.startswith("KUBEBOT_")},
         )
-        wait_http(f"{self.url}/readyz", proc=self.proc)
+        wait_http(f"{self.url}/readyz", proc=self.proc, log=self.workdir / "kubebot.log")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no flush; what was acknowledged must already be on disk."""

@@ -16,9 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +24,7 @@ import pytest
 import yaml
 
 from receiver.config import load as load_config
+from tests.processes import wait_http
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -346,22 +344,6 @@ def run_build_stage(root: Path) -> dict[str, str]:
     return environ
 
 
-def wait_for(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:]
-            raise AssertionError(f"kubebot exited with {proc.returncode} before {url} answered:\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer 200 within {timeout}s")
-
-
 def require_serve_command() -> None:
     kubebot = Path(sys.executable).parent / "kubebot"
     if not kubebot.exists():
@@ -398,8 +380,8 @@ def test_dockerfile_install_steps_produce_a_venv_whose_entrypoint_serves_healthz
     log = log_path.open("wb")
     proc = subprocess.Popen([executable, *argv[1:]], cwd=workdir, env=environ, stdout=log, stderr=log)
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", proc, log_path, timeout=60)
-        wait_for(f"http://127.0.0.1:{port}/readyz", proc, log_path, timeout=20)
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60, proc=proc, log=log_path)
+        wait_http(f"http://127.0.0.1:{port}/readyz", timeout=20, proc=proc, log=log_path)
         # The image's own HEALTHCHECK command, run with the image's python.
         healthcheck = final.last("HEALTHCHECK")
         command = exec_form(healthcheck[healthcheck.index("CMD") + 3 :].strip())
