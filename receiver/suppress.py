@@ -78,6 +78,8 @@ class Memory:
     changes: Bounded[str, deque[datetime]] = field(init=False)
     decisions: Bounded[tuple[str, str], Decision] = field(init=False)
     resolved_seen: Bounded[tuple[str, str], datetime] = field(init=False)
+    # alert states held for a grace period and not yet decided
+    held: Bounded[tuple[str, str], datetime] = field(init=False)
     # (fingerprint, status) -> when it was paged and the startsAt of that alert state
     last_paged: Bounded[tuple[str, str], tuple[datetime, str]] = field(init=False)
     # fingerprint -> the last (status, startsAt) counted as a change
@@ -91,6 +93,7 @@ class Memory:
         self.changes = Bounded(self.limit)
         self.decisions = Bounded(self.limit)
         self.resolved_seen = Bounded(self.limit)
+        self.held = Bounded(self.limit)
         self.last_paged = Bounded(self.limit)
         self.last_state = Bounded(self.limit)
         self.flapping_since = Bounded(self.limit)
@@ -174,9 +177,11 @@ class Suppressor:
             self._remember_cause(alert, node, service, work)
         decision = self._first_objection(work, facts, node, service, now)
         if decision.action == "notify" and alert.status == "firing" and self._hold and not work.held:
+            memory.held.put(state, now)
             return dataclasses.replace(work, decision=Decision.hold(now + self._hold))
         if alert.status == "firing" and decision.action != "hold":
             memory.decisions.put(state, decision)
+            memory.held.pop(state)
         if decision.action == "notify":
             memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
         incident_key = decision.incident_key or work.incident_key
@@ -218,11 +223,15 @@ class Suppressor:
         return Decision()
 
     def _resolved(self, alert: Alert) -> Decision:
-        """A resolved notice only for an alert whose firing was paged."""
-        firing = self.memory.decisions.get((alert.fingerprint, alert.starts_at.isoformat()))
+        """No resolved notice for an alert whose firing was held or suppressed. One whose
+        firing this process never saw (it started later) is announced: better a notice
+        too many than a page left open."""
+        state = (alert.fingerprint, alert.starts_at.isoformat())
+        if self.memory.held.get(state) is not None:
+            return Decision.suppress("resolved_in_grace", "resolved while its firing was held")
+        firing = self.memory.decisions.get(state)
         if firing is None:
-            reason = "resolved_in_grace" if self._hold else "repeat"
-            return Decision.suppress(reason, "its firing was not paged")
+            return Decision()
         if firing.action == "suppress":
             return Decision.suppress(firing.reason or "rule", firing.rule)
         return Decision()

@@ -252,3 +252,9 @@ async def test_a_node_storm_pages_once_for_the_node_and_records_everything_else(
     assert len(pod_outcomes) == 40
     assert all(w.decision.reason == "symptom" and w.incident_key == node_group.group_key for w in pod_outcomes)
     assert reasons == [("db", "maintenance"), ("fla", "flapping"), ("fla", "resolved_in_grace"), ("pod", "symptom")]
+
+
+def test_a_resolve_for_a_firing_this_process_never_saw_is_announced() -> None:
+    """After a restart the memory is empty: the page that went out before it gets its resolve."""
+    suppressor = Suppressor(suppression("  resolved_grace_seconds: 60"), Clock())
+    assert decide(suppressor, work({"alertname": "Old"}, "resolved", fingerprint="f9")) == ("notify", None, None)
