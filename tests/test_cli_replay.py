@@ -10,6 +10,14 @@ from pathlib import Path
 from tests.conftest import FIXTURES
 
 
+
+def replay(payload: Path, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`kubebot replay` as a user runs it."""
+    command = [sys.executable, "-m", "receiver.cli", "replay", str(payload)]
+    if config is not None:
+        command += ["--config", str(config)]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
 def test_replay_prints_one_decision_per_alert_with_redacted_routes(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -18,12 +26,8 @@ def test_replay_prints_one_decision_per_alert_with_redacted_routes(tmp_path: Pat
         f"  default_urls: ['jsonl://{tmp_path}/n.jsonl']\n"
     )
     payload = FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "receiver.cli", "replay", str(payload), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = replay(payload, config)
+    assert done.returncode == 0, done.stderr
     decisions = json.loads(done.stdout)
     assert [(d["alertname"], d["decision"], d["reason"]) for d in decisions] == [
         ("PodCrashLooping", "notify", None)
@@ -46,11 +50,7 @@ def test_replay_prints_one_decision_per_alert_with_redacted_routes(tmp_path: Pat
 def test_replay_of_a_bad_body_exits_1_naming_the_field(tmp_path: Path) -> None:
     payload = tmp_path / "bad.json"
     payload.write_text('{"alerts": [{"status": "maybe"}]}')
-    done = subprocess.run(
-        [sys.executable, "-m", "receiver.cli", "replay", str(payload)],
-        capture_output=True,
-        text=True,
-    )
+    done = replay(payload)
     assert done.returncode == 1
     assert "alerts[0].status" in done.stderr
 
@@ -64,11 +64,7 @@ def test_replay_decides_held_alerts_as_if_the_grace_period_had_passed(tmp_path: 
         f"notify: {{default_urls: ['jsonl://{tmp_path}/n.jsonl']}}\n"
     )
     payload = FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "receiver.cli", "replay", str(payload), "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    done = replay(payload, config)
+    assert done.returncode == 0, done.stderr
     decisions = [(d["decision"], d["reason"], d["rule"]) for d in json.loads(done.stdout)]
     assert decisions == [("suppress", "rule", "drop-warnings")] * 2 + [("notify", None, None)]
