@@ -10,7 +10,6 @@ from pathlib import Path
 from tests.conftest import FIXTURES
 
 
-
 def replay(payload: Path, config: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`kubebot replay` as a user runs it."""
     command = [sys.executable, "-m", "receiver.cli", "replay", str(payload)]
