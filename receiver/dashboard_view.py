@@ -163,7 +163,7 @@ def incident_rows(incidents: Iterable[Incident], notes: Mapping[int, str], now: 
             paged=i.paged,
             paging=notes.get(i.id or 0, "paged" if i.paged else "not paged"),
             alert_count=i.alert_count,
-            firing_alerts=len(i.firing),
+            firing_alerts=i.firing_count,
         )
         for i in ordered
     ]

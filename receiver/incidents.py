@@ -28,7 +28,7 @@ class Incident:
     resolved_at: float | None
     top_cause: str | None
     paged: bool
-    firing: frozenset[str]  # fingerprints still firing
+    firing_count: int  # alerts of this incident still firing
     alert_count: int
 
     def to_json(self) -> dict[str, Any]:
@@ -43,7 +43,7 @@ class Incident:
             "resolved_at": self.resolved_at,
             "top_cause": self.top_cause,
             "paged": self.paged,
-            "firing_alerts": len(self.firing),
+            "firing_alerts": self.firing_count,
             "alert_count": self.alert_count,
         }
 
@@ -52,11 +52,15 @@ def severity_rank(severity: str) -> int:
     return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else 0
 
 
-def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: float) -> Incident:
-    """The incident after one more processed alert (pure; `current` None opens a new one)."""
+def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: float, was_firing: bool) -> Incident:
+    """The incident after one more processed alert (pure; `current` None opens a new one).
+
+    `was_firing` says whether this alert's fingerprint already counts as firing in the
+    incident: the store keeps that set in its own table, so an incident of a storm's
+    50,000 alerts costs one row lookup per alert, not a copy of the whole set.
+    """
     alert = outcome["alert"]
     labels: Mapping[str, str] = alert["labels"]
-    fingerprint: str = alert["fingerprint"]
     severity = labels.get("severity", "none")
     causes = outcome.get("root_causes") or []
     paged = outcome.get("decision") == "notify" and bool(outcome.get("routes"))
@@ -73,10 +77,11 @@ def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: flo
             resolved_at=None,
             top_cause=None,
             paged=False,
-            firing=frozenset(),
+            firing_count=0,
             alert_count=0,
         )
-    firing = current.firing | {fingerprint} if alert["status"] == "firing" else current.firing - {fingerprint}
+    now_firing = alert["status"] == "firing"
+    firing = current.firing_count + int(now_firing) - int(was_firing)
     status = "firing" if firing else "resolved"
     return dataclasses.replace(
         current,
@@ -86,7 +91,7 @@ def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: flo
         resolved_at=None if firing else now,
         top_cause=causes[0]["service"] if causes else current.top_cause,
         paged=current.paged or paged,
-        firing=firing,
+        firing_count=firing,
         alert_count=current.alert_count + 1,
     )
 

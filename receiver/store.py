@@ -219,10 +219,17 @@ CREATE TABLE IF NOT EXISTS incidents (
     resolved_at REAL,
     top_cause TEXT,
     paged INTEGER NOT NULL,
-    firing_json TEXT NOT NULL,
+    firing_count INTEGER NOT NULL,
     alert_count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS incidents_by_key ON incidents(key, id);
+-- The fingerprints still firing in each incident: a row each, so that folding one more
+-- alert into a storm-sized incident reads and writes one row, not the whole set.
+CREATE TABLE IF NOT EXISTS incident_firing (
+    incident_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (incident_id, fingerprint)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -668,6 +675,7 @@ def _initialise(path: str) -> tuple[int, int]:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
+        _migrate_firing_json(conn)
         conn.executescript(_SCHEMA)
         # Work a killed process had claimed but not finished is simply queued again.
         conn.execute("UPDATE alerts SET state = 'pending' WHERE state = 'running'")
@@ -676,6 +684,32 @@ def _initialise(path: str) -> tuple[int, int]:
         return int(pending[0]), int(outbox[0])
     finally:
         conn.close()
+
+
+def _migrate_firing_json(conn: sqlite3.Connection) -> None:
+    """Stores written before incident_firing kept each incident's firing set as a JSON list."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+    if "firing_json" not in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE incident_firing (incident_id INTEGER NOT NULL, fingerprint TEXT NOT NULL,"
+            " PRIMARY KEY (incident_id, fingerprint)) WITHOUT ROWID"
+        )
+        conn.execute("ALTER TABLE incidents ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
+        for incident_id, firing_json in conn.execute("SELECT id, firing_json FROM incidents").fetchall():
+            fingerprints = json.loads(firing_json)
+            conn.executemany(
+                "INSERT INTO incident_firing (incident_id, fingerprint) VALUES (?, ?)",
+                [(incident_id, fingerprint) for fingerprint in fingerprints],
+            )
+            conn.execute("UPDATE incidents SET firing_count = ? WHERE id = ?", (len(fingerprints), incident_id))
+        conn.execute("ALTER TABLE incidents DROP COLUMN firing_json")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:
@@ -709,7 +743,7 @@ def _serialise(message: WebhookMessage) -> bytes:
 
 _INCIDENT_COLUMNS = (
     "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
-    " top_cause, paged, firing_json, alert_count"
+    " top_cause, paged, firing_count, alert_count"
 )
 
 
@@ -726,7 +760,7 @@ def _incident(row: tuple[Any, ...]) -> Incident:
         resolved_at=row[8],
         top_cause=row[9],
         paged=bool(row[10]),
-        firing=frozenset(json.loads(row[11])),
+        firing_count=row[11],
         alert_count=row[12],
     )
 
@@ -734,6 +768,7 @@ def _incident(row: tuple[Any, ...]) -> Incident:
 def _record_incident(conn: sqlite3.Connection, outcome: dict[str, Any], now: float) -> int:
     """Fold the alert into the open incident of its key (or the latest, for a late resolve)."""
     key = outcome.get("incident_key") or outcome["group"]["groupKey"]
+    fingerprint = outcome["alert"]["fingerprint"]
     resolving = outcome["alert"]["status"] == "resolved"
     row = conn.execute(
         f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
@@ -741,7 +776,14 @@ def _record_incident(conn: sqlite3.Connection, outcome: dict[str, Any], now: flo
         + " ORDER BY id DESC LIMIT 1",
         (key,),
     ).fetchone()
-    updated = apply_outcome(_incident(row) if row else None, outcome, now)
+    current = _incident(row) if row else None
+    was_firing = current is not None and (
+        conn.execute(
+            "SELECT 1 FROM incident_firing WHERE incident_id = ? AND fingerprint = ?", (current.id, fingerprint)
+        ).fetchone()
+        is not None
+    )
+    updated = apply_outcome(current, outcome, now, was_firing)
     values = (
         updated.key,
         updated.title,
@@ -753,19 +795,28 @@ def _record_incident(conn: sqlite3.Connection, outcome: dict[str, Any], now: flo
         updated.resolved_at,
         updated.top_cause,
         int(updated.paged),
-        json.dumps(sorted(updated.firing)),
+        updated.firing_count,
         updated.alert_count,
     )
     if updated.id is None:
         cursor = conn.execute(
             "INSERT INTO incidents (key, title, status, severity, namespace, started_at, updated_at,"
-            " resolved_at, top_cause, paged, firing_json, alert_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " resolved_at, top_cause, paged, firing_count, alert_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
-        return int(cursor.lastrowid or 0)
-    conn.execute(
-        "UPDATE incidents SET key = ?, title = ?, status = ?, severity = ?, namespace = ?, started_at = ?,"
-        " updated_at = ?, resolved_at = ?, top_cause = ?, paged = ?, firing_json = ?, alert_count = ? WHERE id = ?",
-        (*values, updated.id),
-    )
-    return updated.id
+        incident_id = int(cursor.lastrowid or 0)
+    else:
+        incident_id = updated.id
+        conn.execute(
+            "UPDATE incidents SET key = ?, title = ?, status = ?, severity = ?, namespace = ?, started_at = ?,"
+            " updated_at = ?, resolved_at = ?, top_cause = ?, paged = ?, firing_count = ?, alert_count = ?"
+            " WHERE id = ?",
+            (*values, incident_id),
+        )
+    if resolving and was_firing:
+        conn.execute(
+            "DELETE FROM incident_firing WHERE incident_id = ? AND fingerprint = ?", (incident_id, fingerprint)
+        )
+    elif not resolving and not was_firing:
+        conn.execute("INSERT INTO incident_firing (incident_id, fingerprint) VALUES (?, ?)", (incident_id, fingerprint))
+    return incident_id

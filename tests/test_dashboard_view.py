@@ -38,7 +38,7 @@ def _incident(id: int = 1, status: str = "firing", severity: str = "critical", *
         "resolved_at": None if status == "firing" else T0 + 600,
         "top_cause": "db",
         "paged": True,
-        "firing": frozenset({"fp"}) if status == "firing" else frozenset(),
+        "firing_count": 1 if status == "firing" else 0,
         "alert_count": 1,
     }
     return Incident(**{**values, **changes})

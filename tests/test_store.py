@@ -132,7 +132,7 @@ async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have
     closed = await store.incidents(IncidentQuery())
     detail = await store.incident(closed[0].id or 0)
     await store.close()
-    assert [(i.status, i.severity, i.top_cause, len(i.firing), i.paged) for i in opened] == [
+    assert [(i.status, i.severity, i.top_cause, i.firing_count, i.paged) for i in opened] == [
         ("firing", "critical", "db", 3, True)
     ]
     assert [(i.status, i.alert_count) for i in closed] == [("resolved", 6)]
@@ -169,3 +169,46 @@ async def test_a_groups_outcomes_are_finished_in_one_transaction(tmp_path: Path)
     due = await store.due_deliveries(NOW, 10)
     await store.close()
     assert (store.pending_count(), store.outbox_count(), len(due)) == (0, 1, 1)
+
+
+async def test_a_storm_incident_keeps_its_firing_set_as_rows_and_counts_resolves(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
+    template = body["alerts"][0]
+    for i in range(300):
+        alert = {**template, "fingerprint": f"storm{i}"}
+        await store.accept(parse_webhook({**body, "alerts": [alert]}), NOW)
+    for queued in await store.claim(1000):
+        await store.finish(queued.id, outcome_of(queued), [], NOW)
+    resolved = {**template, "fingerprint": "storm7", "status": "resolved"}
+    await store.accept(parse_webhook({**body, "alerts": [resolved]}), NOW)
+    for queued in await store.claim(10):
+        await store.finish(queued.id, outcome_of(queued), [], NOW)
+    [incident] = await store.incidents(IncidentQuery())
+    await store.close()
+    with sqlite3.connect(tmp_path / "kb.db") as conn:
+        firing_rows = conn.execute("SELECT COUNT(*) FROM incident_firing").fetchone()[0]
+    assert (incident.firing_count, incident.alert_count, incident.status) == (299, 301, "firing")
+    assert firing_rows == 299
+
+
+async def test_a_store_written_with_the_old_firing_json_column_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "kb.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE incidents (id INTEGER PRIMARY KEY, key TEXT NOT NULL, title TEXT NOT NULL,"
+            " status TEXT NOT NULL, severity TEXT NOT NULL, namespace TEXT NOT NULL, started_at REAL NOT NULL,"
+            " updated_at REAL NOT NULL, resolved_at REAL, top_cause TEXT, paged INTEGER NOT NULL,"
+            " firing_json TEXT NOT NULL, alert_count INTEGER NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO incidents VALUES (1, 'k', 'T', 'firing', 'critical', 'shop', 0, 0, NULL, NULL, 1,"
+            " '[\"fp1\", \"fp2\"]', 2)"
+        )
+    store = await SqliteStore.open(path)
+    [incident] = await store.incidents(IncidentQuery())
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        firing = conn.execute("SELECT fingerprint FROM incident_firing ORDER BY 1").fetchall()
+    assert incident.firing_count == 2
+    assert firing == [("fp1",), ("fp2",)]
