@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import time
 from base64 import b64decode
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,7 +23,6 @@ from receiver import api, dashboard
 from receiver.builder import build_pipeline
 from receiver.config import Config, read_secret
 from receiver.metrics import Metrics
-from receiver.models import PayloadError, parse_webhook
 from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline import Pipeline, RenderStage, RouteStage
 from receiver.runtime import RUNTIME, Runtime
@@ -32,6 +30,7 @@ from receiver.sources import Sources
 from receiver.store import SqliteStore, StoreUnavailable
 from receiver.suppress import Memory
 from receiver.watchkeeper import Watchkeeper
+from receiver.wire import PayloadError, decode_webhook
 from receiver.worker import Worker
 
 log = structlog.get_logger("kubebot.app")
@@ -209,38 +208,24 @@ async def _receive(request: web.Request, runtime: Runtime) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)")
     try:
-        decoded = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return _error(400, f"body is not valid JSON: {str(exc)[:200]}", "$")
-    try:
-        message = parse_webhook(decoded)
+        webhook = decode_webhook(raw)
     except PayloadError as exc:
         return _error(400, exc.problem, exc.field)
+    alerts = len(webhook.alerts)
     try:
-        result = await runtime.store.accept(message, datetime.now(UTC), raw)
+        await runtime.store.accept(raw, alerts, datetime.now(UTC))
     except StoreUnavailable as exc:
-        log.error("store_unavailable", error=str(exc), group_key=message.group.group_key)
+        log.error("store_unavailable", error=str(exc), group_key=webhook.group_key)
         return _error(503, f"cannot store alerts now, retry later: {exc}")
-    firing = sum(1 for alert in message.alerts if alert.status == "firing")
+    firing = webhook.firing_count()
     runtime.metrics.alerts_received.labels("firing").inc(firing)
-    runtime.metrics.alerts_received.labels("resolved").inc(len(message.alerts) - firing)
-    runtime.metrics.alerts_duplicate.inc(result.duplicates)
+    runtime.metrics.alerts_received.labels("resolved").inc(alerts - firing)
     runtime.metrics.queue_depth.set(runtime.store.pending_count())
-    if result.stored:
-        runtime.worker.wakeup.set()
-    if message.group.truncated_alerts:
-        log.warning(
-            "truncated_group",
-            group_key=message.group.group_key,
-            truncated=message.group.truncated_alerts,
-        )
-    log.info(
-        "webhook_stored",
-        group_key=message.group.group_key,
-        stored=result.stored,
-        duplicates=result.duplicates,
-    )
-    return web.json_response({"status": "stored", "stored": result.stored, "duplicates": result.duplicates})
+    runtime.worker.wakeup.set()
+    if webhook.truncated_alerts:
+        log.warning("truncated_group", group_key=webhook.group_key, truncated=webhook.truncated_alerts)
+    log.info("webhook_stored", group_key=webhook.group_key, alerts=alerts)
+    return web.json_response({"status": "stored", "alerts": alerts})
 
 
 async def healthz(_: web.Request) -> web.Response:

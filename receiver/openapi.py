@@ -72,8 +72,10 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "properties": {
             "status": {"type": "string", "enum": ["stored"]},
-            "stored": {"type": "integer", "description": "alerts new to the store"},
-            "duplicates": {"type": "integer", "description": "alerts already stored (retries, HA peers)"},
+            "alerts": {
+                "type": "integer",
+                "description": "alerts in the body, now on disk; retries and HA peers are deduplicated when queued",
+            },
         },
     },
     "Incident": {

@@ -56,6 +56,7 @@ class Worker:
 
     async def process_available(self) -> int:
         claimed = await self._store.claim(self._batch_size, self._clock())
+        self._metrics.alerts_duplicate.inc(self._store.take_duplicate_count())
         if not claimed:
             return 0
         by_group: dict[str, list[QueuedAlert]] = defaultdict(list)

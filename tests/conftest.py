@@ -8,13 +8,15 @@ import re
 import socket
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from receiver.store import QueuedAlert
+from receiver.models import WebhookMessage
+from receiver.store import QueuedAlert, Store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -23,6 +25,11 @@ FIXTURES = SHARED / "fixtures"
 
 def fixture_json(relative: str) -> Any:
     return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
+
+
+async def accept(store: Store, message: WebhookMessage, received_at: datetime) -> None:
+    """Hand the store a message as intake would: its body, validated, and how many alerts."""
+    await store.accept(message.to_body(), len(message.alerts), received_at)
 
 
 def outcome_of(queued: QueuedAlert, decision: str = "notify") -> dict[str, Any]:

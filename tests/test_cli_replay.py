@@ -17,6 +17,7 @@ def replay(payload: Path, config: Path | None = None) -> subprocess.CompletedPro
         command += ["--config", str(config)]
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
+
 def test_replay_prints_one_decision_per_alert_with_redacted_routes(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(

@@ -8,7 +8,7 @@ from typing import Any
 
 from receiver.models import parse_webhook
 from receiver.store import IncidentQuery, NewDelivery, SqliteStore
-from tests.conftest import fixture_json
+from tests.conftest import accept, fixture_json
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 RETENTION = timedelta(days=7)
@@ -25,7 +25,7 @@ def _webhook(group: str, status: str) -> Any:
 async def _incident(store: SqliteStore, group: str, statuses: tuple[str, ...], at: datetime) -> None:
     """Alerts of one group stored, processed and delivered at time `at`."""
     for status in statuses:
-        await store.accept(_webhook(group, status), at)
+        await accept(store, _webhook(group, status), at)
         for queued in await store.claim(10):
             outcome = {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": "notify"}
             await store.finish(

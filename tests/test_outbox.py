@@ -14,7 +14,7 @@ from receiver.metrics import Metrics
 from receiver.models import parse_webhook
 from receiver.notify import DeliveryError, Message, Outbox, RetryPolicy, route_urls
 from receiver.store import NewDelivery, SqliteStore
-from tests.conftest import fixture_json, outcome_of
+from tests.conftest import accept, fixture_json, outcome_of
 
 
 class FakeClock:
@@ -47,7 +47,7 @@ async def _outbox_with_one_delivery(
 ) -> tuple[Outbox, FakeClock, Metrics, SqliteStore]:
     clock, metrics = FakeClock(), Metrics()
     store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.accept(parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample.json")), clock())
+    await accept(store, parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample.json")), clock())
     queued = (await store.claim(1))[0]
     await store.finish(
         queued.id,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from receiver.models import parse_webhook
 from receiver.store import Finished, IncidentQuery, NewDelivery, SqliteStore
-from tests.conftest import fixture_json, outcome_of
+from tests.conftest import accept, fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -21,27 +21,54 @@ def _message(i: int) -> object:
     return parse_webhook(body)
 
 
-async def test_a_group_is_stored_once_however_often_it_arrives(tmp_path: Path) -> None:
+async def test_a_group_is_queued_once_however_often_it_arrives(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
-    results = [await store.accept(GROUP, NOW) for _ in range(3)]
+    for _ in range(3):
+        await accept(store, GROUP, NOW)
+    waiting_before_claim = store.pending_count()
+    claimed = await store.claim(100)
+    duplicates = store.take_duplicate_count()
     await store.close()
-    assert [(r.stored, r.duplicates) for r in results] == [(3, 0), (0, 3), (0, 3)]
-    assert store.pending_count() == 3
+    assert waiting_before_claim == 9  # intake only keeps bodies; dedup happens on claim
+    assert len(claimed) == 3
+    assert (duplicates, store.pending_count(), store.take_duplicate_count()) == (6, 3, 0)
+
+
+async def test_a_body_with_nothing_new_is_not_kept(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await accept(store, GROUP, NOW)
+    await store.claim(100)
+    await accept(store, GROUP, NOW)
+    await store.claim(100)
+    await store.close()
+    with sqlite3.connect(tmp_path / "kb.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
+
+
+async def test_bodies_not_yet_expanded_count_as_waiting_after_a_restart(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await accept(store, GROUP, NOW)
+    await store.close()
+    reopened = await SqliteStore.open(tmp_path / "kb.db")
+    waiting = reopened.pending_count()
+    claimed = await reopened.claim(100)
+    await reopened.close()
+    assert waiting == 3
+    assert [q.alert.fingerprint for q in claimed] == [a.fingerprint for a in GROUP.alerts]
 
 
 async def test_concurrent_requests_share_commits_and_all_land(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
     messages = [_message(i) for i in range(200)]
-    results = await asyncio.gather(*(store.accept(m, NOW) for m in messages))  # type: ignore[arg-type]
+    await asyncio.gather(*(accept(store, m, NOW) for m in messages))  # type: ignore[arg-type]
     claimed = await store.claim(1000)
     await store.close()
-    assert sum(r.stored for r in results) == 200
     assert len(claimed) == 200
 
 
 async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.accept(GROUP, NOW)
+    await accept(store, GROUP, NOW)
     first = await store.claim(2)
     await store.close()  # as if killed: two alerts were claimed, none finished
     reopened = await SqliteStore.open(tmp_path / "kb.db")
@@ -55,7 +82,7 @@ async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(tmp_
 
 async def test_finishing_twice_adds_deliveries_once(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.accept(GROUP, NOW)
+    await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]
     delivery = NewDelivery("json://127.0.0.1:1/x", "t", "b", "info")
     await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
@@ -68,7 +95,7 @@ async def test_finishing_twice_adds_deliveries_once(tmp_path: Path) -> None:
 
 async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.accept(GROUP, NOW)
+    await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]
     await store.finish(queued.id, outcome_of(queued), [NewDelivery("json://x", "t", "b", "info")], NOW)
     delivery = (await store.due_deliveries(NOW, 10))[0]
@@ -86,11 +113,11 @@ async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(tmp_
 async def test_history_past_retention_is_pruned_but_pending_work_is_kept(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
     for i in range(50):
-        await store.accept(_message(i), NOW - timedelta(days=10))  # type: ignore[arg-type]
+        await accept(store, _message(i), NOW - timedelta(days=10))  # type: ignore[arg-type]
     for queued in await store.claim(40):
         await store.finish(queued.id, outcome_of(queued), [], NOW - timedelta(days=10))
     removed = await store.prune(NOW - timedelta(days=7))
-    left = await store.recent(100)
+    left = await store.claim(100)  # 10 bodies were never expanded, none was processed
     await store.close()
     assert removed == 40
     assert len(left) == 10
@@ -118,7 +145,7 @@ def _outcome(alert_index: int, status: str = "firing", severity: str = "warning"
 
 async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.accept(GROUP, NOW)
+    await accept(store, GROUP, NOW)
     claimed = await store.claim(3)
     for i, queued in enumerate(claimed):
         await store.finish(queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
@@ -126,7 +153,7 @@ async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have
     resolved_message = parse_webhook(
         {**GROUP.group.to_json(), "alerts": [{**_outcome(i, "resolved")["alert"]} for i in range(3)]}  # type: ignore[dict-item]
     )
-    await store.accept(resolved_message, NOW)
+    await accept(store, resolved_message, NOW)
     for i, queued in enumerate(await store.claim(3)):
         await store.finish(queued.id, _outcome(i, "resolved"), [], NOW)
     closed = await store.incidents(IncidentQuery())
@@ -145,7 +172,7 @@ async def test_incident_queries_filter_and_page_newest_first(tmp_path: Path) -> 
     for i in range(5):
         message = _message(i)
         body = {**GROUP.group.to_json(), "groupKey": f"g{i}", "alerts": [message.alerts[0].to_json()]}  # type: ignore[attr-defined]
-        await store.accept(parse_webhook(body), NOW)
+        await accept(store, parse_webhook(body), NOW)
     for queued in await store.claim(10):
         await store.finish(queued.id, outcome_of(queued), [], NOW)
     first = await store.incidents(IncidentQuery(limit=2))
@@ -160,7 +187,7 @@ async def test_incident_queries_filter_and_page_newest_first(tmp_path: Path) -> 
 
 async def test_a_groups_outcomes_are_finished_in_one_transaction(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.accept(GROUP, NOW)
+    await accept(store, GROUP, NOW)
     claimed = await store.claim(3, NOW)
     page = NewDelivery("json://x", "[FIRING:3] PodCrashLooping", "b", "warning")
     finished = [Finished(q.id, outcome_of(q), (page,) if i == 0 else ()) for i, q in enumerate(claimed)]
@@ -177,11 +204,11 @@ async def test_a_storm_incident_keeps_its_firing_set_as_rows_and_counts_resolves
     template = body["alerts"][0]
     for i in range(300):
         alert = {**template, "fingerprint": f"storm{i}"}
-        await store.accept(parse_webhook({**body, "alerts": [alert]}), NOW)
+        await accept(store, parse_webhook({**body, "alerts": [alert]}), NOW)
     for queued in await store.claim(1000):
         await store.finish(queued.id, outcome_of(queued), [], NOW)
     resolved = {**template, "fingerprint": "storm7", "status": "resolved"}
-    await store.accept(parse_webhook({**body, "alerts": [resolved]}), NOW)
+    await accept(store, parse_webhook({**body, "alerts": [resolved]}), NOW)
     for queued in await store.claim(10):
         await store.finish(queued.id, outcome_of(queued), [], NOW)
     [incident] = await store.incidents(IncidentQuery())
@@ -203,7 +230,7 @@ async def test_a_store_written_with_the_old_firing_json_column_is_migrated(tmp_p
         )
         conn.execute(
             "INSERT INTO incidents VALUES (1, 'k', 'T', 'firing', 'critical', 'shop', 0, 0, NULL, NULL, 1,"
-            " '[\"fp1\", \"fp2\"]', 2)"
+            ' \'["fp1", "fp2"]\', 2)'
         )
     store = await SqliteStore.open(path)
     [incident] = await store.incidents(IncidentQuery())

@@ -11,7 +11,7 @@ from receiver.notify import Outbox, RetryPolicy
 from receiver.store import SqliteStore
 from receiver.suppress import Memory
 from receiver.watchkeeper import Watchkeeper, digest_messages
-from tests.conftest import fixture_json, outcome_of
+from tests.conftest import accept, fixture_json, outcome_of
 from tests.test_outbox import FakeClock, FlakyChannel
 
 CONFIG = load(
@@ -61,7 +61,7 @@ async def test_digest_counts_what_each_route_did_not_get_and_skips_dropped_rules
     body = fixture_json("alertmanager/alertmanager_webhook_sample_group3.json")
     body["alerts"][0]["labels"]["env"] = "test"
     clock.advance(1)
-    await store.accept(parse_webhook(body), clock())
+    await accept(store, parse_webhook(body), clock())
     reasons = [("rule", "drop-test"), ("maintenance", "db-upgrade"), ("rule", "quiet-info")]
     for queued, (reason, rule) in zip(await store.claim(3, clock()), reasons, strict=True):
         await store.finish(queued.id, {**outcome_of(queued, "suppress"), "reason": reason, "rule": rule}, [], clock())
