@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gc
 import json
 import os
 import sys
@@ -50,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging("warning")  # stdout carries the JSON answer; logs go to stderr
         return asyncio.run(_replay(config, Path(args.payload)))
     configure_logging(args.log_level)
+    app = create_app(config, sources_factory=build_sources)
+    app.on_startup.append(_freeze_start_up_objects)
     web.run_app(
-        create_app(config, sources_factory=build_sources),
+        app,
         host=config.server.host,
         port=config.server.port,
         shutdown_timeout=config.server.shutdown_grace_seconds,
@@ -62,6 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         access_log=None,
     )
     return 0
+
+
+async def _freeze_start_up_objects(_: web.Application) -> None:
+    """Everything built at start-up lives as long as the process: the cyclic GC need not
+    walk it again. Without this, each collection walked the libraries' whole heap, and
+    collections ran every few requests (9% of intake's CPU in `perf`)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _rca(command: str, path: Path) -> int:

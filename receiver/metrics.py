@@ -32,6 +32,9 @@ class Metrics:
             registry=r,
         )
         self.alerts_received = Counter("kubebot_alerts_received", "Alerts received, by status", ["status"], registry=r)
+        # Looked up once: intake counts on every request.
+        self.received_firing = self.alerts_received.labels("firing")
+        self.received_resolved = self.alerts_received.labels("resolved")
         self.alerts_duplicate = Counter(
             "kubebot_alerts_duplicate",
             "Alerts already stored in the same state (retries, HA peers, group re-sends)",

@@ -10,6 +10,7 @@ from aiohttp import web
 from receiver.config import Config
 from receiver.metrics import Metrics
 from receiver.notify import Outbox
+from receiver.priority import IntakeActivity
 from receiver.store import Store
 from receiver.worker import Worker
 
@@ -23,6 +24,7 @@ class Runtime:
     store: Store
     worker: Worker
     outbox: Outbox
+    intake: IntakeActivity
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 

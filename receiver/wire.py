@@ -36,7 +36,11 @@ class PayloadError(ValueError):
         self.problem = problem
 
 
-class WireAlert(msgspec.Struct, rename={"starts_at": "startsAt", "ends_at": "endsAt", "generator_url": "generatorURL"}):
+# gc=False: these hold only strings, maps of strings and datetimes, so no cycles;
+# untracked, a storm of them does not make the cyclic GC run more often.
+class WireAlert(
+    msgspec.Struct, gc=False, rename={"starts_at": "startsAt", "ends_at": "endsAt", "generator_url": "generatorURL"}
+):
     labels: StringMap
     starts_at: Timestamp
     # Some senders leave out the per-alert status; the group's status then applies.
@@ -49,6 +53,7 @@ class WireAlert(msgspec.Struct, rename={"starts_at": "startsAt", "ends_at": "end
 
 class WireWebhook(
     msgspec.Struct,
+    gc=False,
     rename={
         "group_key": "groupKey",
         "group_labels": "groupLabels",

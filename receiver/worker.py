@@ -18,6 +18,7 @@ import structlog
 from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.pipeline import Pipeline, Work
+from receiver.priority import IntakeActivity
 from receiver.store import Finished, NewDelivery, QueuedAlert, Store, StoreUnavailable
 from receiver.waiting import keep_working
 
@@ -34,6 +35,7 @@ class Worker:
         metrics: Metrics,
         clock: Callable[[], datetime],
         batch_size: int = 64,  # enough for a whole Alertmanager group, so it pages once
+        intake: IntakeActivity | None = None,
     ) -> None:
         self._store = store
         self._pipeline = pipeline
@@ -42,6 +44,7 @@ class Worker:
         self._metrics = metrics
         self._clock = clock
         self._batch_size = batch_size
+        self._intake = intake or IntakeActivity()
         self.wakeup = asyncio.Event()
         self._unfinished: set[int] = set()
 
@@ -52,7 +55,11 @@ class Worker:
         if self._unfinished:
             await self._store.release(sorted(self._unfinished))
             self._unfinished.clear()
-        return await self.process_available()
+        await self._intake.wait_for_turn()
+        started = time.monotonic()
+        processed = await self.process_available()
+        self._intake.worked(time.monotonic() - started)
+        return processed
 
     async def process_available(self) -> int:
         claimed = await self._store.claim(self._batch_size, self._clock())
