@@ -36,6 +36,7 @@ log = structlog.get_logger("kubebot.store")
 T = TypeVar("T")
 
 MAX_BATCH = 512
+INBOX_ROW_BYTES = 4 * 1024 * 1024
 
 
 class StoreUnavailable(Exception):
@@ -727,15 +728,30 @@ def _migrate_firing_json(conn: sqlite3.Connection) -> None:
 
 
 def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, Any, Exception | None]]:
-    """Intake's writes: the whole batch as one inbox row, one statement."""
+    """Intake's writes: the whole batch as one inbox row (a few, for very large bodies)."""
     rows = [op.body_row for op in ops if op.body_row is not None]
     try:
-        conn.execute(
-            "INSERT INTO inbox (bodies, alert_count) VALUES (?, ?)", (_pack(rows), sum(row[2] for row in rows))
-        )
+        for chunk in _chunks_of_bytes(rows, INBOX_ROW_BYTES):
+            conn.execute(
+                "INSERT INTO inbox (bodies, alert_count) VALUES (?, ?)", (_pack(chunk), sum(r[2] for r in chunk))
+            )
     except sqlite3.Error as exc:
         return [(op, None, StoreUnavailable(f"sqlite: {exc}")) for op in ops]
     return [(op, None, None) for op in ops]
+
+
+def _chunks_of_bytes(rows: list[tuple[bytes, float, int]], limit: int) -> list[list[tuple[bytes, float, int]]]:
+    """Consecutive runs of bodies of at most `limit` bytes (a larger body goes alone), so
+    expanding one inbox row never holds more than that in memory at once."""
+    chunks: list[list[tuple[bytes, float, int]]] = [[]]
+    size = 0
+    for row in rows:
+        if chunks[-1] and size + len(row[0]) > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(row)
+        size += len(row[0])
+    return [chunk for chunk in chunks if chunk]
 
 
 _BODY_HEADER = struct.Struct("<dII")  # received_at, alert_count, body length
