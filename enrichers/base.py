@@ -60,6 +60,8 @@ class EnrichContext:
     now: datetime
     timeout_seconds: float
     cache: dict[str, Any] = field(default_factory=dict)
+    # The alerts enriched together, so a source can ask once for all of them.
+    alerts: tuple[Alert, ...] = ()
 
 
 class Enricher(Protocol):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
 from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
 from enrichers.telemetry_golden import (
     GoldenSignals,
+    PodSet,
+    Workload,
+    pod_set_queries,
+    pod_sets,
     request_queries,
     resource_queries,
     workload_from_labels,
@@ -41,15 +45,11 @@ class PrometheusEnricher:
     ) -> None:
         self.window = window
         # Public so graph_sources and signals can share the one connection pool.
-        self.client = PromClient(
-            url, timeout_seconds=timeout_seconds, max_workers=max_workers, headers=headers
-        )
+        self.client = PromClient(url, timeout_seconds=timeout_seconds, max_workers=max_workers, headers=headers)
         self._owns_client = True
 
     @classmethod
-    def from_client(
-        cls, client: PromClient, *, window: timedelta = timedelta(minutes=30)
-    ) -> PrometheusEnricher:
+    def from_client(cls, client: PromClient, *, window: timedelta = timedelta(minutes=30)) -> PrometheusEnricher:
         """Share a client (and its thread pool) with graph sources and signals."""
         enricher = cls.__new__(cls)
         enricher.window = window
@@ -84,9 +84,7 @@ class PrometheusEnricher:
         status: EnrichmentStatus = "partial" if problems else "ok"
         return Enrichment(self.name, status, facts, tuple(lines), None, elapsed)
 
-    async def _expression(
-        self, alert: Alert, ctx: EnrichContext
-    ) -> ExpressionSummary | SourceUnavailable | None:
+    async def _expression(self, alert: Alert, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
         expr = expression_from_generator_url(alert.generator_url)
         if expr is None:
             return None
@@ -103,41 +101,55 @@ class PrometheusEnricher:
             return exc
         return summarize_expression(expr, series, alert.labels, alert.starts_at)
 
-    async def _golden(
-        self, alert: Alert, ctx: EnrichContext
-    ) -> tuple[GoldenSignals | None, tuple[str, ...]]:
-        queries: dict[str, str] = {}
+    async def _golden(self, alert: Alert, ctx: EnrichContext) -> tuple[GoldenSignals | None, tuple[str, ...]]:
         workload = workload_from_labels(alert.labels)
         window = _duration(self.window)
-        if workload is not None:
-            queries.update(resource_queries(workload, window))
+        asked: list[Awaitable[dict[str, float | SourceUnavailable | None]]] = []
+        if workload is not None and workload.pod is not None:
+            asked.append(self._pod_resources(workload, ctx, window))
+        elif workload is not None:
+            asked.append(self._signals(resource_queries(workload, window), ctx))
         service = alert_service(alert.labels)
         if service is not None:
-            queries.update(request_queries(service))
-        if not queries:
+            asked.append(self._signals(request_queries(service), ctx))
+        if not asked:
             return None, ()
-        names = list(queries)
-        results = await asyncio.gather(
-            *(self._instant(queries[n], ctx) for n in names),
-            return_exceptions=True,
-        )
-        values: dict[str, float | None] = {}
-        problems: list[str] = []
-        for name, result in zip(names, results, strict=True):
-            if isinstance(result, SourceUnavailable):
-                problems.append(f"{name}: {result.reason}")
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                values[name] = _single_value(result)
-        if len(problems) == len(names):
+        answers: dict[str, float | SourceUnavailable | None] = {}
+        for found in await asyncio.gather(*asked):
+            answers.update(found)
+        values = {name: value for name, value in answers.items() if not isinstance(value, SourceUnavailable)}
+        problems = [
+            f"{name}: {value.reason}" for name, value in answers.items() if isinstance(value, SourceUnavailable)
+        ]
+        if not values:
             return None, (problems[0],)
         return GoldenSignals(values, window), tuple(problems)
 
+    async def _signals(
+        self, queries: Mapping[str, str], ctx: EnrichContext
+    ) -> dict[str, float | SourceUnavailable | None]:
+        """One instant value per query (None where the metric does not exist)."""
+        results = await asyncio.gather(*(self._instant(q, ctx) for q in queries.values()), return_exceptions=True)
+        return {name: _value_or_problem(result, None) for name, result in zip(queries, results, strict=True)}
+
+    async def _pod_resources(
+        self, workload: Workload, ctx: EnrichContext, window: str
+    ) -> dict[str, float | SourceUnavailable | None]:
+        """The pod's resource signals, asked once for every pod the batch names alike."""
+        sets = ctx.cache.get("prometheus:pod_sets")
+        if sets is None:
+            batch = [w for w in (workload_from_labels(a.labels) for a in ctx.alerts) if w is not None]
+            sets = ctx.cache["prometheus:pod_sets"] = pod_sets(batch)
+        scope = (workload.namespace, workload.container)
+        mine = next((s for s in sets if (s.namespace, s.container) == scope and workload.pod in s.pods), None)
+        if mine is None:  # an alert outside ctx.alerts (enriched alone)
+            mine = PodSet(workload.namespace, workload.container, (workload.pod or "",))
+        queries = pod_set_queries(mine, window)
+        results = await asyncio.gather(*(self._instant(q, ctx) for q in queries.values()), return_exceptions=True)
+        return {name: _value_or_problem(result, workload.pod) for name, result in zip(queries, results, strict=True)}
+
     async def _instant(self, expr: str, ctx: EnrichContext) -> tuple[Series, ...]:
-        return await _shared(
-            ctx, ("instant", expr, ctx.now), lambda: self.client.instant_query(expr, ctx.now)
-        )
+        return await _shared(ctx, ("instant", expr, ctx.now), lambda: self.client.instant_query(expr, ctx.now))
 
     async def close(self) -> None:
         if self._owns_client:
@@ -167,14 +179,21 @@ async def _shared(
 
 
 def _common_reason(problems: list[str]) -> str:
-    """"cannot connect" once rather than per query, when every query failed alike."""
+    """ "cannot connect" once rather than per query, when every query failed alike."""
     reasons = {problem.split(": ", 1)[-1] for problem in problems}
     return reasons.pop() if len(reasons) == 1 else problems[0]
 
 
-def _single_value(series: tuple[Series, ...]) -> float | None:
-    # Every golden query aggregates with sum() or histogram_quantile: one series or none.
-    return series[0].last if series else None
+def _value_or_problem(result: tuple[Series, ...] | BaseException, pod: str | None) -> float | SourceUnavailable | None:
+    """One golden value from a query's answer: the pod's series of a `sum by (pod)` query,
+    or the one series of a `sum()` or histogram_quantile (None when there is none)."""
+    if isinstance(result, SourceUnavailable):
+        return result
+    if isinstance(result, BaseException):
+        raise result
+    if pod is None:
+        return result[0].last if result else None
+    return next((series.last for series in result if series.labels.get("pod") == pod), None)
 
 
 def _duration(window: timedelta) -> str:

@@ -8,7 +8,7 @@ comes back empty and is left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,22 +60,67 @@ def workload_from_labels(labels: Mapping[str, str]) -> Workload | None:
     )
 
 
+@dataclass(frozen=True)
+class PodSet:
+    """Pods of one namespace (and container) whose resource signals are asked in one query
+    per signal: the alerts of a storm's group name a pod each, and asking per pod made six
+    Prometheus requests per alert."""
+
+    namespace: str | None
+    container: str | None
+    pods: tuple[str, ...]
+
+    def selector(self, *extra: str) -> str:
+        matchers = list(extra)
+        if self.namespace:
+            matchers.append(f"namespace={promql_string(self.namespace)}")
+        pattern = "|".join(promql_regex_literal(pod) for pod in self.pods)
+        matchers.append(f"pod=~{promql_string(pattern)}")
+        if self.container:
+            matchers.append(f"container={promql_string(self.container)}")
+        return "{" + ", ".join(matchers) + "}"
+
+
+def pod_sets(workloads: Sequence[Workload], most_pods: int = 100) -> list[PodSet]:
+    """The named pods of `workloads`, by namespace and container, at most `most_pods` a set
+    (a longer regex would make a URL Prometheus refuses)."""
+    by_scope: dict[tuple[str | None, str | None], set[str]] = {}
+    for workload in workloads:
+        if workload.pod:
+            by_scope.setdefault((workload.namespace, workload.container), set()).add(workload.pod)
+    sets = []
+    for (namespace, container), pods in by_scope.items():
+        ordered = sorted(pods)
+        for start in range(0, len(ordered), most_pods):
+            sets.append(PodSet(namespace, container, tuple(ordered[start : start + most_pods])))
+    return sets
+
+
 def resource_queries(workload: Workload, window: str) -> dict[str, str]:
+    return _resource_queries(workload.selector, "sum", window)
+
+
+def pod_set_queries(pods: PodSet, window: str) -> dict[str, str]:
+    """The same signals as `resource_queries`, one series per pod of the set."""
+    return _resource_queries(pods.selector, "sum by (pod)", window)
+
+
+def _resource_queries(select: Callable[..., str], total: str, window: str) -> dict[str, str]:
     # cAdvisor repeats the pod's cgroup with container="" and the pause container as POD.
-    cadvisor = workload.selector('container!=""', 'container!="POD"')
-    cpu_limit = workload.selector('resource="cpu"')
-    memory_limit = workload.selector('resource="memory"')
-    pods = workload.selector()
+    cadvisor = select('container!=""', 'container!="POD"')
+    cpu_limit = select('resource="cpu"')
+    memory_limit = select('resource="memory"')
+    pods = select()
     return {
-        "cpu_cores": f"sum(rate(container_cpu_usage_seconds_total{cadvisor}[5m]))",
-        "cpu_limit_cores": f"sum(kube_pod_container_resource_limits{cpu_limit})",
+        "cpu_cores": f"{total}(rate(container_cpu_usage_seconds_total{cadvisor}[5m]))",
+        "cpu_limit_cores": f"{total}(kube_pod_container_resource_limits{cpu_limit})",
         "cpu_throttled_ratio": (
-            f"sum(increase(container_cpu_cfs_throttled_periods_total{cadvisor}[5m]))"
-            f" / sum(increase(container_cpu_cfs_periods_total{cadvisor}[5m]))"
+            f"{total}(increase(container_cpu_cfs_throttled_periods_total{cadvisor}[5m]))"
+            f" / {total}(increase(container_cpu_cfs_periods_total{cadvisor}[5m]))"
         ),
-        "memory_bytes": f"sum(container_memory_working_set_bytes{cadvisor})",
-        "memory_limit_bytes": f"sum(kube_pod_container_resource_limits{memory_limit})",
-        "restarts": f"sum(increase(kube_pod_container_status_restarts_total{pods}[{window}]))",
+        "memory_bytes": f"{total}(container_memory_working_set_bytes{cadvisor})",
+        "memory_limit_bytes": f"{total}(kube_pod_container_resource_limits{memory_limit})",
+        "restarts": f"{total}(increase(kube_pod_container_status_restarts_total{pods}[{window}]))",
     }
 
 

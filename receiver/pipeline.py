@@ -101,7 +101,12 @@ class EnrichStage:
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         if not self._enrichers or not batch:
             return list(batch)
-        ctx = EnrichContext(group=batch[0].group, now=self._clock(), timeout_seconds=self._timeout)
+        ctx = EnrichContext(
+            group=batch[0].group,
+            now=self._clock(),
+            timeout_seconds=self._timeout,
+            alerts=tuple(w.alert for w in batch),
+        )
         results = await asyncio.gather(*(run_enrichers(self._enrichers, w.alert, ctx) for w in batch))
         for found in results:
             for name, enrichment in found.items():

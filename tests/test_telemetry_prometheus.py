@@ -23,8 +23,10 @@ from tests.fakes.telemetry_http import Reply, serve
 from tests.fakes.telemetry_prometheus import (
     CHECKOUT_POD,
     ERROR_RATIO_EXPR,
+    FRONTEND_POD,
     MEMORY_LIMIT,
     NAMESPACE,
+    PAYMENTS_POD,
     PrometheusServer,
     prometheus_fixture,  # noqa: F401  (registers the session fixture `prometheus`)
 )
@@ -231,7 +233,18 @@ async def test_a_failing_signal_query_is_reported_and_the_others_kept(
 
 
 async def _instant_queries_served(prometheus: PrometheusServer) -> float:
-    """Prometheus's own count of /api/v1/query requests, from its /metrics."""
+    """Prometheus's own count of /api/v1/query requests, from its /metrics, once it holds
+    still: Prometheus counts a request after it has answered it."""
+    count = await _instant_queries_counted(prometheus)
+    while True:
+        await asyncio.sleep(0.05)
+        again = await _instant_queries_counted(prometheus)
+        if again == count:
+            return count
+        count = again
+
+
+async def _instant_queries_counted(prometheus: PrometheusServer) -> float:
     async with aiohttp.ClientSession() as session, session.get(f"{prometheus.url}/metrics") as r:
         text = await r.text()
     return sum(
@@ -256,6 +269,31 @@ async def test_alerts_of_one_group_share_their_queries(
 
     assert one_alert > 0
     assert two_alerts == one_alert
+
+
+async def test_a_groups_pods_are_asked_together_and_each_gets_its_own_values(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    starts = at(prometheus.story.alert_starts_at)
+    alerts = [
+        alert_with({**CRASHLOOP_LABELS, "pod": pod}, starts) for pod in (CHECKOUT_POD, FRONTEND_POD, PAYMENTS_POD)
+    ]
+    now = datetime.now(UTC)  # one evaluation time: `increase` over a window moves with it
+    each_alone = [(await enricher.enrich(alert, context(now))).facts["golden_signals"] for alert in alerts]
+    batch = context(now)
+    batch.alerts = tuple(alerts)
+
+    before = await _instant_queries_served(prometheus)
+    together = await asyncio.gather(*(enricher.enrich(alert, batch) for alert in alerts))
+    asked = await _instant_queries_served(prometheus) - before
+
+    assert [r.facts["golden_signals"] for r in together] == each_alone
+    assert each_alone[0]["memory_limit_bytes"] == MEMORY_LIMIT
+    assert "memory_limit_bytes" not in each_alone[1]  # frontend has no limit series
+    assert pytest.approx(each_alone[2]["memory_bytes"]) == 300 * 1024 * 1024
+    # One query per resource signal for the three pods; request signals stay per service
+    # (each pod is a different one). Alone, each alert asked 6 + 3.
+    assert asked == 6 + 3 * 3
 
 
 async def test_built_telemetry_shares_one_prometheus_client(prometheus: PrometheusServer) -> None:

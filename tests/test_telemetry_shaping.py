@@ -25,6 +25,7 @@ from enrichers.signals import (
     signal_table_from_results,
 )
 from enrichers.telemetry_factory import TelemetrySettings, build_telemetry, signals_from_config
+from enrichers.telemetry_golden import PodSet, Workload, pod_sets
 from enrichers.telemetry_http import MalformedResponse
 from enrichers.telemetry_naming import alert_service, workload_of_pod
 from enrichers.telemetry_promclient import Series, parse_result
@@ -409,3 +410,23 @@ async def test_nothing_configured_builds_no_sources() -> None:
 def test_no_configured_signals_means_the_defaults() -> None:
     assert signals_from_config([]) == DEFAULT_SIGNALS
     assert signals_from_config([("cpu", "q")]) == (SignalQuery("cpu", "q"),)
+
+
+def test_pods_are_asked_by_namespace_and_container_in_sets_of_bounded_size() -> None:
+    workloads = [
+        Workload("shop", "p3", None, "app"),
+        Workload("shop", "p1", None, "app"),
+        Workload("shop", "p2", None, "app"),
+        Workload("shop", "p1", None, "app"),  # the same pod twice: asked once
+        Workload("shop", "p9", None, None),
+        Workload("ops", None, "deploy", None),  # a deployment: asked on its own, not here
+    ]
+    sets = pod_sets(workloads, most_pods=2)
+    assert [(s.namespace, s.container, s.pods) for s in sets] == [
+        ("shop", "app", ("p1", "p2")),
+        ("shop", "app", ("p3",)),
+        ("shop", None, ("p9",)),
+    ]
+    assert sets[0].selector() == '{namespace="shop", pod=~"p1|p2", container="app"}'
+    dotted = PodSet("shop", None, ("a.b",))
+    assert 'pod=~"a\\\\.b"' in dotted.selector()
