@@ -389,8 +389,8 @@ class SqliteStore:
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        def take(conn: sqlite3.Connection) -> tuple[int, list[tuple[Any, ...]]]:
-            duplicates = _expand(conn, limit)
+        def take(conn: sqlite3.Connection) -> tuple[tuple[int, int], list[tuple[Any, ...]]]:
+            expanded = _expand(conn, limit)
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
                 " WHERE state != 'done' AND state = 'pending' AND (not_before IS NULL OR not_before <= ?)"
@@ -402,10 +402,10 @@ class SqliteStore:
             bodies = dict(
                 conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids).fetchall()  # noqa: S608
             )
-            return duplicates, [(*row, bodies[row[1]]) for row in claimed]
+            return expanded, [(*row, bodies[row[1]]) for row in claimed]
 
-        duplicates, rows = await self._call(take)
-        self._pending -= duplicates
+        (duplicates, unreadable), rows = await self._call(take)
+        self._pending -= duplicates + unreadable
         self._duplicates += duplicates
         parsed: dict[int, WebhookMessage] = {}
         queued = []
@@ -783,14 +783,18 @@ def _unpack(packed: bytes) -> list[tuple[bytes, float, int]]:
     return rows
 
 
-def _expand(conn: sqlite3.Connection, wanted: int) -> int:
+def _expand(conn: sqlite3.Connection, wanted: int) -> tuple[int, int]:
     """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
-    inbox) are used up; returns how many alerts were duplicates.
+    inbox) are used up; returns how many alerts were duplicates, and how many are in
+    bodies that no longer parse.
 
     An alert state already stored (an Alertmanager retry, the other HA peer) is kept
-    once: its dedup key is unique. A body with nothing new is not kept at all.
+    once: its dedup key is unique. A body with nothing new is not kept at all. A body
+    that passed intake but does not parse now (only a newer, stricter version could do
+    that) is kept in messages for the retention period, with an error naming its id:
+    never silently dropped.
     """
-    duplicates = 0
+    duplicates = unreadable = 0
     while wanted > 0:
         row = conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1").fetchone()
         if row is None:
@@ -802,9 +806,10 @@ def _expand(conn: sqlite3.Connection, wanted: int) -> int:
             ).lastrowid
             try:
                 alerts = message_from_body(body).alerts
-            except PayloadError as exc:  # validated at intake: only a schema change gets here
-                log.error("stored_body_unreadable", message_id=message_id, error=str(exc))
-                alerts = ()
+            except PayloadError as exc:
+                log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc))
+                unreadable += alert_count
+                continue
             stored = conn.executemany(
                 "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, position,"
                 " message_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -816,7 +821,7 @@ def _expand(conn: sqlite3.Connection, wanted: int) -> int:
             if stored == 0:
                 conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
         conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
-    return duplicates
+    return duplicates, unreadable
 
 
 def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:

@@ -246,3 +246,17 @@ def test_large_bodies_are_split_across_inbox_rows_in_order() -> None:
     chunks = _chunks_of_bytes(rows, 6)
     assert [[len(r[0]) for r in chunk] for chunk in chunks] == [[3, 3], [5, 1], [9], [2]]
     assert [r for chunk in chunks for r in chunk] == rows
+
+
+async def test_a_stored_body_that_no_longer_parses_is_kept_and_named_not_dropped(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    # As if a newer, stricter version met a body an older one accepted.
+    await store.accept(b'{"alerts": [{"labels": {}, "startsAt": "not a time"}]}', 1, NOW)
+    await accept(store, GROUP, NOW)
+    claimed = await store.claim(100)
+    await store.close()
+    with sqlite3.connect(tmp_path / "kb.db") as conn:
+        kept = conn.execute("SELECT body FROM messages ORDER BY id").fetchall()
+    assert len(claimed) == 3
+    assert (store.pending_count(), store.take_duplicate_count()) == (3, 0)
+    assert b"not a time" in kept[0][0]
