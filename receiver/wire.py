@@ -132,7 +132,10 @@ def _payload_error(message: str, body: Any) -> PayloadError:
         path = f"{path}.{missing['name']}"
     if path.endswith("[...]"):
         path = path[: -len("[...]")]
-        key = _first_bad_key(_walk(body(), path))
+        try:
+            key = _first_bad_key(_walk(body(), path))
+        except (ValueError, RecursionError):  # too deep for json.loads: the map's path will do
+            key = None
         if key is not None:
             path = f"{path}.{key}"
     return PayloadError(path.lstrip(".") or "$", problem)

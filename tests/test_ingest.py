@@ -109,6 +109,10 @@ async def test_missing_or_wrong_credentials_answer_401(client: TestClient[Any, A
         ),
         (b'{"alerts": [{"status": "pending", "labels": {}}]}', "alerts[0].status"),
         (b'{"alerts": [], "truncatedAlerts": -1}', "truncatedAlerts"),
+        (  # too deep for json.loads, which names the bad key on the error path
+            b'{"alerts": [{"labels": {"a": ' + b"[" * 5_000 + b"]" * 5_000 + b"}}]}",
+            "alerts[0].labels",
+        ),
     ],
 )
 async def test_malformed_bodies_answer_400_naming_the_field(
