@@ -59,8 +59,28 @@ webhooks = st.fixed_dictionaries(
         "status": st.text(max_size=10) | json_values,
     },
 )
+
+
+def _nested_at(depth: int, where: str) -> bytes:
+    """Arrays nested deeper than json.loads (or a recursive walk) can follow, at one place
+    of an otherwise valid body."""
+    deep = b"[" * depth + b"]" * depth
+    alert = b'{"status": "firing", "startsAt": "2026-11-25T14:57:37Z", "labels": {"a": "b"}}'
+    places = {
+        "label value": alert.replace(b'"b"', deep),
+        "labels": alert.replace(b'{"a": "b"}', deep),
+        "startsAt": alert.replace(b'"2026-11-25T14:57:37Z"', deep),
+        "alert": deep,
+    }
+    return b'{"alerts": [' + places[where] + b"]}"
+
+
+deeply_nested = st.builds(
+    _nested_at, st.integers(1, 20_000), st.sampled_from(["label value", "labels", "startsAt", "alert"])
+)
 bodies = (
-    webhooks.map(lambda w: json.dumps(w).encode())
+    deeply_nested
+    | webhooks.map(lambda w: json.dumps(w).encode())
     | json_values.map(lambda v: json.dumps(v).encode())
     | st.binary(max_size=200)
     | st.binary(min_size=65 * 1024, max_size=66 * 1024)
