@@ -20,7 +20,7 @@ from receiver.builder import build_pipeline
 from receiver.config import Config, ConfigError, load_file
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
-from receiver.models import PayloadError, parse_webhook
+from receiver.models import PayloadError, message_from_body
 from receiver.pipeline import Work
 from receiver.sources import build_sources
 
@@ -115,9 +115,9 @@ def _check_config(path: str) -> int:
 
 async def _replay(config: Config, payload_path: Path) -> int:
     try:
-        text = await asyncio.to_thread(payload_path.read_text, encoding="utf-8")
-        message = parse_webhook(json.loads(text))
-    except (OSError, ValueError, RecursionError) as exc:
+        # The same decoding and checks as intake, so replay refuses what intake would.
+        message = message_from_body(await asyncio.to_thread(payload_path.read_bytes))
+    except (OSError, PayloadError) as exc:
         field = f" ({exc.field})" if isinstance(exc, PayloadError) else ""
         print(f"cannot replay {payload_path}{field}: {exc}", file=sys.stderr)
         return 1
