@@ -16,10 +16,8 @@ import contextlib
 import json
 import queue
 import sqlite3
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from receiver.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
 from receiver.incidents import Incident, apply_outcome
 from receiver.models import Alert, Group, PayloadError, WebhookMessage, message_from_body
 
@@ -36,7 +35,6 @@ log = structlog.get_logger("kubebot.store")
 T = TypeVar("T")
 
 MAX_BATCH = 512
-INBOX_ROW_BYTES = 4 * 1024 * 1024
 
 
 class StoreUnavailable(Exception):
@@ -731,56 +729,13 @@ def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, 
     """Intake's writes: the whole batch as one inbox row (a few, for very large bodies)."""
     rows = [op.body_row for op in ops if op.body_row is not None]
     try:
-        for chunk in _chunks_of_bytes(rows, INBOX_ROW_BYTES):
+        for chunk in split_by_size(rows, INBOX_ROW_BYTES):
             conn.execute(
-                "INSERT INTO inbox (bodies, alert_count) VALUES (?, ?)", (_pack(chunk), sum(r[2] for r in chunk))
+                "INSERT INTO inbox (bodies, alert_count) VALUES (?, ?)", (pack(chunk), sum(r[2] for r in chunk))
             )
     except sqlite3.Error as exc:
         return [(op, None, StoreUnavailable(f"sqlite: {exc}")) for op in ops]
     return [(op, None, None) for op in ops]
-
-
-def _chunks_of_bytes(rows: list[tuple[bytes, float, int]], limit: int) -> list[list[tuple[bytes, float, int]]]:
-    """Consecutive runs of bodies of at most `limit` bytes (a larger body goes alone), so
-    expanding one inbox row never holds more than that in memory at once."""
-    chunks: list[list[tuple[bytes, float, int]]] = [[]]
-    size = 0
-    for row in rows:
-        if chunks[-1] and size + len(row[0]) > limit:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(row)
-        size += len(row[0])
-    return [chunk for chunk in chunks if chunk]
-
-
-_BODY_HEADER = struct.Struct("<dII")  # received_at, alert_count, body length
-
-
-def _pack(rows: Sequence[tuple[bytes, float, int]]) -> bytes:
-    """Bodies with their receive times, compressed together.
-
-    zlib level 1 shrinks a batch of 20-alert groups ~14x for ~10 µs per body, here on the
-    store thread (zlib lets go of the GIL): the fsync that makes a batch durable is what
-    intake waits for, and it costs by the byte.
-    """
-    parts = []
-    for body, received_at, alert_count in rows:
-        parts.append(_BODY_HEADER.pack(received_at, alert_count, len(body)))
-        parts.append(body)
-    return zlib.compress(b"".join(parts), 1)
-
-
-def _unpack(packed: bytes) -> list[tuple[bytes, float, int]]:
-    data = zlib.decompress(packed)
-    rows = []
-    offset = 0
-    while offset < len(data):
-        received_at, alert_count, length = _BODY_HEADER.unpack_from(data, offset)
-        offset += _BODY_HEADER.size
-        rows.append((data[offset : offset + length], received_at, alert_count))
-        offset += length
-    return rows
 
 
 def _expand(conn: sqlite3.Connection, wanted: int) -> tuple[int, int]:
@@ -800,7 +755,7 @@ def _expand(conn: sqlite3.Connection, wanted: int) -> tuple[int, int]:
         if row is None:
             break
         inbox_id, packed = row
-        for body, received_at, alert_count in _unpack(packed):
+        for body, received_at, alert_count in unpack(packed):
             message_id = conn.execute(
                 "INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, received_at)
             ).lastrowid

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receiver.models import parse_webhook
-from receiver.store import Finished, IncidentQuery, NewDelivery, SqliteStore, _chunks_of_bytes
+from receiver.store import Finished, IncidentQuery, NewDelivery, SqliteStore
 from tests.conftest import accept, fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
@@ -239,13 +239,6 @@ async def test_a_store_written_with_the_old_firing_json_column_is_migrated(tmp_p
         firing = conn.execute("SELECT fingerprint FROM incident_firing ORDER BY 1").fetchall()
     assert incident.firing_count == 2
     assert firing == [("fp1",), ("fp2",)]
-
-
-def test_large_bodies_are_split_across_inbox_rows_in_order() -> None:
-    rows = [(b"x" * size, float(i), 1) for i, size in enumerate([3, 3, 5, 1, 9, 2])]
-    chunks = _chunks_of_bytes(rows, 6)
-    assert [[len(r[0]) for r in chunk] for chunk in chunks] == [[3, 3], [5, 1], [9], [2]]
-    assert [r for chunk in chunks for r in chunk] == rows
 
 
 async def test_a_stored_body_that_no_longer_parses_is_kept_and_named_not_dropped(tmp_path: Path) -> None:
