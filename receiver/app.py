@@ -28,8 +28,8 @@ from receiver.pipeline import Pipeline, RenderStage, RouteStage
 from receiver.priority import IntakeActivity
 from receiver.runtime import RUNTIME, Runtime
 from receiver.sources import Sources
-from receiver.store import SqliteStore, StoreUnavailable
-from receiver.suppress import Memory
+from receiver.store import SqliteStore, Store, StoreUnavailable
+from receiver.suppress import Memory, Suppressor
 from receiver.watchkeeper import Watchkeeper
 from receiver.wire import PayloadError, decode_webhook
 from receiver.worker import Worker
@@ -123,6 +123,7 @@ def create_app(
             clock=clock,
         )
         memory = Memory()
+        await _recall(store, Suppressor(config.suppression, clock, memory), clock())
         pipeline = build_pipeline(config, sources, metrics, clock, memory)
         fallback = Pipeline([RouteStage(config), RenderStage()])
         intake = IntakeActivity()
@@ -170,6 +171,27 @@ def create_app(
     api.add_routes(app)
     dashboard.add_routes(app)
     return app
+
+
+# Causes, repeats and flapping older than this are not recalled after a restart.
+RECALL_LOOKBACK = timedelta(hours=24)
+
+
+async def _recall(store: Store, suppressor: Suppressor, now: datetime) -> None:
+    """Suppression memory back from the outcomes the store kept, so a restart in the middle
+    of an incident neither pages its symptoms again nor forgets what was flapping."""
+    since = now - RECALL_LOOKBACK
+    outcomes = await store.outcomes_since(since, suppressor.memory.limit)
+    unreadable = 0
+    for decided_at, outcome in outcomes:
+        try:
+            suppressor.recall(outcome, decided_at)
+        except (PayloadError, KeyError, TypeError):  # written by another version: skip it
+            unreadable += 1
+    held = await store.held_states()
+    for fingerprint, starts_at, received in held:
+        suppressor.recall_held(fingerprint, starts_at, received)
+    log.info("suppression_recalled", outcomes=len(outcomes) - unreadable, unreadable=unreadable, held=len(held))
 
 
 async def _maintain(runtime: Runtime, clock: Clock, every_seconds: float = 300.0) -> None:

@@ -166,6 +166,12 @@ class Store(Protocol):
 
     async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
 
+    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
+        """The newest `limit` outcomes decided after `since`, oldest first, with when."""
+
+    async def held_states(self) -> list[tuple[str, str, datetime]]:
+        """(fingerprint, startsAt, received) of alert states waiting out a grace period."""
+
     async def get_meta(self, key: str) -> str | None: ...
 
     async def set_meta(self, key: str, value: str) -> None: ...
@@ -503,6 +509,31 @@ class SqliteStore:
             ).fetchall()
 
         return [json.loads(row[0]) for row in await self._call(select)]
+
+    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT processed_at, outcome_json FROM (SELECT id, processed_at, outcome_json FROM alerts"
+                " WHERE state = 'done' AND outcome_json IS NOT NULL AND processed_at > ?"
+                " ORDER BY processed_at DESC, id DESC LIMIT ?) ORDER BY processed_at, id",
+                (since.timestamp(), limit),
+            ).fetchall()
+
+        return [(_time(at), json.loads(outcome)) for at, outcome in await self._call(select)]
+
+    async def held_states(self) -> list[tuple[str, str, datetime]]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT fingerprint, status, dedup_key, received_at FROM alerts"
+                " WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY id"
+            ).fetchall()
+
+        held = []
+        for fingerprint, status, dedup_key, received_at in await self._call(select):
+            # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
+            starts_at = dedup_key[len(fingerprint) + len(status) + 2 :]
+            held.append((fingerprint, starts_at, _time(received_at)))
+        return held
 
     async def get_meta(self, key: str) -> str | None:
         def select(conn: sqlite3.Connection) -> str | None:

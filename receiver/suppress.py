@@ -6,8 +6,9 @@ that objects wins. Nothing is dropped silently: a suppressed alert keeps its out
 a stable reason word (rule, maintenance, flapping, resolved_in_grace, repeat, symptom,
 not_actionable) and the config entry that decided.
 
-Memory is kept in process and bounded; after a restart it starts empty, which at worst
-pages once more for a flapping or repeating alert, and never loses one.
+Memory is kept in process and bounded. At start-up it is rebuilt from the outcomes the
+store kept (`Suppressor.recall`), so a restart in the middle of an incident neither pages
+its symptoms again nor forgets a flapping alert.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import networkx as nx
 from enrichers.telemetry_naming import alert_service
 from receiver.config import MaintenanceWindow, SuppressionConfig
 from receiver.matchers import all_match
-from receiver.models import Alert
+from receiver.models import Alert, alert_from_json
 from receiver.pipeline import Decision, Work
 
 K = TypeVar("K")
@@ -170,22 +171,51 @@ class Suppressor:
         if not work.held:
             self._record_change(alert, now)
         if alert.status == "resolved":
-            memory.resolved_seen.put(state, now)
-            memory.last_paged.pop((alert.fingerprint, "firing"))  # firing again is news, not a repeat
-            self._forget_cause(alert, node, service)
+            self._remember_resolved(alert, node, service, now)
         elif not work.held:
-            self._remember_cause(alert, node, service, work)
+            self._remember_cause(alert, node, service, work.incident_key or work.group.group_key)
         decision = self._first_objection(work, facts, node, service, now)
         if decision.action == "notify" and alert.status == "firing" and self._hold and not work.held:
             memory.held.put(state, now)
             return dataclasses.replace(work, decision=Decision.hold(now + self._hold))
-        if alert.status == "firing" and decision.action != "hold":
-            memory.decisions.put(state, decision)
-            memory.held.pop(state)
-        if decision.action == "notify":
-            memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
+        self._remember_decision(alert, decision, now)
         incident_key = decision.incident_key or work.incident_key
         return dataclasses.replace(work, decision=decision, incident_key=incident_key)
+
+    def recall(self, outcome: Mapping[str, Any], decided_at: datetime) -> None:
+        """Memory as deciding this stored outcome left it (start-up, after a restart)."""
+        alert = alert_from_json(outcome["alert"])
+        enrichment = outcome.get("enrichment") or {}
+        facts = (enrichment.get("kubernetes") or {}).get("facts") or {}
+        node, service = subjects_of(alert, facts)
+        decision = Decision(outcome["decision"], outcome.get("reason"), outcome.get("rule"))
+        self._record_change(alert, decided_at)
+        if alert.status == "resolved":
+            self._remember_resolved(alert, node, service, decided_at)
+        else:
+            self._remember_cause(alert, node, service, outcome.get("incident_key") or "")
+        self._remember_decision(alert, decision, decided_at)
+        if decision.reason == "flapping" and decision.action == "notify":
+            self.memory.flapping_since.put(alert.fingerprint, decided_at)
+        if decision.reason == "rule" and decision.rule == HEARTBEAT_RULE:
+            self.memory.heartbeat_at = decided_at
+
+    def recall_held(self, fingerprint: str, starts_at: str, held_since: datetime) -> None:
+        """An alert state still waiting out its grace period in the store."""
+        self.memory.held.put((fingerprint, starts_at), held_since)
+
+    def _remember_resolved(self, alert: Alert, node: str | None, service: str | None, now: datetime) -> None:
+        self.memory.resolved_seen.put((alert.fingerprint, alert.starts_at.isoformat()), now)
+        self.memory.last_paged.pop((alert.fingerprint, "firing"))  # firing again is news, not a repeat
+        self._forget_cause(alert, node, service)
+
+    def _remember_decision(self, alert: Alert, decision: Decision, now: datetime) -> None:
+        state = (alert.fingerprint, alert.starts_at.isoformat())
+        if alert.status == "firing" and decision.action != "hold":
+            self.memory.decisions.put(state, decision)
+            self.memory.held.pop(state)
+        if decision.action == "notify":
+            self.memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
 
     def _first_objection(
         self, work: Work, facts: Mapping[str, Any], node: str | None, service: str | None, now: datetime
@@ -263,9 +293,8 @@ class Suppressor:
             return Decision("notify", "flapping", detail)
         return Decision.suppress("flapping", detail)
 
-    def _remember_cause(self, alert: Alert, node: str | None, service: str | None, work: Work) -> None:
-        key = work.incident_key or work.group.group_key
-        cause = ActiveCause(alert.fingerprint, key, alert.name)
+    def _remember_cause(self, alert: Alert, node: str | None, service: str | None, incident_key: str) -> None:
+        cause = ActiveCause(alert.fingerprint, incident_key, alert.name)
         if node and is_node_cause(alert):
             self.memory.active.put(f"node:{node}", cause)
         if service:

@@ -31,6 +31,15 @@ def _metric(base: str, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+async def _metric_reaching(base: str, name: str, value: float, seconds: float = 10.0) -> float:
+    """The metric once it reaches `value`, or what it is after `seconds`."""
+    for _ in range(int(seconds / 0.05)):
+        if await asyncio.to_thread(_metric, base, name) >= value:
+            break
+        await asyncio.sleep(0.05)
+    return await asyncio.to_thread(_metric, base, name)
+
+
 def _config(sink_url: str) -> dict[str, Any]:
     return {
         "notify": {
@@ -77,11 +86,7 @@ async def test_channel_down_then_back_delivers_each_page_once(tmp_path: Path) ->
     await asyncio.to_thread(kubebot.start)
     try:
         await asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE)
-        for _ in range(200):
-            if await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="failure"') >= 3:
-                break
-            await asyncio.sleep(0.05)
-        failures = await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="failure"')
+        failures = await _metric_reaching(kubebot.url, 'kubebot_notifications_total{result="failure"', 3)
         await sink.start()
         received = await sink.wait_for(1)
         await asyncio.sleep(1.0)
@@ -109,3 +114,40 @@ async def test_duplicate_posts_from_an_ha_pair_page_once(tmp_path: Path, http_si
     assert duplicates == 15
     assert len(http_sink.received) == 1
     assert len(alerts_paged(http_sink.received)) == 3
+
+
+def _alert(name: str, fingerprint: str, **labels: str) -> bytes:
+    body = {
+        "version": "4",
+        "groupKey": f'{{}}:{{alertname="{name}"}}',
+        "status": "firing",
+        "receiver": "kubebot",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": name, "severity": "critical", **labels},
+                "startsAt": "2026-11-25T14:57:37Z",
+                "fingerprint": fingerprint,
+            }
+        ],
+    }
+    return json.dumps(body).encode()
+
+
+async def test_a_restart_mid_incident_does_not_page_the_causes_symptoms(tmp_path: Path, http_sink: HttpSink) -> None:
+    kubebot = KubebotProcess.create(tmp_path, _config(http_sink.url()))
+    await asyncio.to_thread(kubebot.start)
+    try:
+        await asyncio.to_thread(_post, kubebot.url, _alert("KubeNodeNotReady", "node1", node="node-1"))
+        await http_sink.wait_for(1)
+        await asyncio.to_thread(kubebot.stop)  # a rollout of KubeBot itself, mid-incident
+        await asyncio.to_thread(kubebot.start)
+        symptom = _alert("KubePodNotReady", "pod1", node="node-1", namespace="shop", pod="web-1")
+        await asyncio.to_thread(_post, kubebot.url, symptom)
+        suppressed = await _metric_reaching(kubebot.url, 'kubebot_suppressed_total{reason="symptom"}', 1)
+        await asyncio.sleep(0.5)
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+    assert suppressed == 1
+    assert alerts_paged(http_sink.received) == [("KubeNodeNotReady", "node-1")]
+    assert "suppression_recalled" in kubebot.log()

@@ -253,3 +253,23 @@ async def test_a_stored_body_that_no_longer_parses_is_kept_and_named_not_dropped
     assert len(claimed) == 3
     assert (store.pending_count(), store.take_duplicate_count()) == (3, 0)
     assert b"not a time" in kept[0][0]
+
+
+async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their_start(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
+    colon = {**body["alerts"][0], "fingerprint": "team:a:1"}
+    await accept(store, parse_webhook({**body, "alerts": [colon]}), NOW)
+    await accept(store, GROUP, NOW)
+    claimed = await store.claim(10)
+    await store.defer(claimed[0].id, NOW + timedelta(minutes=5))
+    for minutes, queued in enumerate(claimed[1:]):
+        await store.finish(queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
+    newest_two = await store.outcomes_since(NOW - timedelta(hours=1), limit=2)
+    held = await store.held_states()
+    await store.close()
+    assert [(at, o["alert"]["fingerprint"]) for at, o in newest_two] == [
+        (NOW + timedelta(minutes=1), claimed[2].alert.fingerprint),
+        (NOW + timedelta(minutes=2), claimed[3].alert.fingerprint),
+    ]
+    assert held == [("team:a:1", claimed[0].alert.starts_at.isoformat(), NOW)]

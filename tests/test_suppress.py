@@ -258,3 +258,73 @@ def test_a_resolve_for_a_firing_this_process_never_saw_is_announced() -> None:
     """After a restart the memory is empty: the page that went out before it gets its resolve."""
     suppressor = Suppressor(suppression("  resolved_grace_seconds: 60"), Clock())
     assert decide(suppressor, work({"alertname": "Old"}, "resolved", fingerprint="f9")) == ("notify", None, None)
+
+
+def _restarted(before: Suppressor, decided: list[tuple[datetime, Work]], clock: Clock) -> Suppressor:
+    """A new process: empty memory, rebuilt from the outcomes `before` decided."""
+    after = Suppressor(before.config, clock, graph=before._graph)
+    for at, item in decided:
+        after.recall(item.outcome(), at)
+    return after
+
+
+def test_after_a_restart_a_symptom_of_a_firing_cause_is_still_its_symptom() -> None:
+    clock = Clock()
+    graph = nx.DiGraph([("frontend", "checkout"), ("checkout", "payments")])
+    before = Suppressor(SuppressionConfig(), clock, graph=lambda: graph)
+    cause = before.decide(work({"alertname": "PaymentsDown", "service": "payments"}, fingerprint="c"))
+    clock.tick(60)
+    after = _restarted(before, [(T0, cause)], clock)
+    symptom = after.decide(
+        work({"alertname": "FrontendSlow", "service": "frontend"}, fingerprint="s", group=Group("other", "k", "firing"))
+    )
+    assert (symptom.decision.reason, symptom.decision.rule, symptom.incident_key) == (
+        "symptom",
+        "service:payments",
+        "g",
+    )
+
+
+def test_after_a_restart_repeats_and_flapping_are_remembered_and_resolved_causes_are_not() -> None:
+    clock = Clock()
+    config = suppression("  repeat_interval_seconds: 3600\n  flapping: {max_changes: 3, window_seconds: 600}")
+    graph = nx.DiGraph([("frontend", "payments")])
+    before = Suppressor(config, clock, graph=lambda: graph)
+    decided: list[tuple[datetime, Work]] = []
+
+    def run(item: Work) -> Work:
+        done = before.decide(item)
+        decided.append((clock(), done))
+        clock.tick(30)
+        return done
+
+    run(work({"alertname": "R"}, fingerprint="rep"))
+    for i in range(5):  # flapping: the 5th change pages once, saying so
+        run(work({"alertname": "Flappy"}, "firing" if i % 2 == 0 else "resolved", T0 + timedelta(minutes=i // 2), "fl"))
+    run(work({"alertname": "PaymentsDown", "service": "payments"}, fingerprint="c"))
+    run(work({"alertname": "PaymentsDown", "service": "payments"}, "resolved", fingerprint="c"))
+
+    after = _restarted(before, decided, clock)
+    repeat = decide(after, work({"alertname": "R"}, starts=T0 + timedelta(minutes=5), fingerprint="rep"))
+    flapping = decide(after, work({"alertname": "Flappy"}, "resolved", T0 + timedelta(minutes=2), "fl"))
+    no_cause = decide(after, work({"alertname": "FrontendSlow", "service": "frontend"}, fingerprint="s"))
+    assert decided[5][1].decision.reason == "flapping"  # what the first process did
+    assert repeat[:2] == ("suppress", "repeat")
+    assert flapping[:2] == ("suppress", "flapping")
+    assert no_cause == ("notify", None, None)
+
+
+def test_after_a_restart_a_resolve_of_a_suppressed_firing_stays_quiet() -> None:
+    clock = Clock()
+    before = Suppressor(suppression(RULES), clock)
+    firing = before.decide(work({"alertname": "X", "namespace": "db"}, fingerprint="m"))  # in db-upgrade
+    clock.tick(3600)  # the window is over when the resolve comes
+    after = _restarted(before, [(T0, firing)], clock)
+    after.recall_held("h", T0.isoformat(), T0)
+    resolved = decide(after, work({"alertname": "X", "namespace": "db"}, "resolved", fingerprint="m"))
+    held_resolved = decide(after, work({"alertname": "Y"}, "resolved", fingerprint="h"))
+    forgotten = decide(Suppressor(suppression(RULES), clock), work({"alertname": "X", "namespace": "db"}, "resolved"))
+    assert firing.decision.reason == "maintenance"
+    assert resolved[:2] == ("suppress", "maintenance")
+    assert held_resolved[:2] == ("suppress", "resolved_in_grace")
+    assert forgotten[0] == "notify"  # what a restart without recall did
