@@ -41,6 +41,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("kubebot_queue_depth", "Stored alerts not yet processed", registry=r)
+        self.workers_paused = Counter(
+            "kubebot_workers_paused_seconds",
+            "Time workers rested so that a flood of webhooks was answered first",
+            registry=r,
+        )
         self.processing_seconds = Histogram(
             "kubebot_processing_seconds",
             "From receipt to a decision (enrich, rank, suppress, route)",

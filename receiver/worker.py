@@ -55,8 +55,11 @@ class Worker:
         if self._unfinished:
             await self._store.release(sorted(self._unfinished))
             self._unfinished.clear()
+        waiting = time.monotonic()
         await self._intake.wait_for_turn()
         started = time.monotonic()
+        if started > waiting:
+            self._metrics.workers_paused.inc(started - waiting)
         processed = await self.process_available()
         self._intake.worked(time.monotonic() - started)
         return processed

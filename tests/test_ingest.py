@@ -173,3 +173,22 @@ async def test_the_challenge_offers_basic_when_configured_so_a_browser_can_log_i
 ) -> None:
     response = await client.get("/")
     assert (response.status, response.headers["WWW-Authenticate"]) == (401, 'Basic realm="kubebot"')
+
+
+async def test_workers_rest_while_intake_is_flooded_and_say_so_in_metrics(
+    client: TestClient[Any, Any], tmp_path: Path
+) -> None:
+    intake = client.app[RUNTIME].intake
+    for _ in range(intake.policy.busy_requests):
+        intake.request_arrived()
+    intake.worked(1.0)  # a long batch just ran: the workers owe intake a rest
+    response = await client.post("/api/v1/alerts", json=SAMPLE, headers=_bearer())
+    for _ in range(200):
+        if (tmp_path / "n.jsonl").exists():
+            break
+        await asyncio.sleep(0.02)
+    metrics = await (await client.get("/metrics")).text()
+    [paused] = [float(line.split()[1]) for line in metrics.splitlines() if line.startswith("kubebot_workers_paused")]
+    assert response.status == 200
+    assert (tmp_path / "n.jsonl").exists()  # processed once the flood was over
+    assert paused > 0
