@@ -48,7 +48,6 @@ class KubebotProcess:
     config: dict[str, Any]
     port: int
     proc: subprocess.Popen[bytes] | None = None
-    command_prefix: tuple[str, ...] = ()  # e.g. taskset, to pin it to a CPU in a benchmark
 
     @classmethod
     def create(cls, workdir: Path, config: dict[str, Any]) -> KubebotProcess:
@@ -68,7 +67,7 @@ class KubebotProcess:
     def start(self) -> None:
         log = (self.workdir / "kubebot.log").open("ab")
         self.proc = subprocess.Popen(
-            [*self.command_prefix, str(KUBEBOT), "serve", "--config", str(self.workdir / "config.yaml")],
+            [str(KUBEBOT), "serve", "--config", str(self.workdir / "config.yaml")],
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
