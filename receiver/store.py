@@ -6,7 +6,8 @@ become leases with `FOR UPDATE SKIP LOCKED`), without touching the pipeline.
 
 SQLite runs on one dedicated thread, never on the event loop. Writes queued while a
 commit is in flight are committed together: many concurrent webhook requests share one
-fsync (group commit), and each still learns whether *its* write landed.
+fsync (group commit), and each still learns whether *its* write landed. Intake writes
+only the webhook bodies, into the inbox; `claim` turns them into alert rows.
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ class Store(Protocol):
 
 _SCHEMA = """
 -- Intake's write-ahead inbox: one row per commit, holding every webhook body that commit
--- made durable (see _pack). Workers expand it into messages and alert rows, deduplicated
+-- made durable (receiver/inbox.py). Workers expand it into messages and alert rows, deduplicated
 -- there, when they claim work. The row per commit matters: each SQLite statement the
 -- store thread runs is one more wait for the GIL while the event loop is busy with intake.
 CREATE TABLE IF NOT EXISTS inbox (
