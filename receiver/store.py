@@ -332,11 +332,11 @@ class SqliteStore:
 
     @staticmethod
     def _run_batch(conn: sqlite3.Connection, batch: list[_Op]) -> None:
-        rows = [op.body_row for op in batch if op.body_row is not None]
-        if len(rows) == len(batch) and sum(len(row[0]) for row in rows) <= INBOX_ROW_BYTES:
+        bodies = [op for op in batch if op.body_row is not None]
+        if len(bodies) == len(batch) and sum(len(op.body_row[0]) for op in bodies if op.body_row) <= INBOX_ROW_BYTES:
             # Intake alone, as in a flood: one statement is its own transaction, and each
             # statement saved is one wait less for the GIL.
-            _settle_all(_insert_bodies(conn, batch))
+            _settle_all(_insert_bodies(conn, bodies))
             return
         results: list[tuple[_Op, Any, Exception | None]] = []
         try:
@@ -344,7 +344,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             _settle_all([(op, None, StoreUnavailable(f"sqlite: {exc}")) for op in batch])
             return
-        bodies = [op for op in batch if op.body_row is not None]
         if bodies:
             results.extend(_insert_bodies(conn, bodies))
         for op in batch:
