@@ -126,11 +126,12 @@ class PrometheusEnricher:
         return GoldenSignals(values, window), tuple(problems)
 
     async def _signals(
-        self, queries: Mapping[str, str], ctx: EnrichContext
+        self, queries: Mapping[str, str], ctx: EnrichContext, pod: str | None = None
     ) -> dict[str, float | SourceUnavailable | None]:
-        """One instant value per query (None where the metric does not exist)."""
+        """One instant value per query (None where the metric does not exist); with `pod`,
+        that pod's series of a `sum by (pod)` query."""
         results = await asyncio.gather(*(self._instant(q, ctx) for q in queries.values()), return_exceptions=True)
-        return {name: _value_or_problem(result, None) for name, result in zip(queries, results, strict=True)}
+        return {name: _value_or_problem(result, pod) for name, result in zip(queries, results, strict=True)}
 
     async def _pod_resources(
         self, workload: Workload, ctx: EnrichContext, window: str
@@ -144,9 +145,7 @@ class PrometheusEnricher:
         mine = next((s for s in sets if (s.namespace, s.container) == scope and workload.pod in s.pods), None)
         if mine is None:  # an alert outside ctx.alerts (enriched alone)
             mine = PodSet(workload.namespace, workload.container, (workload.pod or "",))
-        queries = pod_set_queries(mine, window)
-        results = await asyncio.gather(*(self._instant(q, ctx) for q in queries.values()), return_exceptions=True)
-        return {name: _value_or_problem(result, workload.pod) for name, result in zip(queries, results, strict=True)}
+        return await self._signals(pod_set_queries(mine, window), ctx, workload.pod)
 
     async def _instant(self, expr: str, ctx: EnrichContext) -> tuple[Series, ...]:
         return await _shared(ctx, ("instant", expr, ctx.now), lambda: self.client.instant_query(expr, ctx.now))
