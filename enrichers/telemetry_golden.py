@@ -28,17 +28,25 @@ class Workload:
     container: str | None
 
     def selector(self, *extra: str) -> str:
-        matchers = list(extra)
-        if self.namespace:
-            matchers.append(f"namespace={promql_string(self.namespace)}")
         if self.pod:
-            matchers.append(f"pod={promql_string(self.pod)}")
+            pods = f"pod={promql_string(self.pod)}"
         elif self.pod_prefix:
-            pattern = promql_regex_literal(self.pod_prefix) + "-.+"
-            matchers.append(f"pod=~{promql_string(pattern)}")
-        if self.container:
-            matchers.append(f"container={promql_string(self.container)}")
-        return "{" + ", ".join(matchers) + "}"
+            pods = f"pod=~{promql_string(promql_regex_literal(self.pod_prefix) + '-.+')}"
+        else:
+            pods = None
+        return _selector(extra, self.namespace, pods, self.container)
+
+
+def _selector(extra: Sequence[str], namespace: str | None, pods: str | None, container: str | None) -> str:
+    """A PromQL label selector: `extra` matchers, then namespace, pods and container."""
+    matchers = list(extra)
+    if namespace:
+        matchers.append(f"namespace={promql_string(namespace)}")
+    if pods:
+        matchers.append(pods)
+    if container:
+        matchers.append(f"container={promql_string(container)}")
+    return "{" + ", ".join(matchers) + "}"
 
 
 def workload_from_labels(labels: Mapping[str, str]) -> Workload | None:
@@ -71,14 +79,8 @@ class PodSet:
     pods: tuple[str, ...]
 
     def selector(self, *extra: str) -> str:
-        matchers = list(extra)
-        if self.namespace:
-            matchers.append(f"namespace={promql_string(self.namespace)}")
         pattern = "|".join(promql_regex_literal(pod) for pod in self.pods)
-        matchers.append(f"pod=~{promql_string(pattern)}")
-        if self.container:
-            matchers.append(f"container={promql_string(self.container)}")
-        return "{" + ", ".join(matchers) + "}"
+        return _selector(extra, self.namespace, f"pod=~{promql_string(pattern)}", self.container)
 
 
 def pod_sets(workloads: Sequence[Workload], most_pods: int = 100) -> list[PodSet]:
