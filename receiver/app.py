@@ -26,6 +26,7 @@ from receiver.metrics import Metrics
 from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline import Pipeline, RenderStage, RouteStage
 from receiver.priority import IntakeActivity
+from receiver.redact import register_secret
 from receiver.runtime import RUNTIME, Runtime
 from receiver.sources import Sources
 from receiver.store import SqliteStore, Store, StoreUnavailable
@@ -51,6 +52,10 @@ class Credentials:
     bearer_token: str | None = None
     basic_user: str | None = None
     basic_password: str | None = None
+
+    def __post_init__(self) -> None:
+        register_secret(self.bearer_token)  # blanked in every log line from now on
+        register_secret(self.basic_password)
 
     @property
     def enabled(self) -> bool:

@@ -24,7 +24,7 @@ import structlog
 from receiver.config import NotifyConfig, Route
 from receiver.matchers import all_match
 from receiver.metrics import Metrics
-from receiver.redact import redact_text, redact_url, url_scheme
+from receiver.redact import redact_text, redact_url, register_channel_url, url_scheme
 from receiver.store import Delivery, Store
 from receiver.waiting import keep_working
 
@@ -70,6 +70,8 @@ class AppriseChannel:
         self._timeout = timeout_seconds
 
     async def send(self, url: str, message: Message) -> None:
+        # Apprise's logger echoes a failing URL and its tokens: blank them in every log line.
+        register_channel_url(url)
         loop = asyncio.get_running_loop()
         try:
             ok = await asyncio.wait_for(loop.run_in_executor(self._pool, _apprise_send, url, message), self._timeout)

@@ -20,8 +20,14 @@ def test_free_text_loses_its_secrets(text: str, secret: str) -> None:
     assert secret not in redact_text(text)
 
 
-def test_plain_links_stay_readable() -> None:
-    assert redact_text("see http://prometheus/graph?g0.expr=up") == "see http://prometheus/graph?g0.expr=up"
+def test_a_bare_http_host_stays_readable() -> None:
+    assert "see http://prometheus:9090/" == redact_text("see http://prometheus:9090/")
+
+
+def test_an_http_link_keeps_its_host_but_digests_its_path_where_webhook_tokens_live() -> None:
+    redacted = redact_text("see https://hooks.slack.com/services/T0/B0/XYZsecret")
+    assert redacted.startswith("see https://hooks.slack.com/<redacted:")
+    assert "XYZsecret" not in redacted
 
 
 def test_a_url_is_shown_as_scheme_and_a_stable_digest() -> None:
