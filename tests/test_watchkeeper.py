@@ -149,3 +149,9 @@ def test_a_delivery_without_the_heartbeat_alert_does_not_refresh_it() -> None:
     heartbeat = Heartbeat(CONFIG.suppression.heartbeat, memory, clock)
     heartbeat.saw([{"alertname": "KubePodCrashLooping"}, {"alertname": "Watchdogs"}])
     assert memory.heartbeat_at is None
+
+
+def test_a_mention_in_an_alert_name_cannot_ping_from_a_digest() -> None:
+    outcome = {"alert": {"labels": {"alertname": "@everyone <!channel>"}}, "reason": "rule", "rule": "quiet"}
+    digests = digest_messages([outcome], lambda _: ("json://chat",), 1.0)
+    assert ("@everyone" in digests[0].body, "<!channel>" in digests[0].body) == (False, False)
