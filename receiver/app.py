@@ -26,10 +26,11 @@ from receiver.metrics import Metrics
 from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline import Pipeline, RenderStage, RouteStage
 from receiver.priority import IntakeActivity
+from receiver.redact import register_secret
 from receiver.runtime import RUNTIME, Runtime
 from receiver.sources import Sources
 from receiver.store import SqliteStore, Store, StoreUnavailable
-from receiver.suppress import Memory, Suppressor
+from receiver.suppress import Heartbeat, Memory, Suppressor
 from receiver.watchkeeper import Watchkeeper
 from receiver.wire import PayloadError, decode_webhook
 from receiver.worker import Worker
@@ -51,6 +52,10 @@ class Credentials:
     bearer_token: str | None = None
     basic_user: str | None = None
     basic_password: str | None = None
+
+    def __post_init__(self) -> None:
+        register_secret(self.bearer_token)  # blanked in every log line from now on
+        register_secret(self.basic_password)
 
     @property
     def enabled(self) -> bool:
@@ -128,7 +133,8 @@ def create_app(
         fallback = Pipeline([RouteStage(config), RenderStage()])
         intake = IntakeActivity()
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock, intake=intake)
-        runtime = Runtime(config, metrics, store, worker, outbox, intake)
+        heartbeat = Heartbeat(config.suppression.heartbeat, memory, clock)
+        runtime = Runtime(config, metrics, store, worker, outbox, intake, heartbeat=heartbeat)
         stopping = asyncio.Event()
         workers = [
             asyncio.create_task(worker.run(stopping=stopping), name=f"worker-{i}") for i in range(config.server.workers)
@@ -242,6 +248,7 @@ async def _receive(request: web.Request, runtime: Runtime) -> web.Response:
     except StoreUnavailable as exc:
         log.error("store_unavailable", error=str(exc), group_key=webhook.group_key)
         return _error(503, f"cannot store alerts now, retry later: {exc}")
+    runtime.heartbeat.saw(alert.labels for alert in webhook.alerts)  # duplicates too: each is proof of life
     firing = webhook.firing_count()
     runtime.metrics.received_firing.inc(firing)
     runtime.metrics.received_resolved.inc(alerts - firing)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import apprise
 import structlog
@@ -24,7 +26,7 @@ import structlog
 from receiver.config import NotifyConfig, Route
 from receiver.matchers import all_match
 from receiver.metrics import Metrics
-from receiver.redact import redact_text, redact_url, url_scheme
+from receiver.redact import redact_text, redact_url, register_channel_url, url_scheme
 from receiver.store import Delivery, Store
 from receiver.waiting import keep_working
 
@@ -70,6 +72,8 @@ class AppriseChannel:
         self._timeout = timeout_seconds
 
     async def send(self, url: str, message: Message) -> None:
+        # Apprise's logger echoes a failing URL and its tokens: blank them in every log line.
+        register_channel_url(url)
         loop = asyncio.get_running_loop()
         try:
             ok = await asyncio.wait_for(loop.run_in_executor(self._pool, _apprise_send, url, message), self._timeout)
@@ -215,9 +219,41 @@ class Outbox:
         bound.info("delivered", attempts=delivery.attempts + 1)
 
 
+# `@everyone`, `@here`, `@channel`, `@all`, `@someone` ping people in Discord, Slack and
+# Mattermost; `<!channel>`, `<@U123>`, `<@&role>`, `<#C123>` are Slack/Discord mention markup.
+_AT_MENTION = re.compile(r"(?<![\w.+-])@(?=\w)|@(?=(?i:everyone|here|channel|all)\b)")
+_MARKUP_MENTION = re.compile(r"<([!@#])")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+def neutralise_mentions(text: str) -> str:
+    """Mentions stay readable but no longer ping: a zero-width space breaks the markup.
+    An e-mail address (`a@b`) is left alone: its `@` follows a word character."""
+    text = _AT_MENTION.sub("@" + _ZERO_WIDTH_SPACE, text)
+    return _MARKUP_MENTION.sub("<" + _ZERO_WIDTH_SPACE + r"\1", text)
+
+
+def page_link(url: object) -> str | None:
+    """Only a plain http(s) URL becomes a link in a page: no javascript:, data: or relative
+    ones, and nothing that could start a line of its own."""
+    if not isinstance(url, str) or not url or any(c.isspace() or not c.isprintable() for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
 def render_message(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
     """Title and plain-text body an on-call engineer reads first on a phone: the alert in
-    full, and after it one line for each other alert of its group sent in the same message."""
+    full, and after it one line for each other alert of its group sent in the same message.
+    Labels, annotations and enrichment are untrusted: no mention in them pings anyone."""
+    message = _render_group(outcome, *others)
+    return Message(neutralise_mentions(message.title), neutralise_mentions(message.body), message.notify_type)
+
+
+def _render_group(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
     message = _render_one(outcome)
     if not others:
         return message
@@ -285,7 +321,7 @@ def _render_one(outcome: Mapping[str, Any]) -> Message:
             lines.extend(f"{source}: {line}" for line in enrichment["summary"][:MAX_LINES_PER_SOURCE])
     links = [("Source", alert.get("generatorURL")), ("Runbook", annotations.get("runbook_url"))]
     links.append(("Alertmanager", group.get("externalURL")))
-    lines.extend(f"{name}: {url}" for name, url in links if url)
+    lines.extend(f"{name}: {url}" for name, url in ((n, page_link(u)) for n, u in links) if url)
     if group.get("truncatedAlerts"):
         lines.append(f"Alertmanager left out {group['truncatedAlerts']} more alerts of this group.")
     notify_type = "success" if status == "resolved" else _TYPE_BY_SEVERITY.get(severity, "warning")

@@ -12,6 +12,7 @@ from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.priority import IntakeActivity
 from receiver.store import Store
+from receiver.suppress import Heartbeat
 from receiver.worker import Worker
 
 
@@ -25,6 +26,7 @@ class Runtime:
     worker: Worker
     outbox: Outbox
     intake: IntakeActivity
+    heartbeat: Heartbeat
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Generic, TypeVar
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import networkx as nx
 
 from enrichers.telemetry_naming import alert_service
-from receiver.config import MaintenanceWindow, SuppressionConfig
+from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
 from receiver.matchers import all_match
 from receiver.models import Alert, alert_from_json
 from receiver.pipeline import Decision, Work
@@ -99,6 +99,28 @@ class Memory:
         self.last_state = Bounded(self.limit)
         self.flapping_since = Bounded(self.limit)
         self.active = Bounded(self.limit)
+
+
+class Heartbeat:
+    """Proof of life from the pipeline in front of KubeBot, noted at intake.
+
+    Every delivery of a heartbeat alert counts, duplicates included: Alertmanager re-sends
+    the Watchdog group with the same startsAt each repeat_interval, and the store drops
+    those re-sends before any decision would see them.
+    """
+
+    def __init__(self, config: HeartbeatConfig, memory: Memory, clock: Callable[[], datetime]) -> None:
+        self._config = config
+        self._memory = memory
+        self._clock = clock
+
+    @property
+    def memory(self) -> Memory:
+        return self._memory
+
+    def saw(self, labels: Iterable[Mapping[str, str]]) -> None:
+        if self._config.matchers and any(all_match(self._config.matchers, one) for one in labels):
+            self._memory.heartbeat_at = self._clock()
 
 
 def in_window(window: MaintenanceWindow, now: datetime) -> bool:

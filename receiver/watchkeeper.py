@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from receiver.config import Config
-from receiver.notify import Outbox, route_urls
+from receiver.notify import Outbox, neutralise_mentions, route_urls
 from receiver.store import NewDelivery, Store, StoreUnavailable
 from receiver.suppress import HEARTBEAT_RULE, Memory
 
@@ -49,7 +49,8 @@ def digest_messages(
         if len(names) > 20:
             lines.append(f"  ... and {len(names) - 20} more kinds")
         title = f"[DIGEST] {len(items)} alerts not paged in the last {hours:g}h"
-        messages.append(NewDelivery(url, title, "\n".join(lines), "info"))
+        # Alert names are untrusted: no mention in them may ping anyone.
+        messages.append(NewDelivery(url, title, neutralise_mentions("\n".join(lines)), "info"))
     return messages
 
 

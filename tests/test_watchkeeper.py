@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from aiohttp.test_utils import TestClient, TestServer
+
+from receiver.app import Credentials, create_app
 from receiver.config import load
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
 from receiver.notify import Outbox, RetryPolicy
+from receiver.runtime import RUNTIME
 from receiver.store import SqliteStore
-from receiver.suppress import Memory
+from receiver.suppress import Heartbeat, Memory
 from receiver.watchkeeper import Watchkeeper, digest_messages
 from tests.conftest import accept, fixture_json, outcome_of
 from tests.test_outbox import FakeClock, FlakyChannel
@@ -88,3 +93,65 @@ def test_digest_messages_group_by_channel() -> None:
     [message] = digest_messages(outcomes, lambda labels: ["json://x"], 1)
     assert message.body.splitlines()[:2] == ["2 suppressed as flapping", "1 suppressed as repeat"]
     assert "  2 x A (flapping)" in message.body
+
+
+WATCHDOG = {
+    "version": "4",
+    "groupKey": '{}:{alertname="Watchdog"}',
+    "status": "firing",
+    "receiver": "kubebot",
+    "groupLabels": {"alertname": "Watchdog"},
+    "commonLabels": {"alertname": "Watchdog", "severity": "none"},
+    "commonAnnotations": {},
+    "externalURL": "http://alertmanager:9093",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {"alertname": "Watchdog", "severity": "none"},
+            "annotations": {},
+            "startsAt": "2026-11-25T14:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "e0f4b1c2d3a49586",
+        }
+    ],
+}
+
+
+async def test_a_watchdog_resent_with_the_same_state_keeps_the_heartbeat_alive(tmp_path: Path) -> None:
+    config = load(
+        f"""
+store: {{path: "{tmp_path / "kb.db"}"}}
+suppression:
+  heartbeat: {{matchers: ['alertname="Watchdog"'], missing_after_seconds: 8}}
+notify: {{default_urls: ["json://chat"]}}
+""",
+        {},
+    )
+    clock = FakeClock()
+    app = create_app(config, clock=clock, credentials=Credentials(), channel=FlakyChannel(0))
+    async with TestClient(TestServer(app)) as client:
+        runtime = app[RUNTIME]
+        keeper = Watchkeeper(config, runtime.store, runtime.outbox, runtime.heartbeat.memory, clock)
+        notices: list[Any] = []
+        for _ in range(5):  # Alertmanager's repeat_interval: the same startsAt and fingerprint each time
+            assert (await client.post("/api/v1/alerts", json=WATCHDOG)).status == 200
+            clock.advance(6)
+            notices += keeper.heartbeat_notices()
+            clock.advance(6)  # 12 s since the first send: past missing_after_seconds
+            assert (await client.post("/api/v1/alerts", json=WATCHDOG)).status == 200
+            notices += keeper.heartbeat_notices()
+    assert notices == []
+
+
+def test_a_delivery_without_the_heartbeat_alert_does_not_refresh_it() -> None:
+    clock, memory = FakeClock(), Memory()
+    heartbeat = Heartbeat(CONFIG.suppression.heartbeat, memory, clock)
+    heartbeat.saw([{"alertname": "KubePodCrashLooping"}, {"alertname": "Watchdogs"}])
+    assert memory.heartbeat_at is None
+
+
+def test_a_mention_in_an_alert_name_cannot_ping_from_a_digest() -> None:
+    outcome = {"alert": {"labels": {"alertname": "@everyone <!channel>"}}, "reason": "rule", "rule": "quiet"}
+    digests = digest_messages([outcome], lambda _: ("json://chat",), 1.0)
+    assert ("@everyone" in digests[0].body, "<!channel>" in digests[0].body) == (False, False)
