@@ -31,6 +31,8 @@ _EXPORTER_HINTS = (
 # Kubernetes generates ReplicaSet hashes and pod suffixes from this alphabet (no vowels, so
 # a word in a workload name is never mistaken for one).
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"
+# These run on pod labels from alerts: `.+` gives back one '-' at a time and what follows
+# is bounded or one class run, so the work stays linear in the name's length.
 _DEPLOYMENT_POD = re.compile(rf"^(?P<workload>.+)-[{_SAFE}]{{6,10}}-[{_SAFE}]{{5}}$")
 _SHORT_SUFFIX_POD = re.compile(rf"^(?P<workload>.+)-(?:[0-9]+|[{_SAFE}]{{5}})$")
 

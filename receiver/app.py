@@ -69,7 +69,7 @@ class Credentials:
         scheme, _, value = header.partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer" and self.bearer_token is not None:
-            return hmac.compare_digest(value.encode(), self.bearer_token.encode())
+            return bool(value) and hmac.compare_digest(value.encode(), self.bearer_token.encode())
         if scheme.lower() == "basic" and self.basic_user is not None:
             try:
                 user, _, password = b64decode(value, validate=True).decode().partition(":")

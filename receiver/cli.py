@@ -17,7 +17,7 @@ from aiohttp import web
 
 from receiver.app import create_app
 from receiver.builder import build_pipeline
-from receiver.config import Config, ConfigError, load_file
+from receiver.config import Config, ConfigError, check_environment, load_file
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, message_from_body
@@ -33,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     check = commands.add_parser("check-config", help="validate a config file")
     check.add_argument("file")
+    check.add_argument(
+        "--skip-files",
+        action="store_true",
+        help="do not check the files and store directory it names (checking for another machine)",
+    )
     replay = commands.add_parser("replay", help="run the pipeline on one webhook body, send nothing")
     replay.add_argument("payload")
     replay.add_argument("--config")
@@ -43,13 +48,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "check-config":
-        return _check_config(args.file)
+        return _check_config(args.file, check_files=not args.skip_files)
     if args.command in ("rca", "rca-eval"):
         return _rca(args.command, Path(args.case_dir if args.command == "rca" else args.cases_dir))
     config = _load_or_exit(args.config)
     if args.command == "replay":
         configure_logging("warning")  # stdout carries the JSON answer; logs go to stderr
         return asyncio.run(_replay(config, Path(args.payload)))
+    # The same checks as check-config: refuse to start rather than fail on first use.
+    problems = check_environment(config)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"kubebot: not starting: {len(problems)} configuration problem(s)", file=sys.stderr)
+        return 1
     configure_logging(args.log_level)
     app = create_app(config, sources_factory=build_sources)
     app.on_startup.append(_freeze_start_up_objects)
@@ -99,15 +110,17 @@ def _load_or_exit(path: str | None) -> Config:
         raise SystemExit(1) from None
 
 
-def _check_config(path: str) -> int:
+def _check_config(path: str, *, check_files: bool = True) -> int:
     try:
-        load_file(path, os.environ)
+        config = load_file(path, os.environ)
+        problems = check_environment(config) if check_files else []
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem)
-        return 1
+        problems = exc.problems
     except OSError as exc:
-        print(f"{path}: {exc.strerror}")
+        problems = [f"{path}: {exc.strerror}"]
+    for problem in problems:
+        print(problem)
+    if problems:
         return 1
     print(f"{path}: ok")
     return 0

@@ -3,16 +3,24 @@
 `load(text, environ)` is pure: it parses, applies `KUBEBOT_<SECTION>__<KEY>` overrides,
 fills defaults and reports every problem with its key path. `load_file` does the I/O.
 Secrets stay as file paths here (`*_file` keys); `read_secret` reads them at start-up.
+`check_environment` checks what the config points at on this machine (files, the store's
+directory); `check-config` and `serve` run both, so `serve` never starts on what would
+fail later.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import re
 import types
 import typing
-from collections.abc import Mapping
+import zoneinfo
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -215,33 +223,84 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
-# Domain checks the types alone cannot express: (key path, predicate, problem).
+# The sane range (min, max, both inclusive) of every number in the config, by key path
+# (`[]` stands for any list index). A value outside it, NaN or infinite is an error
+# naming the key; a test checks that every numeric field has a line here.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "server.port": (0, 65535),
+    "server.max_body_bytes": (1024, 256 * 1024 * 1024),
+    "server.workers": (1, 256),
+    "server.shutdown_grace_seconds": (0, 600),
+    "store.max_pending": (1, 10_000_000),
+    "store.retention_days": (0.01, 3650),
+    "kubernetes.log_lines": (0, 10_000),
+    # Up to ~30 years: replays of old fixtures look far back; timedelta holds far more.
+    "kubernetes.events_window_seconds": (1, 1e9),
+    "kubernetes.call_timeout_seconds": (0.1, 300),
+    "kubernetes.max_concurrency": (1, 256),
+    "prometheus.window_seconds": (60, 7 * 86400),
+    "enrichment.timeout_seconds": (0.1, 300),
+    "graph.refresh_seconds": (1, 86400),
+    "rca.step_seconds": (1, 3600),
+    "rca.max_causes": (1, 100),
+    "suppression.flapping.max_changes": (1, 100),
+    "suppression.flapping.window_seconds": (1, 7 * 86400),
+    "suppression.resolved_grace_seconds": (0, 86400),
+    "suppression.symptom_hold_seconds": (0, 86400),
+    "suppression.repeat_interval_seconds": (0, 30 * 86400),
+    "suppression.heartbeat.missing_after_seconds": (1, 7 * 86400),
+    "suppression.digest_interval_seconds": (0, 7 * 86400),
+    "notify.timeout_seconds": (0.1, 300),
+    # 2 ** (max_attempts - 1) must stay a float: the backoff doubles per attempt.
+    "notify.max_attempts": (1, 100),
+    "notify.backoff_initial_seconds": (0.01, 3600),
+    "notify.backoff_max_seconds": (0.1, 86400),
+    "notify.max_concurrency": (1, 256),
+}
+
+# Times (rule expiry, one-off maintenance) are kept in UTC, within these.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+# The same names as receiver.suppress.DAYS, which imports this module.
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK_TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")  # ours, fixed, fullmatch: linear
+# Prometheus refuses range queries of more points than this per series.
+MAX_POINTS_PER_SERIES = 11_000
+# Secret files hold a token, not a document: more is a wrong path (or /dev/zero).
+MAX_SECRET_BYTES = 64 * 1024
+
+# Domain checks across keys, which bounds alone cannot express: (key path, predicate, problem).
 _CHECKS: tuple[tuple[str, typing.Callable[[Config], bool], str], ...] = (
-    ("server.port", lambda c: 0 <= c.server.port <= 65535, "must be 0..65535"),
-    ("server.max_body_bytes", lambda c: c.server.max_body_bytes >= 1024, "must be >= 1024"),
-    ("server.workers", lambda c: 1 <= c.server.workers <= 256, "must be 1..256"),
-    ("store.max_pending", lambda c: c.store.max_pending >= 1, "must be >= 1"),
-    ("enrichment.timeout_seconds", lambda c: c.enrichment.timeout_seconds > 0, "must be > 0"),
-    ("notify.max_attempts", lambda c: c.notify.max_attempts >= 1, "must be >= 1"),
-    ("notify.timeout_seconds", lambda c: c.notify.timeout_seconds > 0, "must be > 0"),
-    ("notify.max_concurrency", lambda c: c.notify.max_concurrency >= 1, "must be >= 1"),
     (
         "auth.basic",
         lambda c: (c.auth.basic.username is None) == (c.auth.basic.password_file is None),
         "username and password_file go together",
     ),
+    (
+        "notify.backoff_initial_seconds",
+        lambda c: c.notify.backoff_initial_seconds <= c.notify.backoff_max_seconds,
+        "must not exceed notify.backoff_max_seconds",
+    ),
+    (
+        "suppression.digest_interval_seconds",
+        lambda c: c.suppression.digest_interval_seconds == 0 or c.suppression.digest_interval_seconds >= 60,
+        "must be 0 (off) or at least 60",
+    ),
+    (
+        "rca.step_seconds",
+        lambda c: c.prometheus.window_seconds / c.rca.step_seconds <= MAX_POINTS_PER_SERIES,
+        f"prometheus.window_seconds / rca.step_seconds must be at most {MAX_POINTS_PER_SERIES} points",
+    ),
 )
 
 # YAML keys that are Python keywords.
 _KEY_ALIASES = {"from": "from_", "continue": "continue_"}
+_FIELD_KEYS = {name: key for key, name in _KEY_ALIASES.items()}
 
 
 def load(text: str, environ: Mapping[str, str]) -> Config:
     """Parse and validate a config document; raise ConfigError listing every problem."""
-    try:
-        raw = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"$: not valid YAML: {exc}"]) from None
+    raw = _parse_yaml(text)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -250,6 +309,9 @@ def load(text: str, environ: Mapping[str, str]) -> Config:
     _apply_env_overrides(raw, environ, problems)
     config = _convert(Config, raw, "", problems)
     if not problems:
+        problems.extend(_bound_problems(config, "", ""))
+    if not problems:
+        problems.extend(_maintenance_problems(config))
         problems.extend(f"{path}: {what}" for path, ok, what in _CHECKS if not ok(config))
     if problems:
         raise ConfigError(problems)
@@ -257,16 +319,215 @@ def load(text: str, environ: Mapping[str, str]) -> Config:
     return config
 
 
+def _parse_yaml(text: str) -> Any:
+    """The document's data. A problem names the line and column only: the line itself may
+    hold a password or a URL with credentials, so it is never echoed."""
+    if not text.strip():
+        return {}
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        if mark is None:
+            raise ConfigError(["$: not valid YAML"]) from None
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        opened = exc.context_mark
+        if opened is not None and opened.line != mark.line:
+            where += f" (in what opens at line {opened.line + 1})"
+        raise ConfigError([f"{_section_at(text, mark.line)}: not valid YAML at {where}"]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, max(exc.position, 0))
+        problem = f"not valid YAML at line {line + 1}: a character YAML does not allow"
+        raise ConfigError([f"{_section_at(text, line)}: {problem}"]) from None
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
+        # e.g. a timestamp such as 2027-13-45, or nesting too deep for the parser
+        raise ConfigError(["$: not valid YAML: a value cannot be read"]) from None
+
+
+def _section_at(text: str, line: int) -> str:
+    """The top-level section a broken line is in, if it is one of ours; else "$". Only
+    our own section names are ever shown, nothing else from the text."""
+    sections = {f.name for f in dataclasses.fields(Config)}
+    for candidate in reversed(text.splitlines()[: line + 1]):
+        name = candidate.split(":", 1)[0]
+        if name and not name[0].isspace() and not name.startswith("#"):
+            return name if name in sections else "$"
+    return "$"
+
+
 def load_file(path: str | Path | None, environ: Mapping[str, str]) -> Config:
-    text = Path(path).read_text(encoding="utf-8") if path else ""
+    try:
+        text = Path(path).read_text(encoding="utf-8") if path else ""
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"$: not UTF-8 text (byte {exc.start})"]) from None
     return load(text, environ)
 
 
 def read_secret(path: str | None) -> str | None:
-    """Secrets come from files (mounted Kubernetes Secrets); trailing newlines are not part."""
+    """Secrets come from files (mounted Kubernetes Secrets); trailing newlines are not part.
+    An empty secret would let an empty credential in: it is an error, never "no auth"."""
     if path is None:
         return None
+    problem = _secret_problem(path)
+    if problem is not None:
+        raise ConfigError([f"{path}: {problem}"])
     return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def check_environment(config: Config) -> list[str]:
+    """What the config refers to on this machine, each problem with its key path: secret
+    files readable and not empty, other files readable, the store's directory writable or
+    creatable. Separate from `load`, which stays pure."""
+    problems: list[str] = []
+    secrets = {
+        "auth.bearer_token_file": config.auth.bearer_token_file,
+        "auth.basic.password_file": config.auth.basic.password_file,
+        "kubernetes.token_file": config.kubernetes.token_file,
+    }
+    for key, secret in secrets.items():
+        problem = _secret_problem(secret) if secret is not None else None
+        if problem is not None:
+            problems.append(f"{key}: {problem}")
+    if config.kubernetes.kubeconfig is not None:
+        problem = _readable_problem(Path(config.kubernetes.kubeconfig).expanduser())
+        if problem is not None:
+            problems.append(f"kubernetes.kubeconfig: {problem}")
+    problem = _store_problem(config.store.path)
+    if problem is not None:
+        problems.append(f"store.path: {problem}")
+    return problems
+
+
+def _readable_problem(path: Path) -> str | None:
+    try:
+        if not path.is_file():
+            return f"{path} is not a file" if path.exists() else f"{path} does not exist"
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None
+
+
+def _secret_problem(name: str) -> str | None:
+    path = Path(name)
+    problem = _readable_problem(path)
+    if problem is not None:
+        return problem
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SECRET_BYTES + 1)
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    if len(data) > MAX_SECRET_BYTES:
+        return f"{path} is larger than {MAX_SECRET_BYTES} bytes, not a secret"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"{path} is not UTF-8 text"
+    if not text.strip():
+        return f"{path} is empty or only whitespace: it would accept an empty credential"
+    return None
+
+
+def _store_problem(name: str) -> str | None:
+    """The store opens the file and creates its directory: both must be possible."""
+    if name == ":memory:":
+        return None
+    path = Path(name)
+    if path.is_dir():
+        return f"{path} is a directory, not a database file"
+    if path.exists():
+        return None if os.access(path, os.R_OK | os.W_OK) else f"{path} is not writable"
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create {path.parent}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK) or _read_only_mount(existing):
+        return f"cannot create {path}: {existing} is not writable"
+    return None
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def numeric_keys(kind: type[Any] = Config, prefix: str = "") -> Iterator[str]:
+    """The key path of every int or float field below `kind` (`[]` for list items)."""
+    hints = typing.get_type_hints(kind)
+    for f in dataclasses.fields(kind):
+        yield from _numeric_keys_of(hints[f.name], _join(prefix, _yaml_key(f.name)))
+
+
+def _numeric_keys_of(kind: Any, path: str) -> Iterator[str]:
+    args = typing.get_args(kind)
+    if kind in (int, float):
+        yield path
+    elif dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        yield from numeric_keys(kind, path)
+    elif typing.get_origin(kind) is tuple:
+        for arg in {a for a in args if a is not Ellipsis}:
+            yield from _numeric_keys_of(arg, f"{path}[]")
+    elif typing.get_origin(kind) in (Union, types.UnionType):
+        for arg in args:
+            yield from _numeric_keys_of(arg, path)
+
+
+def _bound_problems(value: Any, path: str, key: str) -> Iterator[str]:
+    """Every number outside its BOUNDS line, with its key path (real list indexes)."""
+    if dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            name = _yaml_key(f.name)
+            yield from _bound_problems(getattr(value, f.name), _join(path, name), _join(key, name))
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _bound_problems(item, f"{path}[{i}]", f"{key}[]")
+    elif isinstance(value, int | float) and not isinstance(value, bool) and key in BOUNDS:
+        low, high = BOUNDS[key]
+        if not (math.isfinite(value) and low <= value <= high):
+            yield f"{path}: must be between {_number(low)} and {_number(high)}"
+
+
+def _maintenance_problems(config: Config) -> Iterator[str]:
+    """Values `receiver.suppress.in_window` turns into zones and clock times."""
+    for i, window in enumerate(config.suppression.maintenance):
+        where = f"suppression.maintenance[{i}]"
+        if window.start is not None and window.end is not None and window.start >= window.end:
+            yield f"{where}.start: must be before end"
+        if window.timezone not in _time_zones():
+            yield f"{where}.timezone: must be an IANA time zone name such as Europe/Berlin or UTC"
+        for key, value in (("from", window.from_), ("to", window.to)):
+            if value is not None and not _CLOCK_TIME.fullmatch(value):
+                yield f'{where}.{key}: must be a time HH:MM from 00:00 to 23:59 (quote it: "02:00")'
+        if (window.from_ is None) != (window.to is None):
+            yield f"{where}: from and to go together"
+        if window.from_ is not None and window.from_ == window.to:
+            yield f"{where}.to: must differ from `from`"
+        for j, day in enumerate(window.days):
+            if day not in WEEKDAYS:
+                yield f"{where}.days[{j}]: must be one of {', '.join(WEEKDAYS)}"
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    # Names only, from the installed tz database: never a path to open.
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _yaml_key(field_name: str) -> str:
+    return _FIELD_KEYS.get(field_name, field_name)
 
 
 def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], problems: list[str]) -> None:
@@ -279,7 +540,7 @@ def _apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str], proble
             continue
         try:
             value = yaml.safe_load(text)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
             value = text
         node = raw
         for part in path[:-1]:
@@ -334,17 +595,7 @@ def _convert(kind: Any, value: Any, path: str, problems: list[str]) -> Any:
 
 def _convert_scalar(kind: Any, value: Any, where: str, problems: list[str]) -> Any:
     if kind is datetime:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value
-        if isinstance(value, str):
-            try:
-                parsed = datetime.fromisoformat(value)
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is not None:
-                return parsed
-        problems.append(f"{where}: expected an RFC 3339 time with a zone, e.g. 2027-01-01T00:00:00Z")
-        return None
+        return _convert_time(value, where, problems)
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
@@ -355,6 +606,27 @@ def _convert_scalar(kind: Any, value: Any, where: str, problems: list[str]) -> A
         return str(value)
     problems.append(f"{where}: expected {kind.__name__}, got {type(value).__name__}")
     return None
+
+
+def _convert_time(value: Any, where: str, problems: list[str]) -> datetime | None:
+    parsed = value if isinstance(value, datetime) else None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        problems.append(f"{where}: expected an RFC 3339 time with a zone, e.g. 2027-01-01T00:00:00Z")
+        return None
+    try:
+        # Kept in UTC: later comparisons and sums never overflow near year 9999.
+        utc = parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        problems.append(f"{where}: must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)")
+        return None
+    return utc
 
 
 def _convert_dataclass(kind: type[Any], value: Any, path: str, problems: list[str]) -> Any:
