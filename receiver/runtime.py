@@ -12,6 +12,7 @@ from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.priority import IntakeActivity
 from receiver.store import Store
+from receiver.supervisor import Supervisor
 from receiver.worker import Worker
 
 
@@ -26,6 +27,7 @@ class Runtime:
     outbox: Outbox
     intake: IntakeActivity
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor | None = None  # restarts the tasks; says which keep failing
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
