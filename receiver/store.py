@@ -574,8 +574,8 @@ class SqliteStore:
             set_aside = 0
             for item in items:
                 row = conn.execute(
-                    "UPDATE alerts SET state = 'quarantined', processed_at = ? WHERE id = ? AND state != 'done'"
-                    " RETURNING message_id, received_at",
+                    "UPDATE alerts SET state = 'quarantined', processed_at = ? WHERE id = ?"
+                    " AND state IN ('pending', 'running') RETURNING message_id, received_at",
                     (ts, item.alert_id),
                 ).fetchone()
                 if row is None:
