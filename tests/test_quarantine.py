@@ -233,3 +233,15 @@ async def test_the_alert_that_fails_even_the_fallback_is_quarantined_not_claimed
     assert [(i.stage, i.alertname, i.error) for i in items] == [
         ("fails_on", "Poison", "StageFailed: fails_on: ValueError: cannot handle Poison")
     ]
+
+
+async def test_the_incident_list_links_to_the_quarantine_when_it_holds_alerts(tmp_path: Path) -> None:
+    await _seed(tmp_path, POISON)
+    async with TestClient(TestServer(create_app(config(tmp_path), credentials=Credentials()))) as client:
+
+        async def listed() -> bool:
+            return bool(await _quarantine(client))
+
+        assert await eventually(listed)
+        page = await (await client.get("/")).text()
+    assert '<a href="/quarantine">1 alert quarantined</a>' in page
