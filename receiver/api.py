@@ -130,7 +130,17 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
     }
 
 
+async def list_quarantine(request: web.Request) -> web.Response:
+    """Alerts set aside because a stage failed on them, newest first, with the error."""
+    raw = request.query.get("limit") or "100"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        return web.json_response({"error": f"limit must be an integer between 1 and {MAX_LIMIT}"}, status=400)
+    items = await request.app[RUNTIME].store.quarantined(int(raw))
+    return web.json_response({"items": [item.to_json() for item in items]})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/quarantine", list_quarantine)
     app.router.add_get("/api/v1/incidents", list_incidents)
     app.router.add_get("/api/v1/incidents/{id}", get_incident)
     app.router.add_get(OPENAPI_PATH, openapi_json)

@@ -30,7 +30,9 @@ from receiver.redact import register_secret
 from receiver.runtime import RUNTIME, Runtime
 from receiver.sources import Sources
 from receiver.store import SqliteStore, Store, StoreUnavailable
+from receiver.supervisor import Supervisor
 from receiver.suppress import Heartbeat, Memory, Suppressor
+from receiver.waiting import wait_for_wakeup
 from receiver.watchkeeper import Watchkeeper
 from receiver.wire import PayloadError, decode_webhook
 from receiver.worker import Worker
@@ -136,14 +138,18 @@ def create_app(
         heartbeat = Heartbeat(config.suppression.heartbeat, memory, clock)
         runtime = Runtime(config, metrics, store, worker, outbox, intake, heartbeat=heartbeat)
         stopping = asyncio.Event()
+        # Backoff waits end at shutdown: a task resting after a fault must not hold it up.
+        supervisor = Supervisor(metrics, sleep=lambda seconds: wait_for_wakeup(stopping, seconds), stopping=stopping)
+        runtime.supervisor = supervisor
+        watchkeeper = Watchkeeper(config, store, outbox, memory, clock)
         workers = [
-            asyncio.create_task(worker.run(stopping=stopping), name=f"worker-{i}") for i in range(config.server.workers)
+            supervisor.spawn(f"worker-{i}", lambda: worker.run(stopping=stopping)) for i in range(config.server.workers)
         ]
         runtime.tasks = [
             *workers,
-            asyncio.create_task(outbox.run(stopping=stopping), name="outbox"),
-            asyncio.create_task(_maintain(runtime, clock), name="maintenance"),
-            asyncio.create_task(Watchkeeper(config, store, outbox, memory, clock).run(), name="watchkeeper"),
+            supervisor.spawn("outbox", lambda: outbox.run(stopping=stopping)),
+            supervisor.spawn("maintenance", lambda: _maintain(runtime, clock)),
+            supervisor.spawn("watchkeeper", watchkeeper.run),
         ]
         metrics.queue_depth.set(store.pending_count())
         metrics.outbox_depth.set(store.outbox_count())
@@ -269,6 +275,8 @@ async def healthz(_: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     reasons = [f"{t.get_name()} stopped" for t in runtime.tasks if t.done()]
+    if runtime.supervisor is not None:
+        reasons += runtime.supervisor.problems()
     try:
         await asyncio.wait_for(runtime.store.check_writable(), 2.0)
     except (StoreUnavailable, TimeoutError) as exc:

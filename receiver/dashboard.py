@@ -40,6 +40,7 @@ SECURITY_HEADERS: Mapping[str, str] = {
 REFRESH_SECONDS = 30
 PAGE_SIZE = 50
 FIRING_LIMIT = 200  # firing incidents are all shown above the paged history, up to this many
+QUARANTINE_PAGE = 200
 MAX_PAGING_LOOKUPS = 60  # each reads an incident's alerts; a storm must not make the list slow
 STATIC_TYPES: Mapping[str, str] = {"style.css": "text/css", "app.js": "text/javascript"}
 
@@ -79,6 +80,7 @@ class ListPage:
     filters: Mapping[str, str]
     older: str | None  # URL of the next page of history
     error: str | None
+    quarantined: int = 0  # alerts set aside because a stage failed on them (newest few counted)
 
 
 def render(template: str, **context: Any) -> str:
@@ -112,7 +114,9 @@ async def list_page(request: web.Request) -> web.Response:
     if len(history) == PAGE_SIZE and history[-1].id is not None:
         kept = {k: v for k, v in filters.items() if v and k != "cursor"}
         older = "/?" + urlencode({**kept, "cursor": str(history[-1].id)})
+    quarantined = len(await store.quarantined(QUARANTINE_PAGE))
     page = ListPage(
+        quarantined=quarantined,
         firing=incident_rows(firing, notes, now),
         history=incident_rows(history, notes, now),
         firing_capped=len(firing) == FIRING_LIMIT,
@@ -144,6 +148,12 @@ async def incident_page(request: web.Request) -> web.Response:
     return _html(render("incident.html", view=incident_view(detail, now), now=now))
 
 
+async def quarantine_page(request: web.Request) -> web.Response:
+    items = await request.app[RUNTIME].store.quarantined(QUARANTINE_PAGE)
+    now = time.time()
+    return _html(render("quarantine.html", items=items, limit=QUARANTINE_PAGE, now=now))
+
+
 async def static(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name not in STATIC_TYPES:  # a fixed list: no paths from the request reach the file system
@@ -165,4 +175,5 @@ def _html(text: str, status: int = 200) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", list_page)
     app.router.add_get("/incidents/{id}", incident_page)
+    app.router.add_get("/quarantine", quarantine_page)
     app.router.add_get("/static/{name}", static)

@@ -79,3 +79,15 @@ class Metrics:
             registry=r,
         )
         self.outbox_depth = Gauge("kubebot_outbox_depth", "Deliveries waiting to be sent or retried", registry=r)
+        self.quarantined = Counter(
+            "kubebot_alerts_quarantined",
+            "Alerts set aside, kept with their error, because a stage could not handle them",
+            ["stage"],
+            registry=r,
+        )
+        self.task_restarts = Counter(
+            "kubebot_task_restarts",
+            "Background tasks restarted by the supervisor after an unexpected error",
+            ["task"],
+            registry=r,
+        )

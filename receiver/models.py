@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
-from receiver.wire import GO_ZERO_TIME_YEAR, PayloadError, WireWebhook, convert_webhook, decode_webhook
+from receiver.wire import GO_ZERO_TIME_YEAR, PayloadError, WireWebhook, convert_webhook, decode_webhook, to_utc
 
 __all__ = [
     "Alert",
@@ -123,7 +123,10 @@ def message_from_body(raw: bytes) -> WebhookMessage:
 
 
 def message_from_wire(webhook: WireWebhook) -> WebhookMessage:
-    """Domain objects from a validated body (pure; the checks were made at decoding)."""
+    """Domain objects from a validated body (pure; the checks were made at decoding).
+
+    A body stored by an older, laxer version may still hold a time that leaves the
+    calendar in UTC: that is a PayloadError naming the field, never an OverflowError."""
     group = Group(
         group_key=webhook.group_key or "",
         receiver=webhook.receiver or "",
@@ -141,11 +144,11 @@ def message_from_wire(webhook: WireWebhook) -> WebhookMessage:
             status=alert.status or default_status,
             labels=_frozen(alert.labels),
             annotations=_frozen(alert.annotations),
-            starts_at=alert.starts_at.astimezone(UTC),
-            ends_at=_end(alert.ends_at),
+            starts_at=to_utc(alert.starts_at, f"alerts[{i}].startsAt"),
+            ends_at=_end(alert.ends_at, f"alerts[{i}].endsAt"),
             generator_url=alert.generator_url or "",
         )
-        for alert in webhook.alerts
+        for i, alert in enumerate(webhook.alerts)
     )
     return WebhookMessage(group=group, alerts=alerts)
 
@@ -156,7 +159,8 @@ def fingerprint_of(labels: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _end(ends_at: datetime | None) -> datetime | None:
+def _end(ends_at: datetime | None, field: str) -> datetime | None:
+    # Year 1, whatever its offset, is Go's zero time: "no end", never converted.
     if ends_at is None or ends_at.year == GO_ZERO_TIME_YEAR:
         return None
-    return ends_at.astimezone(UTC)
+    return to_utc(ends_at, field)

@@ -96,6 +96,24 @@ SCHEMAS: dict[str, Any] = {
             "alert_count": {"type": "integer"},
         },
     },
+    "QuarantinedItem": {
+        "type": "object",
+        "required": ["id", "stage", "error", "received_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "stage": {
+                "type": "string",
+                "description": "where it failed: expand, enrich_and_rank, suppress, route, render or record",
+            },
+            "error": {"type": "string", "description": "exception type and message"},
+            "received_at": {"type": "number", "description": "unix seconds"},
+            "quarantined_at": {"type": "number"},
+            "alert_id": {"type": ["integer", "null"], "description": "null when its body never expanded"},
+            "message_id": {"type": ["integer", "null"], "description": "the stored webhook body"},
+            "fingerprint": {"type": ["string", "null"]},
+            "alertname": {"type": ["string", "null"]},
+        },
+    },
     "RootCause": {
         "type": "object",
         "properties": {
@@ -213,6 +231,35 @@ PATHS: dict[str, Any] = {
                 **_UNAUTHORIZED,
                 "404": _error("no such incident (or pruned)"),
             },
+        }
+    },
+    "/api/v1/quarantine": {
+        "get": {
+            "summary": "Alerts set aside because a stage failed on them (kept, never dropped), newest first",
+            "security": _SECURED,
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}
+            ],
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/QuarantinedItem"}}
+                        },
+                    },
+                    "the quarantined items",
+                ),
+                "400": _error("a bad limit"),
+                **_UNAUTHORIZED,
+            },
+        }
+    },
+    "/quarantine": {
+        "get": {
+            "summary": "Dashboard: quarantined alerts",
+            "security": _SECURED,
+            "responses": {"200": _html("HTML page"), **_UNAUTHORIZED},
         }
     },
     OPENAPI_PATH: {

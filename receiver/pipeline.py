@@ -153,6 +153,20 @@ class RenderStage:
         return rendered
 
 
+class StageFailed(Exception):
+    """A stage raised: `stage` names it (a word, for metrics and the quarantine list)."""
+
+    def __init__(self, stage: str, error: Exception) -> None:
+        super().__init__(f"{stage}: {type(error).__name__}: {error}")
+        self.stage = stage
+
+
+def stage_name(stage: object) -> str:
+    """EnrichAndRankStage -> enrich_and_rank: a small fixed set, safe as a label value."""
+    name = type(stage).__name__.removesuffix("Stage")
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
 class Pipeline:
     def __init__(self, stages: Sequence[Stage]) -> None:
         self.stages = tuple(stages)
@@ -160,5 +174,8 @@ class Pipeline:
     async def run(self, batch: Sequence[Work]) -> list[Work]:
         items = list(batch)
         for stage in self.stages:
-            items = await stage.exec(items)
+            try:
+                items = await stage.exec(items)
+            except Exception as exc:
+                raise StageFailed(stage_name(stage), exc) from exc
         return items

@@ -12,6 +12,7 @@ from receiver.metrics import Metrics
 from receiver.notify import Outbox
 from receiver.priority import IntakeActivity
 from receiver.store import Store
+from receiver.supervisor import Supervisor
 from receiver.suppress import Heartbeat
 from receiver.worker import Worker
 
@@ -28,6 +29,7 @@ class Runtime:
     intake: IntakeActivity
     heartbeat: Heartbeat
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor | None = None  # restarts the tasks; says which keep failing
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

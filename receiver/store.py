@@ -29,7 +29,7 @@ import structlog
 
 from receiver.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
 from receiver.incidents import Incident, apply_outcome
-from receiver.models import Alert, Group, PayloadError, WebhookMessage, message_from_body
+from receiver.models import Alert, Group, WebhookMessage, message_from_body
 
 log = structlog.get_logger("kubebot.store")
 
@@ -94,6 +94,44 @@ class ProcessedAlert:
 
 
 @dataclass(frozen=True)
+class Quarantine:
+    """An alert set aside because a stage failed on it: it waits, with the error, for a
+    person (or a fixed version); later alerts go on past it."""
+
+    alert_id: int | None  # None when its body could not even be expanded into alert rows
+    stage: str  # expand | a pipeline stage (enrich_and_rank, suppress, route, render) | record
+    error: str
+    fingerprint: str | None = None
+    alertname: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedItem:
+    id: int
+    stage: str
+    error: str
+    received_at: float
+    quarantined_at: float
+    alert_id: int | None
+    message_id: int | None
+    fingerprint: str | None
+    alertname: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "stage": self.stage,
+            "error": self.error,
+            "received_at": self.received_at,
+            "quarantined_at": self.quarantined_at,
+            "alert_id": self.alert_id,
+            "message_id": self.message_id,
+            "fingerprint": self.fingerprint,
+            "alertname": self.alertname,
+        }
+
+
+@dataclass(frozen=True)
 class IncidentQuery:
     status: str | None = None
     severity: str | None = None
@@ -154,6 +192,15 @@ class Store(Protocol):
     ) -> None: ...
 
     async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None: ...
+
+    async def quarantine(self, items: Sequence[Quarantine], now: datetime) -> None:
+        """Set claimed alerts aside with their error: kept, never claimed again."""
+
+    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
+        """The newest quarantined items first."""
+
+    def take_quarantined_count(self) -> int:
+        """Alerts the store itself set aside (bodies that no longer expand) since the last call."""
 
     async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
 
@@ -267,6 +314,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_by_alert ON deliveries(alert_id);
+-- Alerts no stage could handle, with the error; their alert row (if any) is in state
+-- 'quarantined' and their body stays in messages. Added in place to older stores: a new table.
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    error TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    quarantined_at REAL NOT NULL,
+    alert_id INTEGER,
+    message_id INTEGER,
+    fingerprint TEXT,
+    alertname TEXT
+);
 """
 
 
@@ -290,6 +350,7 @@ class SqliteStore:
         self._pending = 0
         self._outbox = 0
         self._duplicates = 0
+        self._quarantined = 0
 
     @classmethod
     async def open(cls, path: str | Path, max_pending: int = 100_000) -> SqliteStore:
@@ -396,15 +457,20 @@ class SqliteStore:
         duplicates, self._duplicates = self._duplicates, 0
         return duplicates
 
+    def take_quarantined_count(self) -> int:
+        quarantined, self._quarantined = self._quarantined, 0
+        return quarantined
+
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
         def take(conn: sqlite3.Connection) -> tuple[tuple[int, int], list[tuple[Any, ...]]]:
-            expanded = _expand(conn, limit)
+            expanded = _expand(conn, limit, ts)
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
                 " WHERE state != 'done' AND state = 'pending' AND (not_before IS NULL OR not_before <= ?)"
-                " ORDER BY id LIMIT ?) RETURNING id, message_id, position, received_at, not_before IS NOT NULL",
+                " ORDER BY id LIMIT ?) RETURNING id, message_id, position, received_at, not_before IS NOT NULL,"
+                " fingerprint",
                 (ts, limit),
             ).fetchall()
             message_ids = sorted({row[1] for row in claimed})
@@ -417,15 +483,26 @@ class SqliteStore:
         (duplicates, unreadable), rows = await self._call(take)
         self._pending -= duplicates + unreadable
         self._duplicates += duplicates
-        parsed: dict[int, WebhookMessage] = {}
+        self._quarantined += unreadable
+        parsed: dict[int, WebhookMessage | Exception] = {}
         queued = []
-        for alert_id, message_id, position, received_at, held, body in sorted(rows):
+        unreadable_rows = []
+        for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
             if message_id not in parsed:
-                parsed[message_id] = message_from_body(body)
+                parsed[message_id] = _parse_stored(body)
             message = parsed[message_id]
-            queued.append(
-                QueuedAlert(alert_id, message.alerts[position], message.group, _time(received_at), bool(held))
-            )
+            try:
+                if isinstance(message, Exception):
+                    raise message
+                alert = message.alerts[position]
+            except Exception as exc:  # a row an older version expanded that this one cannot read
+                log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
+                unreadable_rows.append(Quarantine(alert_id, "expand", _describe(exc), fingerprint))
+                continue
+            queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
+        if unreadable_rows:
+            await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
+            self._quarantined += len(unreadable_rows)
         return queued
 
     async def release(self, alert_ids: Sequence[int]) -> None:
@@ -489,6 +566,35 @@ class SqliteStore:
         done, queued = await self._call(write)
         self._pending -= done
         self._outbox += queued
+
+    async def quarantine(self, items: Sequence[Quarantine], now: datetime) -> None:
+        ts = now.timestamp()
+
+        def write(conn: sqlite3.Connection) -> int:
+            set_aside = 0
+            for item in items:
+                row = conn.execute(
+                    "UPDATE alerts SET state = 'quarantined', processed_at = ? WHERE id = ?"
+                    " AND state IN ('pending', 'running') RETURNING message_id, received_at",
+                    (ts, item.alert_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                set_aside += 1
+                _insert_quarantine(conn, item, row[1], ts, alert_id=item.alert_id, message_id=row[0])
+            return set_aside
+
+        self._pending -= await self._call(write)
+
+    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, stage, error, received_at, quarantined_at, alert_id, message_id, fingerprint, alertname"
+                " FROM quarantine ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+
+        return [QuarantinedItem(*row) for row in await self._call(select)]
 
     async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None:
         """Notifications of KubeBot's own (heartbeat, digests), through the same outbox."""
@@ -686,8 +792,10 @@ class SqliteStore:
                 " (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
                 (cutoff,),
             ).rowcount
+            # Quarantined bodies stay, as their alerts do: someone still has to look at them.
             conn.execute(
-                "DELETE FROM messages WHERE received_at < ? AND id NOT IN (SELECT message_id FROM alerts)",
+                "DELETE FROM messages WHERE received_at < ? AND id NOT IN (SELECT message_id FROM alerts)"
+                " AND id NOT IN (SELECT message_id FROM quarantine WHERE message_id IS NOT NULL)",
                 (cutoff,),
             )
             conn.execute("DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?", (cutoff,))
@@ -775,16 +883,16 @@ def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, 
     return [(op, None, None) for op in ops]
 
 
-def _expand(conn: sqlite3.Connection, wanted: int) -> tuple[int, int]:
+def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> tuple[int, int]:
     """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
     inbox) are used up; returns how many alerts were duplicates, and how many are in
     bodies that no longer parse.
 
     An alert state already stored (an Alertmanager retry, the other HA peer) is kept
     once: its dedup key is unique. A body with nothing new is not kept at all. A body
-    that passed intake but does not parse now (only a newer, stricter version could do
-    that) is kept in messages for the retention period, with an error naming its id:
-    never silently dropped.
+    that passed intake but does not parse now (a newer, stricter version; or any fault
+    in parsing it) is quarantined: kept in messages with its error, shown by the API,
+    never silently dropped, and never in the way of the bodies after it.
     """
     duplicates = unreadable = 0
     while wanted > 0:
@@ -798,9 +906,11 @@ def _expand(conn: sqlite3.Connection, wanted: int) -> tuple[int, int]:
             ).lastrowid
             try:
                 alerts = message_from_body(body).alerts
-            except PayloadError as exc:
-                log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc))
+            except Exception as exc:
+                log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
                 unreadable += alert_count
+                for item in _unreadable_alerts(body, _describe(exc)):
+                    _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             stored = conn.executemany(
                 "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, position,"
@@ -814,6 +924,53 @@ def _expand(conn: sqlite3.Connection, wanted: int) -> tuple[int, int]:
                 conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
         conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
     return duplicates, unreadable
+
+
+def _parse_stored(body: bytes) -> WebhookMessage | Exception:
+    try:
+        return message_from_body(body)
+    except Exception as exc:
+        return exc
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
+    """One quarantine item per alert of a body that does not parse, with whatever can still
+    be read of its identity; one for the whole body when not even that can."""
+    try:
+        alerts = json.loads(body)["alerts"]
+        items = [
+            Quarantine(
+                None, "expand", error, _text(a.get("fingerprint")), _text((a.get("labels") or {}).get("alertname"))
+            )
+            for a in alerts
+        ]
+    except Exception:  # anything at all: the body is only described here
+        return [Quarantine(None, "expand", error)]
+    return items or [Quarantine(None, "expand", error)]
+
+
+def _text(value: object) -> str | None:
+    return value[:256] if isinstance(value, str) else None
+
+
+def _insert_quarantine(
+    conn: sqlite3.Connection,
+    item: Quarantine,
+    received_at: float,
+    now: float,
+    *,
+    alert_id: int | None,
+    message_id: int | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO quarantine (stage, error, received_at, quarantined_at, alert_id, message_id,"
+        " fingerprint, alertname) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (item.stage, item.error[:500], received_at, now, alert_id, message_id, item.fingerprint, item.alertname),
+    )
 
 
 def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -110,13 +110,27 @@ def convert_webhook(body: object) -> WireWebhook:
 
 
 def _check_semantics(webhook: WireWebhook) -> None:
-    """What a type cannot say: a status must come from somewhere, and a start is required."""
+    """What a type cannot say: a status must come from somewhere, a start is required, and
+    every time must still be a date once in UTC (workers convert it; 200 then a crash is not
+    an answer)."""
     default_status = webhook.default_status()
     for i, alert in enumerate(webhook.alerts):
         if alert.status is None and default_status is None:
             raise PayloadError(f"alerts[{i}].status", 'expected "firing" or "resolved"')
         if alert.starts_at.year == GO_ZERO_TIME_YEAR:
             raise PayloadError(f"alerts[{i}].startsAt", "required (Go's zero time is not a start)")
+        to_utc(alert.starts_at, f"alerts[{i}].startsAt")
+        if alert.ends_at is not None and alert.ends_at.year != GO_ZERO_TIME_YEAR:
+            to_utc(alert.ends_at, f"alerts[{i}].endsAt")
+
+
+def to_utc(moment: datetime, field: str) -> datetime:
+    """`moment` in UTC; PayloadError naming `field` when that leaves the calendar (year 1
+    with a positive offset, year 9999 with a negative one)."""
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise PayloadError(field, "out of range once converted to UTC (years 1 to 9999)") from None
 
 
 _AT = re.compile(r"^(?P<problem>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)

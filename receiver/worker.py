@@ -17,9 +17,9 @@ import structlog
 
 from receiver.metrics import Metrics
 from receiver.notify import Outbox
-from receiver.pipeline import Pipeline, Work
+from receiver.pipeline import Pipeline, StageFailed, Work
 from receiver.priority import IntakeActivity
-from receiver.store import Finished, NewDelivery, QueuedAlert, Store, StoreUnavailable
+from receiver.store import Finished, NewDelivery, Quarantine, QueuedAlert, Store, StoreUnavailable
 from receiver.waiting import keep_working
 
 log = structlog.get_logger("kubebot.worker")
@@ -67,6 +67,7 @@ class Worker:
     async def process_available(self) -> int:
         claimed = await self._store.claim(self._batch_size, self._clock())
         self._metrics.alerts_duplicate.inc(self._store.take_duplicate_count())
+        self._metrics.quarantined.labels("expand").inc(self._store.take_quarantined_count())
         if not claimed:
             return 0
         by_group: dict[str, list[QueuedAlert]] = defaultdict(list)
@@ -77,24 +78,59 @@ class Worker:
         )
         for items, outcome in zip(by_group.values(), outcomes, strict=True):
             if isinstance(outcome, BaseException):
-                # Claimed but not finished: handed back to the queue once the store writes again.
-                self._unfinished.update(q.id for q in items)
                 if not isinstance(outcome, Exception):
+                    self._unfinished.update(q.id for q in items)
                     raise outcome
-                if not isinstance(outcome, StoreUnavailable):
-                    log.error("group_failed", error=f"{type(outcome).__name__}: {outcome}"[:300])
+                if isinstance(outcome, StoreUnavailable):
+                    # Claimed but not finished: handed back to the queue once the store writes again.
+                    self._unfinished.update(q.id for q in items)
+                    continue
+                log.error("group_failed", error=f"{type(outcome).__name__}: {outcome}"[:300])
+                await self._one_by_one(items)
         self._metrics.queue_depth.set(self._store.pending_count())
         return len(claimed)
 
+    async def _one_by_one(self, items: list[QueuedAlert]) -> None:
+        """A group no pipeline got through: each alert alone, sent plainly, so the one that
+        poisons it is set aside (quarantined, with its error) and the others still page.
+        Released instead, it would come back, and fail, forever."""
+        poisoned: list[Quarantine] = []
+        for queued in items:
+            try:
+                await self._finish([queued], await self._fallback.run([self._work(queued)]))
+            except StoreUnavailable:
+                self._unfinished.add(queued.id)
+            except Exception as exc:
+                stage = exc.stage if isinstance(exc, StageFailed) else "record"
+                log.exception("alert_quarantined", alert_id=queued.id, fingerprint=queued.alert.fingerprint, at=stage)
+                error = f"{type(exc).__name__}: {exc}"[:500]
+                poisoned.append(Quarantine(queued.id, stage, error, queued.alert.fingerprint, queued.alert.name))
+        if poisoned:
+            try:
+                await self._store.quarantine(poisoned, self._clock())
+            except StoreUnavailable:
+                self._unfinished.update(p.alert_id for p in poisoned if p.alert_id is not None)
+                return
+            for item in poisoned:
+                self._metrics.quarantined.labels(item.stage).inc()
+
+    @staticmethod
+    def _work(queued: QueuedAlert) -> Work:
+        return Work(alert=queued.alert, group=queued.group, received_at=queued.received_at, held=queued.held)
+
     async def _process_group(self, items: list[QueuedAlert]) -> None:
         started = time.monotonic()
-        batch = [Work(alert=q.alert, group=q.group, received_at=q.received_at, held=q.held) for q in items]
+        batch = [self._work(q) for q in items]
         try:
             results = await self._pipeline.run(batch)
         except Exception:
             # A bug in a stage must not swallow a page: send it plain, unenriched.
             log.exception("pipeline_failed", group_key=batch[0].group.group_key)
             results = await self._fallback.run(batch)
+        await self._finish(items, results)
+        log.debug("group_processed", alerts=len(items), seconds=time.monotonic() - started)
+
+    async def _finish(self, items: list[QueuedAlert], results: list[Work]) -> None:
         finished: list[Finished] = []
         for queued, work in zip(items, results, strict=True):
             if work.decision.action == "hold" and work.decision.hold_until is not None:
@@ -129,4 +165,3 @@ class Worker:
             self._metrics.processing_seconds.observe(max(0.0, (self._clock() - queued.received_at).total_seconds()))
         if any(work.message for work in results):
             self._outbox.wakeup.set()
-        log.debug("group_processed", alerts=len(items), seconds=time.monotonic() - started)
