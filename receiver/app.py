@@ -6,6 +6,7 @@ State is created and closed in `app.cleanup_ctx`; nothing is read from the envir
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import time
 from base64 import b64decode
@@ -198,11 +199,12 @@ async def _recall(store: Store, suppressor: Suppressor, now: datetime) -> None:
     for decided_at, outcome in outcomes:
         try:
             suppressor.recall(outcome, decided_at)
-        except (PayloadError, KeyError, TypeError):  # written by another version: skip it
+        except Exception:  # one unreadable outcome must not stop the start-up
             unreadable += 1
     held = await store.held_states()
     for fingerprint, starts_at, received in held:
-        suppressor.recall_held(fingerprint, starts_at, received)
+        with contextlib.suppress(Exception):  # as above: memory is an optimisation, paging is not
+            suppressor.recall_held(fingerprint, starts_at, received)
     log.info("suppression_recalled", outcomes=len(outcomes) - unreadable, unreadable=unreadable, held=len(held))
 
 
