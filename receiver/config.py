@@ -251,8 +251,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "suppression.heartbeat.missing_after_seconds": (1, 7 * 86400),
     "suppression.digest_interval_seconds": (0, 7 * 86400),
     "notify.timeout_seconds": (0.1, 300),
-    # 2 ** (max_attempts - 1) must stay a float: the backoff doubles per attempt.
-    "notify.max_attempts": (1, 100),
+    # Large values mean "keep trying" (a dead letter only after days); the doubling is capped.
+    "notify.max_attempts": (1, 100_000),
     "notify.backoff_initial_seconds": (0.01, 3600),
     "notify.backoff_max_seconds": (0.1, 86400),
     "notify.max_concurrency": (1, 256),

@@ -149,7 +149,8 @@ class RetryPolicy:
         """Seconds before the next try after `attempt` failures, or None when out of tries."""
         if attempt >= self.max_attempts:
             return None
-        base = min(self.max_seconds, self.initial_seconds * 2.0 ** (attempt - 1))
+        # The exponent is capped: 2.0 ** 1100 overflows, and past 64 doublings the cap rules anyway.
+        base = min(self.max_seconds, self.initial_seconds * 2.0 ** min(attempt - 1, 64))
         return float(base * rng.uniform(0.5, 1.0))  # jitter spreads retries after an outage
 
     @classmethod

@@ -273,7 +273,7 @@ WINDOW = "suppression: {maintenance: [{name: w, matchers: [], %s}]}"
             "notify: {backoff_initial_seconds: 60, backoff_max_seconds: 30}",
             "notify.backoff_initial_seconds: must not exceed notify.backoff_max_seconds",
         ),
-        ("notify: {max_attempts: 100000}", "notify.max_attempts: must be between 1 and 100"),
+        ("notify: {max_attempts: 1000000}", "notify.max_attempts: must be between 1 and 100000"),
         ("server: {port: -1}", "server.port: must be between 0 and 65535"),
         ("store: {retention_days: 1.0e+12}", "store.retention_days: must be between 0.01 and 3650"),
         (

@@ -134,3 +134,9 @@ ROUTES = (
 )
 def test_routes_pick_urls_like_alertmanager(labels: dict[str, str], urls: tuple[str, ...]) -> None:
     assert route_urls(ROUTES, ("json://default",), labels) == urls
+
+
+def test_the_delay_after_thousands_of_failures_is_the_cap_not_an_overflow() -> None:
+    delay = RetryPolicy(100_000, 2.0, 600.0).delay(5_000, random.Random(1))
+    assert delay is not None
+    assert 300.0 <= delay <= 600.0
