@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -217,11 +218,10 @@ class _Refused(asyncio.Protocol):
         transport.close()
 
 
-async def start(app: web.Application, config: ServerConfig, *, handle_signals: bool = False) -> web.AppRunner:
+async def start(app: web.Application, config: ServerConfig) -> web.AppRunner:
     """`app` started and listening with the edge's limits; `runner.cleanup()` stops it."""
     runner = web.AppRunner(
         app,
-        handle_signals=handle_signals,
         access_log=None,
         keepalive_timeout=config.idle_timeout_seconds,
         shutdown_timeout=config.shutdown_grace_seconds,
@@ -236,16 +236,24 @@ async def start(app: web.Application, config: ServerConfig, *, handle_signals: b
 
 
 async def serve(app: web.Application, config: ServerConfig, announce: Callable[[str], None]) -> None:
-    """Run `app` until cancelled (SIGTERM and SIGINT raise web.GracefulExit), then clean up."""
-    runner = await start(app, config, handle_signals=True)
+    """Run `app` until SIGTERM or SIGINT, then shut it down gracefully.
+
+    The signals end this coroutine rather than raise out of the loop (as aiohttp's own
+    handlers do): so the app's cleanup runs, with its grace period, before anything
+    else is cancelled, and a page in flight is finished rather than cut off.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = await start(app, config)
     try:
         announce(f"kubebot listening on http://{config.host}:{config.port}")
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
 
 def run(app: web.Application, config: ServerConfig, announce: Callable[[str], None]) -> None:
     """Like web.run_app, with the edge's limits in place."""
-    with suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(serve(app, config, announce))
+    asyncio.run(serve(app, config, announce))
