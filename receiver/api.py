@@ -16,6 +16,18 @@ from receiver.runtime import RUNTIME
 from receiver.store import IncidentDetail, IncidentQuery
 
 MAX_LIMIT = 500
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+_MAX_ID_DIGITS = len(str(MAX_ID))
+
+
+def canonical_int(text: str) -> int | None:
+    """The integer `text` spells in canonical form (ASCII digits, no sign, no leading zero,
+    at most int64), else None. int() also takes "١٢", "+1", " 1", "01" and "1_0": each would
+    be a second name for one incident, or a 500 where the check and int() disagree."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ID_DIGITS or (text[0] == "0" and text != "0"):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
 
 
 class BadQuery(ValueError):
@@ -29,10 +41,9 @@ def parse_incident_query(params: Any) -> IncidentQuery:
         raw = params.get(name)
         if raw is None or raw == "":
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadQuery(f"{name} must be an integer") from None
+        value = canonical_int(raw)
+        if value is None:
+            raise BadQuery(f"{name} must be an integer, in plain digits")
         if not low <= value <= high:
             raise BadQuery(f"{name} must be between {low} and {high}")
         return value
@@ -64,15 +75,11 @@ async def list_incidents(request: web.Request) -> web.Response:
 
 
 async def get_incident(request: web.Request) -> web.Response:
-    try:
-        incident_id = int(request.match_info["id"])
-    except ValueError:
-        return web.json_response({"error": "incident id must be an integer"}, status=400)
-    if not 1 <= incident_id < 2**63:  # beyond what SQLite can hold: no such incident
-        return web.json_response({"error": f"no incident {incident_id}"}, status=404)
-    detail = await request.app[RUNTIME].store.incident(incident_id)
+    incident_id = canonical_int(request.match_info["id"])
+    # Anything but an id in canonical form names no incident: 404, as an unknown id.
+    detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id else None
     if detail is None:
-        return web.json_response({"error": f"no incident {incident_id}"}, status=404)
+        return web.json_response({"error": "no such incident"}, status=404)
     return web.json_response(incident_json(detail))
 
 

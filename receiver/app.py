@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from receiver import api, dashboard
 from receiver.builder import build_pipeline
 from receiver.config import Config, read_secret
+from receiver.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.metrics import Metrics
 from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline import Pipeline, RenderStage, RouteStage
@@ -42,6 +43,9 @@ log = structlog.get_logger("kubebot.app")
 Clock = Callable[[], datetime]
 ALERTS_PATH = "/api/v1/alerts"
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
+# Not an HTTP answer anyone receives: how an upload the client gave up on is counted (nginx's code).
+CLIENT_GONE = 499
 
 
 def utc_now() -> datetime:
@@ -116,6 +120,7 @@ def create_app(
         client_max_size=config.server.max_body_bytes,
         middlewares=[_edge(credentials, metrics)],
     )
+    app[BODY_BUDGET] = BodyBudget(config.server.max_inflight_body_bytes)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
         store = await SqliteStore.open(config.store.path, config.store.max_pending)
@@ -239,17 +244,27 @@ async def receive_alerts(request: web.Request) -> web.Response:
 
 
 async def _receive(request: web.Request, runtime: Runtime) -> web.Response:
-    limit = runtime.config.server.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)")
     try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"body larger than server.max_body_bytes ({limit} bytes)")
+        async with read_body(request, request.app[BODY_BUDGET], runtime.config.server) as raw:
+            return await _store(raw, runtime)
+    except BodyRefused as exc:
+        response = _error(exc.status, exc.message)
+        if exc.status == 503:
+            retry_later(response)
+        response.force_close()  # the rest of the body, if any, is not wanted
+        return response
+    except ClientGone as exc:
+        log.info("upload_aborted", path=request.path, reason=str(exc))
+        return web.Response(status=CLIENT_GONE)
+
+
+async def _store(raw: bytes, runtime: Runtime) -> web.Response:
     try:
         webhook = decode_webhook(raw)
     except PayloadError as exc:
         return _error(400, exc.problem, exc.field)
+    except UnicodeDecodeError as exc:  # msgspec checks UTF-8 inside strings only as it decodes them
+        return _error(400, f"body is not valid UTF-8 (byte {exc.start})")
     alerts = len(webhook.alerts)
     try:
         await runtime.store.accept(raw, alerts, datetime.now(UTC))
@@ -309,7 +324,7 @@ def _edge(credentials: Credentials, metrics: Metrics) -> Any:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in OPEN_PATHS and not credentials.accepts(request.headers.get("Authorization")):
+        if request.path not in OPEN_PATHS and not _accepts(credentials, request.headers.get("Authorization")):
             return _unauthorized(request, credentials, metrics)
         try:
             return await handler(request)
@@ -325,6 +340,13 @@ def _edge(credentials: Credentials, metrics: Metrics) -> Any:
             return _error(503, "internal error, retry later")
 
     return middleware
+
+
+def _accepts(credentials: Credentials, header: str | None) -> bool:
+    try:
+        return credentials.accepts(header)
+    except UnicodeError:  # raw bytes that are not UTF-8 (aiohttp keeps them as surrogates): never ours
+        return False
 
 
 def _unauthorized(request: web.Request, credentials: Credentials, metrics: Metrics) -> web.Response:

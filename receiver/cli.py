@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from receiver import edge
 from receiver.app import create_app
 from receiver.builder import build_pipeline
 from receiver.config import Config, ConfigError, check_environment, load_file
@@ -64,17 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     app = create_app(config, sources_factory=build_sources)
     app.on_startup.append(_freeze_start_up_objects)
-    web.run_app(
-        app,
-        host=config.server.host,
-        port=config.server.port,
-        shutdown_timeout=config.server.shutdown_grace_seconds,
-        print=lambda _: print(
-            f"kubebot listening on http://{config.server.host}:{config.server.port}",
-            file=sys.stderr,
-        ),
-        access_log=None,
-    )
+    # Not web.run_app: the edge's connection cap needs its own site (receiver/edge.py).
+    edge.run(app, config.server, lambda line: print(line, file=sys.stderr))
     return 0
 
 

@@ -46,6 +46,14 @@ class ServerConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     workers: int = 4
     shutdown_grace_seconds: float = 5.0
+    # A body that stalls mid-way is answered 408 after this long (receiver/edge.py).
+    body_read_timeout_seconds: float = 30.0
+    # A connection with no request in progress is closed after this long, from its start.
+    idle_timeout_seconds: float = 30.0
+    # Connections beyond this are closed as soon as they are accepted.
+    max_connections: int = 512
+    # Webhook bodies held in memory at once, all requests together; past it 503 + Retry-After.
+    max_inflight_body_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
-from receiver.api import BadQuery, parse_incident_query
+from receiver.api import BadQuery, canonical_int, parse_incident_query
 from receiver.dashboard_view import IncidentRow, incident_rows, incident_view, paging_note
 from receiver.incidents import SEVERITY_ORDER, Incident
 from receiver.runtime import RUNTIME
@@ -140,8 +140,8 @@ async def _paging_notes(store: Store, incidents: list[Incident]) -> dict[int, st
 
 async def incident_page(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
-    incident_id = int(raw_id) if raw_id.isdigit() and len(raw_id) < 19 else None
-    detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id is not None else None
+    incident_id = canonical_int(raw_id)
+    detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id else None
     if detail is None:
         return _html(render("not_found.html", what=f"incident {raw_id}", now=time.time()), status=404)
     now = time.time()

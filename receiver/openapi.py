@@ -192,10 +192,17 @@ PATHS: dict[str, Any] = {
             },
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/Stored"}, "durably stored"),
-                "400": _error("not JSON, or not the webhook schema; `field` names the problem"),
+                "400": _error(
+                    "not JSON, not UTF-8, not the webhook schema (`field` names the problem),"
+                    " or a Content-Encoding other than gzip or deflate, or one the body does not match"
+                ),
                 **_UNAUTHORIZED,
+                "408": _error("body not received within server.body_read_timeout_seconds"),
                 "413": _error("body larger than server.max_body_bytes"),
-                "503": _error("queue full or store not writable; Alertmanager retries"),
+                "503": _error(
+                    "queue full, store not writable, or server.max_inflight_body_bytes of bodies in flight"
+                    " (with Retry-After); Alertmanager retries"
+                ),
             },
         }
     },
@@ -227,9 +234,8 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             "responses": {
                 "200": _json({"$ref": "#/components/schemas/IncidentDetail"}, "the incident"),
-                "400": _error("id is not an integer"),
                 **_UNAUTHORIZED,
-                "404": _error("no such incident (or pruned)"),
+                "404": _error("no such incident (or pruned), or an id not in plain digits"),
             },
         }
     },

@@ -80,7 +80,7 @@ async def test_filters_and_cursor_page_through_newest_first(client: TestClient[A
     ("path", "status"),
     [
         ("/api/v1/incidents/99999", 404),
-        ("/api/v1/incidents/abc", 400),
+        ("/api/v1/incidents/abc", 404),
         ("/api/v1/incidents?limit=0", 400),
         ("/api/v1/incidents?limit=x", 400),
         ("/api/v1/incidents?status=open", 400),
