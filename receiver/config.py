@@ -239,6 +239,10 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "server.max_body_bytes": (1024, 256 * 1024 * 1024),
     "server.workers": (1, 256),
     "server.shutdown_grace_seconds": (0, 600),
+    "server.body_read_timeout_seconds": (0.1, 3600),
+    "server.idle_timeout_seconds": (0.1, 3600),
+    "server.max_connections": (1, 65535),
+    "server.max_inflight_body_bytes": (1024, 4 * 1024 * 1024 * 1024),
     "store.max_pending": (1, 10_000_000),
     "store.retention_days": (0.01, 3650),
     "kubernetes.log_lines": (0, 10_000),
@@ -283,6 +287,11 @@ _CHECKS: tuple[tuple[str, typing.Callable[[Config], bool], str], ...] = (
         "auth.basic",
         lambda c: (c.auth.basic.username is None) == (c.auth.basic.password_file is None),
         "username and password_file go together",
+    ),
+    (
+        "server.max_inflight_body_bytes",
+        lambda c: c.server.max_inflight_body_bytes >= c.server.max_body_bytes,
+        "must be at least server.max_body_bytes (else large bodies get in only one at a time)",
     ),
     (
         "notify.backoff_initial_seconds",

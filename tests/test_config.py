@@ -275,6 +275,13 @@ WINDOW = "suppression: {maintenance: [{name: w, matchers: [], %s}]}"
         ),
         ("notify: {max_attempts: 1000000}", "notify.max_attempts: must be between 1 and 100000"),
         ("server: {port: -1}", "server.port: must be between 0 and 65535"),
+        ("server: {body_read_timeout_seconds: 0}", "server.body_read_timeout_seconds: must be between 0.1 and 3600"),
+        ("server: {idle_timeout_seconds: .inf}", "server.idle_timeout_seconds: must be between 0.1 and 3600"),
+        ("server: {max_connections: 0}", "server.max_connections: must be between 1 and 65535"),
+        (
+            "server: {max_body_bytes: 2048, max_inflight_body_bytes: 1024}",
+            "server.max_inflight_body_bytes: must be at least server.max_body_bytes",
+        ),
         ("store: {retention_days: 1.0e+12}", "store.retention_days: must be between 0.01 and 3650"),
         (
             "suppression: {heartbeat: {missing_after_seconds: 1.0e+12}}",
