@@ -70,3 +70,8 @@ def test_a_registered_secret_is_blanked_in_its_url_encoded_form_too() -> None:
 def test_a_channel_urls_long_parts_are_blanked_one_by_one() -> None:
     register_channel_url("slack://T0AAAAAAA/B0BBBBBBB/partTOKEN123")
     assert redact_text("invalid token (partTOKEN123)") == "invalid token (<redacted>)"
+
+
+def test_a_short_registered_secret_is_blanked_only_where_it_stands_alone() -> None:
+    register_secret("q7")
+    assert redact_text("Bearer=q7; q7x; xq7") == "Bearer=<redacted>; q7x; xq7"
