@@ -32,7 +32,7 @@ from receiver.redact import register_secret
 from receiver.runtime import RUNTIME, Runtime
 from receiver.sources import Sources
 from receiver.store import SqliteStore, Store, StoreUnavailable
-from receiver.supervisor import Supervisor
+from receiver.supervisor import Backoff, Supervisor
 from receiver.suppress import Heartbeat, Memory, Suppressor
 from receiver.waiting import wait_for_wakeup
 from receiver.watchkeeper import Watchkeeper
@@ -113,6 +113,7 @@ def create_app(
     credentials: Credentials | None = None,
     sources_factory: SourcesFactory = no_sources,
     channel: Channel | None = None,
+    backoff: Backoff | None = None,
 ) -> web.Application:
     metrics = metrics or Metrics()
     credentials = credentials if credentials is not None else Credentials.from_config(config)
@@ -145,7 +146,9 @@ def create_app(
         runtime = Runtime(config, metrics, store, worker, outbox, intake, heartbeat=heartbeat)
         stopping = asyncio.Event()
         # Backoff waits end at shutdown: a task resting after a fault must not hold it up.
-        supervisor = Supervisor(metrics, sleep=lambda seconds: wait_for_wakeup(stopping, seconds), stopping=stopping)
+        supervisor = Supervisor(
+            metrics, backoff, sleep=lambda seconds: wait_for_wakeup(stopping, seconds), stopping=stopping
+        )
         runtime.supervisor = supervisor
         watchkeeper = Watchkeeper(config, store, outbox, memory, clock)
         workers = [

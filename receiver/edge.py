@@ -6,7 +6,9 @@
 - a connection idle for `server.idle_timeout_seconds` is closed (aiohttp's keep-alive
   timer, which also runs before a first request and while its headers trickle in);
 - at most `server.max_connections` connections are open: one more is closed as soon as
-  it is accepted, before a protocol, a parser or a buffer exists for it.
+  it is accepted, before a protocol, a parser or a buffer exists for it;
+- a request aiohttp's parser refuses gets a fixed 400 and one log line, never the bytes
+  it sent (aiohttp's own answer quotes the offending line, `Authorization` included).
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
-from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.http_exceptions import (
+    BadHttpMethod,
+    BadStatusLine,
+    ContentEncodingError,
+    HttpProcessingError,
+    InvalidURLError,
+    LineTooLong,
+    PayloadEncodingError,
+)
 
 from receiver.config import ServerConfig
 
@@ -176,6 +186,47 @@ def _malloc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _malloc_trim()
 
 
+# The answer to a request the parser refused, by the parser's exception (first match).
+PARSE_REFUSALS: tuple[tuple[type[HttpProcessingError], str], ...] = (
+    # Only br and zstd get this far (aiohttp knows them, but their decoders are not installed).
+    (ContentEncodingError, "unsupported Content-Encoding: use gzip, deflate or none"),
+    (PayloadEncodingError, "malformed request: bad body framing headers"),
+    (LineTooLong, "malformed request: request line or header too long"),
+    (InvalidURLError, "malformed request: bad request target"),
+    (BadStatusLine, "malformed request: bad request line"),
+)
+MALFORMED = "malformed request: bad header or request line"
+
+
+def parse_refusal(exc: HttpProcessingError) -> str:
+    return next((text for kind, text in PARSE_REFUSALS if isinstance(exc, kind)), MALFORMED)
+
+
+class EdgeProtocol(web.RequestHandler):
+    """aiohttp's connection protocol, but what it answers a request its parser refused is
+    fixed text: aiohttp's own answer quotes the offending bytes (a bearer token, say) back
+    to the client, and logs a traceback for what is the sender's fault."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status != 400 or not isinstance(exc, HttpProcessingError) or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        reason = parse_refusal(exc)
+        # Scanners send non-HTTP bytes all day: not worth a warning (as aiohttp judges it too).
+        report = log.debug if isinstance(exc, BadHttpMethod) else log.warning
+        report("request_refused_by_parser", reason=reason, kind=type(exc).__name__, remote=request.remote)
+        response = web.json_response({"error": reason}, status=400)
+        response.force_close()
+        return response
+
+
 class LimitedSite(web.TCPSite):
     """A TCP site that keeps at most `max_connections` connections open.
 
@@ -194,6 +245,7 @@ class LimitedSite(web.TCPSite):
     async def start(self) -> None:
         server = self._runner.server
         assert server is not None
+        loop = asyncio.get_running_loop()
 
         def protocol() -> asyncio.Protocol:
             if len(server.connections) >= self._max_connections:
@@ -202,11 +254,11 @@ class LimitedSite(web.TCPSite):
                 self._full = True
                 return _Refused()
             self._full = False
-            return server()
+            # What server() builds, as our subclass (the runner's handler arguments as is).
+            return EdgeProtocol(server, loop=loop, **server._kwargs)
 
         # TCPSite.start with our factory in place of the runner's server.
         await web.BaseSite.start(self)
-        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             protocol, self._host, self._port, ssl=self._ssl_context, backlog=self._backlog
         )

@@ -158,6 +158,51 @@ async def test_an_authorization_header_that_is_not_utf8_is_a_401_and_never_print
     assert TOKEN not in printed.out + printed.err + caplog.text
 
 
+# -- what aiohttp's parser refuses: a fixed answer, never the bytes sent -----------------------
+
+SECRET = b"Bearer " + TOKEN.encode()
+
+
+def raw(request_line: bytes, *headers: bytes) -> bytes:
+    return b"\r\n".join([request_line, b"Host: kubebot", *headers, b"Content-Length: 2"]) + b"\r\n\r\n{}"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        raw(b"POST /api/v1/alerts HTTP/1.1", b"Authorization: " + SECRET + b"\x01"),  # bad header char
+        raw(b"POST /api/v1/alerts HTTP/1.1", b"Authorization " + SECRET),  # no colon
+        raw(b"POST /api/v1/alerts HTTP/1.1", b"Authorization: " + SECRET + b"A" * 9000),  # over-long
+        raw(b"POST /api/v1/alerts HTTP/1.1", b"X-Auth: " + SECRET, b"X-Bad\x7f: 1"),  # bad name
+        raw(b"POST /" + TOKEN.encode() + b"\x01 HTTP/1.1"),  # bad request target
+        raw(b"P\x01ST /" + TOKEN.encode() + b" HTTP/1.1"),  # bad method
+        raw(b"POST /" + TOKEN.encode() + b" HTTP/9"),  # bad version
+    ],
+)
+async def test_a_request_the_parser_refuses_gets_a_fixed_400_without_its_bytes(
+    server: Server, request_bytes: bytes, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await server.exchange(request_bytes)
+    printed = capsys.readouterr()
+    output = printed.out + printed.err + caplog.text
+    assert (status_of(answer), error_of(answer).startswith("malformed request")) == (400, True)
+    assert (TOKEN.encode() in answer, TOKEN in output, "Traceback" in output) == (False, False, False)
+
+
+@pytest.mark.parametrize("encoding", [b"br", b"zstd", b"BR"])
+async def test_a_content_encoding_aiohttp_cannot_decode_is_a_clean_400(
+    server: Server, encoding: bytes, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await server.exchange(post(SAMPLE, b"Content-Encoding: " + encoding))
+    printed = capsys.readouterr()
+    output = printed.out + printed.err + caplog.text
+    assert (status_of(answer), error_of(answer)) == (400, UNDECODED)
+    assert "Traceback" not in output
+
+
+UNDECODED = "unsupported Content-Encoding: use gzip, deflate or none"
+
+
 # -- ids have one spelling ---------------------------------------------------------------------
 
 NOT_CANONICAL = ["01", "+1", " 1", "1 ", "1_0", "١", "١٢", "²", "１", "-1", "0", "1.0", "0x1", str(MAX_ID + 1)]

@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from receiver.models import message_from_wire
 from receiver.notify import JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline import Pipeline, RenderStage, RouteStage, Stage, Work
 from receiver.store import SqliteStore
+from receiver.suppress import Memory, Suppressor
 from receiver.wire import PayloadError, WireWebhook, decode_webhook
 from receiver.worker import Worker
 
@@ -245,3 +246,45 @@ async def test_the_incident_list_links_to_the_quarantine_when_it_holds_alerts(tm
         assert await eventually(listed)
         page = await (await client.get("/")).text()
     assert '<a href="/quarantine">1 alert quarantined</a>' in page
+
+
+# -- start-up recall skips an outcome it cannot read ----------------------------------------
+
+
+async def _store_as_an_older_version(tmp_path: Path, outcome: dict[str, Any]) -> None:
+    """An alert finished with `outcome` as given: the store keeps an outcome as it is handed."""
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    now = datetime.now(UTC)
+    await store.accept(body(alert("Old")), 1, now)
+    [queued] = await store.claim(1, now)
+    await store.finish(queued.id, outcome, [], now)
+    await store.close()
+
+
+async def _a_real_outcome(tmp_path: Path) -> dict[str, Any]:
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    [(_, outcome)] = await store.outcomes_since(datetime.now(UTC) - timedelta(hours=1), 10)
+    await store.close()
+    return outcome
+
+
+async def test_a_stored_outcome_recall_cannot_read_does_not_stop_start_up_or_paging(tmp_path: Path) -> None:
+    async with TestClient(TestServer(create_app(config(tmp_path), credentials=Credentials()))) as client:
+        assert (await client.post("/api/v1/alerts", data=body(alert("First")))).status == 200
+
+        async def first_paged() -> bool:
+            return "First" in paged_names(tmp_path)
+
+        assert await eventually(first_paged)
+    # Enrichment of another shape (a list): recall fails with an error nobody planned for.
+    odd = {**await _a_real_outcome(tmp_path), "enrichment": ["written", "by", "an", "older", "version"]}
+    with pytest.raises(AttributeError):
+        Suppressor(Config().suppression, lambda: NOW, Memory()).recall(odd, NOW)
+    await _store_as_an_older_version(tmp_path, odd)
+    async with TestClient(TestServer(create_app(config(tmp_path), credentials=Credentials()))) as client:
+        assert (await client.post("/api/v1/alerts", data=body(alert("Second")))).status == 200
+
+        async def second_paged() -> bool:
+            return "Second" in paged_names(tmp_path)
+
+        assert await eventually(second_paged)

@@ -4,13 +4,21 @@ reported by readiness when it keeps failing, and still stops at once when cancel
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
+from receiver.app import ALERTS_PATH, Credentials, create_app
+from receiver.config import Config, StoreConfig
 from receiver.metrics import Metrics
 from receiver.supervisor import Backoff, Supervisor
+from tests.conftest import fixture_json
 
 
 class FakeTime:
@@ -159,3 +167,46 @@ async def test_a_task_that_fails_during_shutdown_is_not_restarted() -> None:
     run, runs = failing(100)
     await Supervisor(Metrics(), sleep=time.sleep, clock=time.clock, stopping=stopping).spawn("outbox", run)
     assert (len(runs), time.slept) == (1, [])
+
+
+# -- in the app: readiness names the failing task, intake goes on --------------------------------
+
+
+class BreakableClock:
+    """The app's clock; once broken, every reading raises, so each task that reads it fails
+    on every run (the fault persists: restarting does not help)."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def __call__(self) -> datetime:
+        if self.broken:
+            raise OSError("clock source unavailable")
+        return datetime.now(UTC)
+
+
+async def _not_ready_reasons(client: TestClient[Any, Any], task: str) -> list[str]:
+    for _ in range(1000):
+        answer = await client.get("/readyz")
+        reasons: list[str] = (await answer.json()).get("reasons", [])
+        if answer.status == 503 and any(r.startswith(f"{task} failing") for r in reasons):
+            return reasons
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"/readyz never named {task}")
+
+
+async def test_a_task_that_keeps_failing_in_the_app_makes_readyz_503_naming_it_while_alerts_are_still_accepted(
+    tmp_path: Path,
+) -> None:
+    clock = BreakableClock()
+    config = Config(store=StoreConfig(path=str(tmp_path / "kb.db")))
+    fast = Backoff(initial_seconds=0.01, max_seconds=0.01, failing_after=3)
+    app = create_app(config, clock=clock, credentials=Credentials(), backoff=fast)
+    body = json.dumps(fixture_json("alertmanager/alertmanager_webhook_sample.json"))
+    async with TestClient(TestServer(app)) as client:
+        clock.broken = True
+        first = await client.post(ALERTS_PATH, data=body)  # wakes the worker, which reads the clock
+        reasons = await _not_ready_reasons(client, "worker-0")
+        second = await client.post(ALERTS_PATH, data=body)
+    assert (first.status, second.status) == (200, 200)
+    assert "OSError: clock source unavailable" in next(r for r in reasons if r.startswith("worker-0"))
