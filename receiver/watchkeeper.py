@@ -78,7 +78,15 @@ class Watchkeeper:
             await asyncio.sleep(every_seconds)
 
     async def check(self) -> None:
-        notices = self.heartbeat_notices() + await self.digest_notices()
+        notices = self.heartbeat_notices()
+        try:
+            notices += await self.digest_notices()
+        except StoreUnavailable:
+            raise
+        except Exception:
+            # A digest is a convenience; the heartbeat check beside it must never stop.
+            log.exception("digest_failed")
+            await self._store.set_meta(DIGEST_MARK, self._clock().isoformat())  # not again in 10 s
         if notices:
             await self._store.send_later(notices, self._clock())
             self._outbox.wakeup.set()
@@ -113,8 +121,7 @@ class Watchkeeper:
         if interval <= 0:
             return []
         now = self._clock()
-        mark = await self._store.get_meta(DIGEST_MARK)
-        since = datetime.fromisoformat(mark) if mark else self._started
+        since = _time_or_none(await self._store.get_meta(DIGEST_MARK)) or self._started
         if now - since < timedelta(seconds=interval):
             return []
         dropped = {rule.name for rule in self._config.suppression.rules if rule.action == "drop"}
@@ -122,3 +129,13 @@ class Watchkeeper:
         outcomes = [o for o in await self._store.suppressed_since(since) if o.get("rule") not in dropped]
         await self._store.set_meta(DIGEST_MARK, now.isoformat())
         return digest_messages(outcomes, self._routes, interval / 3600)
+
+
+def _time_or_none(mark: str | None) -> datetime | None:
+    """A stored mark written by another version (or damaged) counts as no mark."""
+    try:
+        parsed = datetime.fromisoformat(mark) if mark else None
+    except ValueError:
+        log.warning("digest_mark_unreadable")
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None

@@ -155,3 +155,15 @@ def test_a_mention_in_an_alert_name_cannot_ping_from_a_digest() -> None:
     outcome = {"alert": {"labels": {"alertname": "@everyone <!channel>"}}, "reason": "rule", "rule": "quiet"}
     digests = digest_messages([outcome], lambda _: ("json://chat",), 1.0)
     assert ("@everyone" in digests[0].body, "<!channel>" in digests[0].body) == (False, False)
+
+
+async def test_an_unreadable_digest_mark_neither_stops_the_heartbeat_check_nor_the_digest(tmp_path: Path) -> None:
+    keeper, store, clock, memory = await _keeper(tmp_path)
+    await store.set_meta("digest_sent_until", "written by another version")
+    memory.heartbeat_at = clock()
+    clock.advance(3601)
+    await keeper.check()
+    queued = await store.due_deliveries(clock(), 10)
+    await store.close()
+    assert {d.title.split(":")[0] for d in queued} == {"[FIRING] KubeBotHeartbeatMissing"}
+
