@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
+from enrichers.base import AlertInput, EnrichContext, Enrichment, EnrichmentStatus
 from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, alert_window
 from enrichers.telemetry_naming import alert_service
 from enrichers.telemetry_traces import (
@@ -24,7 +24,6 @@ from enrichers.telemetry_traces import (
     resolve_service,
     top_operations,
 )
-from receiver.models import Alert
 
 _MESSAGE_KEYS = ("otel.status_description", "error.message", "exception.message", "message")
 SERVICES_TTL_SECONDS = 60.0
@@ -160,7 +159,7 @@ class JaegerEnricher:
             self._services = cached
         return await asyncio.shield(cached[1])
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         wanted = alert_service(alert.labels)
         if wanted is None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import structlog
 from kubernetes_asyncio import client, config
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.k8s_api import KubeApi, LookupFailed, Lookups, NotFound, Request
 from enrichers.k8s_facts import (
     Json,
@@ -46,7 +46,6 @@ from enrichers.k8s_report import Findings, facts, summary_lines
 from enrichers.k8s_subject import Subject, resolve_subject
 from enrichers.logs_redact import LogExcerpt, log_excerpt
 from rca.model import Edge
-from receiver.models import Alert
 
 log = structlog.get_logger("kubebot.kubernetes")
 T = TypeVar("T")
@@ -113,7 +112,7 @@ class KubernetesEnricher:
         )
         return kubernetes_edges(slices["items"], pods["items"])
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         loop = asyncio.get_running_loop()
         started = loop.time()
         subject = resolve_subject(alert.labels)
@@ -166,7 +165,7 @@ class _Investigation:
         lookups: Lookups,
         settings: KubernetesSettings,
         subject: Subject,
-        alert: Alert,
+        alert: AlertInput,
         now: datetime,
     ) -> None:
         self.lookups = lookups

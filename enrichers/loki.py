@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, alert_window
 from enrichers.telemetry_naming import (
     alert_service,
     promql_regex_literal,
     promql_string,
 )
-from receiver.models import Alert
 
 DEFAULT_LINE_FILTER = "(?i)(error|exception|fatal|panic|traceback)"
 MAX_LINE_CHARS = 300
@@ -141,7 +140,7 @@ class LokiEnricher:
         headers = {"X-Scope-OrgID": tenant} if tenant else None
         self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         selector = log_selector(alert.labels)
         if selector is None:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
+from enrichers.base import AlertInput, EnrichContext, Enrichment, EnrichmentStatus
 from enrichers.telemetry_golden import (
     GoldenSignals,
     PodSet,
@@ -28,7 +28,6 @@ from enrichers.telemetry_promql import (
     strip_threshold,
     summarize_expression,
 )
-from receiver.models import Alert
 
 
 class PrometheusEnricher:
@@ -57,7 +56,7 @@ class PrometheusEnricher:
         enricher._owns_client = False
         return enricher
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         expression, (golden, golden_problems) = await asyncio.gather(
             self._expression(alert, ctx), self._golden(alert, ctx)
@@ -84,7 +83,7 @@ class PrometheusEnricher:
         status: EnrichmentStatus = "partial" if problems else "ok"
         return Enrichment(self.name, status, facts, tuple(lines), None, elapsed)
 
-    async def _expression(self, alert: Alert, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
+    async def _expression(self, alert: AlertInput, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
         expr = expression_from_generator_url(alert.generator_url)
         if expr is None:
             return None
@@ -101,7 +100,7 @@ class PrometheusEnricher:
             return exc
         return summarize_expression(expr, series, alert.labels, alert.starts_at)
 
-    async def _golden(self, alert: Alert, ctx: EnrichContext) -> tuple[GoldenSignals | None, tuple[str, ...]]:
+    async def _golden(self, alert: AlertInput, ctx: EnrichContext) -> tuple[GoldenSignals | None, tuple[str, ...]]:
         workload = workload_from_labels(alert.labels)
         window = _duration(self.window)
         asked: list[Awaitable[dict[str, float | SourceUnavailable | None]]] = []

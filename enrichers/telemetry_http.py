@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from receiver.models import Alert
+from enrichers.base import AlertInput
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 
@@ -87,7 +87,7 @@ class JsonHttp:
             self._session = None
 
 
-def alert_window(alert: Alert, now: datetime, before: timedelta) -> tuple[datetime, datetime]:
+def alert_window(alert: AlertInput, now: datetime, before: timedelta) -> tuple[datetime, datetime]:
     """From `before` ahead of the alert's start to now (or its end, once resolved)."""
     end = alert.ends_at if alert.ends_at is not None and alert.ends_at < now else now
     start = alert.starts_at - before

@@ -14,7 +14,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
+from enrichers.base import AlertInput, EnrichContext, Enrichment, EnrichmentStatus
 from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, alert_window
 from enrichers.telemetry_naming import alert_service
 from enrichers.telemetry_traces import (
@@ -25,7 +25,6 @@ from enrichers.telemetry_traces import (
     string_attributes,
     top_operations,
 )
-from receiver.models import Alert
 
 _HEX = frozenset(string.hexdigits)
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
@@ -167,7 +166,7 @@ class TempoEnricher:
         headers = {"X-Scope-OrgID": tenant} if tenant else None
         self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         service = alert_service(alert.labels)
         if service is None:

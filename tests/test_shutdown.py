@@ -7,10 +7,9 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, ServerConfig, StoreConfig
-from receiver.models import Alert
 from receiver.sources import Sources
 from receiver.store import IncidentQuery, SqliteStore
 from tests.conftest import fixture_json
@@ -24,7 +23,7 @@ class SlowSource:
     def __init__(self) -> None:
         self.started = asyncio.Event()
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         self.started.set()
         await asyncio.sleep(0.5)
         return Enrichment(self.name, "ok", {}, ("took its time",))
