@@ -39,7 +39,8 @@ class TelemetrySettings:
     window: timedelta = timedelta(minutes=30)  # looked at before the alert started
     jaeger_ui_url: str | None = None  # links; default: jaeger_url
     tempo_trace_url_template: str | None = None  # "...{trace_id}"; default: Tempo's API
-    tenant: str | None = None  # X-Scope-OrgID for multi-tenant Tempo and Loki
+    tempo_tenant: str | None = None  # X-Scope-OrgID for a multi-tenant Tempo
+    loki_tenant: str | None = None  # X-Scope-OrgID for a multi-tenant Loki
     service_label: str = DEFAULT_SERVICE_LABEL  # rca.service_label
     signals: tuple[SignalQuery, ...] = DEFAULT_SIGNALS  # rca.signals
 
@@ -106,13 +107,13 @@ def build_telemetry(settings: TelemetrySettings) -> Telemetry:
             trace_url_template=settings.tempo_trace_url_template,
             timeout_seconds=timeout,
             window=window,
-            tenant=settings.tenant,
+            tenant=settings.tempo_tenant,
         )
         enrichers.append(tempo)
         closers.append(tempo.close)
     if settings.loki_url:
         loki = LokiEnricher(
-            settings.loki_url, timeout_seconds=timeout, window=window, tenant=settings.tenant
+            settings.loki_url, timeout_seconds=timeout, window=window, tenant=settings.loki_tenant
         )
         enrichers.append(loki)
         closers.append(loki.close)

@@ -62,7 +62,8 @@ async def build_sources(config: Config) -> Sources:
             window=timedelta(seconds=config.prometheus.window_seconds),
             jaeger_ui_url=config.traces.jaeger.ui_url,
             tempo_trace_url_template=config.traces.tempo.trace_url_template,
-            tenant=config.traces.tempo.tenant or config.logs.loki.tenant,
+            tempo_tenant=config.traces.tempo.tenant,
+            loki_tenant=config.logs.loki.tenant,
             service_label=config.rca.service_label,
             signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
         )
