@@ -62,6 +62,21 @@ class Enrichment:
     def unavailable(cls, source: str, reason: str, elapsed: float = 0.0) -> Enrichment:
         return cls(source=source, status="unavailable", reason=reason, elapsed_seconds=elapsed)
 
+    @classmethod
+    def found(
+        cls,
+        source: str,
+        facts: dict[str, Any],
+        summary: tuple[str, ...],
+        problems: Sequence[str] = (),
+        elapsed: float = 0.0,
+    ) -> Enrichment:
+        """An answer: "ok", or "partial" when some of it is missing (listed in facts)."""
+        if problems:
+            facts = {**facts, "problems": list(problems)}
+        status: EnrichmentStatus = "partial" if problems else "ok"
+        return cls(source, status, facts, summary, None, elapsed)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,

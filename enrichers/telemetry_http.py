@@ -16,6 +16,8 @@ import aiohttp
 from enrichers.base import AlertInput
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_TIMEOUT_SECONDS = 4.0  # per request; the factory derives it from the enrichment budget
+DEFAULT_WINDOW = timedelta(minutes=30)  # looked at before the alert started
 
 
 class SourceUnavailable(Exception):
@@ -85,6 +87,26 @@ class JsonHttp:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class HttpBackend:
+    """What the Jaeger, Tempo and Loki enrichers share: one JSON client (sending the
+    tenant as X-Scope-OrgID where one is set) and the window looked at before the alert."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        window: timedelta = DEFAULT_WINDOW,
+        tenant: str | None = None,
+    ) -> None:
+        self.window = window
+        headers = {"X-Scope-OrgID": tenant} if tenant else None
+        self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
+
+    async def close(self) -> None:
+        await self._http.close()
 
 
 def alert_window(alert: AlertInput, now: datetime, before: timedelta) -> tuple[datetime, datetime]:

@@ -13,8 +13,11 @@ from datetime import timedelta
 import structlog
 
 from enrichers.base import Enricher
+from enrichers.jaeger import JaegerSettings
 from enrichers.kubernetes import KubernetesEnricher, connect_kubernetes
+from enrichers.loki import LokiSettings
 from enrichers.telemetry_factory import Telemetry, TelemetrySettings, build_telemetry, signals_from_config
+from enrichers.tempo import TempoSettings
 from receiver.config import Config
 
 Closer = Callable[[], Awaitable[None]]
@@ -52,24 +55,28 @@ async def build_sources(config: Config) -> Sources:
         sources.kubernetes = kubernetes
         sources.enrichers.append(kubernetes)
         sources.closers.append(kubernetes.close)
-    telemetry = build_telemetry(
-        TelemetrySettings(
-            prometheus_url=config.prometheus.url,
-            jaeger_url=config.traces.jaeger.url,
-            tempo_url=config.traces.tempo.url,
-            loki_url=config.logs.loki.url,
-            budget_seconds=config.enrichment.timeout_seconds,
-            window=timedelta(seconds=config.prometheus.window_seconds),
-            jaeger_ui_url=config.traces.jaeger.ui_url,
-            tempo_trace_url_template=config.traces.tempo.trace_url_template,
-            tempo_tenant=config.traces.tempo.tenant,
-            loki_tenant=config.logs.loki.tenant,
-            service_label=config.rca.service_label,
-            signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
-        )
-    )
+    telemetry = build_telemetry(telemetry_settings(config))
     sources.telemetry = telemetry
     sources.enrichers.extend(telemetry.enrichers)
     sources.closers.append(telemetry.close)
     log.info("sources", enrichers=[e.name for e in sources.enrichers])
     return sources
+
+
+def telemetry_settings(config: Config) -> TelemetrySettings:
+    """Each backend's settings from its own config section (None where it has no URL)."""
+    jaeger, tempo, loki = config.traces.jaeger, config.traces.tempo, config.logs.loki
+    return TelemetrySettings(
+        prometheus_url=config.prometheus.url,
+        jaeger=JaegerSettings(jaeger.url, ui_url=jaeger.ui_url) if jaeger.url else None,
+        tempo=(
+            TempoSettings(tempo.url, trace_url_template=tempo.trace_url_template, tenant=tempo.tenant)
+            if tempo.url
+            else None
+        ),
+        loki=LokiSettings(loki.url, tenant=loki.tenant) if loki.url else None,
+        budget_seconds=config.enrichment.timeout_seconds,
+        window=timedelta(seconds=config.prometheus.window_seconds),
+        service_label=config.rca.service_label,
+        signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
+    )

@@ -9,9 +9,9 @@ from typing import Any
 
 from enrichers.base import run_enrichers
 from enrichers.graph_sources import GraphSources
-from enrichers.jaeger import JaegerEnricher
-from enrichers.loki import LokiEnricher
-from enrichers.tempo import TempoEnricher
+from enrichers.jaeger import JaegerEnricher, JaegerSettings
+from enrichers.loki import LokiEnricher, LokiSettings
+from enrichers.tempo import TempoEnricher, TempoSettings
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import (
     LOKI_MATRIX,
@@ -52,7 +52,7 @@ async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
     }
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url, ui_url="https://jaeger.example")
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url, ui_url="https://jaeger.example"))
         try:
             result = await enricher.enrich(service_alert("service-x"), context(NOW))
         finally:
@@ -75,7 +75,7 @@ async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
 async def test_jaeger_says_so_when_it_has_never_seen_the_service() -> None:
     routes = {"/api/services": Reply.json(fixture("jaeger/jaeger_apiv3_services_response.json"))}
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
         try:
             result = await enricher.enrich(service_alert("checkout"), context(NOW))
         finally:
@@ -93,7 +93,7 @@ async def test_jaeger_without_its_service_list_is_partial() -> None:
         "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
     }
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
         try:
             result = await enricher.enrich(service_alert("service-x"), context(NOW))
         finally:
@@ -107,7 +107,7 @@ async def test_jaeger_without_its_service_list_is_partial() -> None:
 async def test_jaeger_answering_garbage_is_unavailable_as_malformed() -> None:
     routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.garbage()}
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
         try:
             results = await run_enrichers([enricher], service_alert("service-x"), context(NOW))
         finally:
@@ -120,7 +120,7 @@ async def test_jaeger_answering_garbage_is_unavailable_as_malformed() -> None:
 async def test_a_hanging_jaeger_is_cut_off_by_the_budget() -> None:
     routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.hanging()}
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url, timeout_seconds=30)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url), timeout_seconds=30)
         try:
             results = await run_enrichers([enricher], service_alert("service-x"), context(NOW, SHORT_BUDGET))
         finally:
@@ -133,7 +133,7 @@ async def test_a_hanging_jaeger_is_cut_off_by_the_budget() -> None:
 async def test_a_hanging_jaeger_hits_the_enrichers_own_timeout_first() -> None:
     routes = {"/api/services": Reply.hanging(), "/api/traces": Reply.hanging()}
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url, timeout_seconds=0.2)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url), timeout_seconds=0.2)
         try:
             result = await enricher.enrich(service_alert("service-x"), context(NOW))
         finally:
@@ -144,7 +144,7 @@ async def test_a_hanging_jaeger_hits_the_enrichers_own_timeout_first() -> None:
 
 
 async def test_an_alert_without_a_service_is_not_sent_to_jaeger() -> None:
-    enricher = JaegerEnricher(f"http://127.0.0.1:{free_port()}")
+    enricher = JaegerEnricher(JaegerSettings(f"http://127.0.0.1:{free_port()}"))
     alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, STARTS_AT)
     try:
         result = await enricher.enrich(alert, context(NOW))
@@ -163,7 +163,7 @@ async def test_tempo_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces/": Reply.json(tempo_trace_with_error()),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}")
+        enricher = TempoEnricher(TempoSettings(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}"))
         try:
             result = await enricher.enrich(service_alert("productpage"), context(NOW))
         finally:
@@ -188,7 +188,7 @@ async def test_tempo_failing_trace_details_are_partial() -> None:
         "/api/traces/": Reply(body={"error": "boom"}, status=500),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(tempo.url)
+        enricher = TempoEnricher(TempoSettings(tempo.url))
         try:
             result = await enricher.enrich(service_alert("productpage"), context(NOW))
         finally:
@@ -204,7 +204,7 @@ async def test_tempo_failing_trace_details_are_partial() -> None:
 
 async def test_tempo_answering_garbage_is_unavailable_as_malformed() -> None:
     async with serve({"/api/search": Reply.json({"traces": "nope"})}) as tempo:
-        enricher = TempoEnricher(tempo.url)
+        enricher = TempoEnricher(TempoSettings(tempo.url))
         try:
             results = await run_enrichers([enricher], service_alert("cart"), context(NOW))
         finally:
@@ -216,7 +216,7 @@ async def test_tempo_answering_garbage_is_unavailable_as_malformed() -> None:
 
 async def test_a_hanging_tempo_is_cut_off_by_the_budget() -> None:
     async with serve({"/api/search": Reply.hanging()}) as tempo:
-        enricher = TempoEnricher(tempo.url, timeout_seconds=30)
+        enricher = TempoEnricher(TempoSettings(tempo.url), timeout_seconds=30)
         try:
             results = await run_enrichers([enricher], service_alert("cart"), context(NOW, SHORT_BUDGET))
         finally:
@@ -233,7 +233,7 @@ async def test_loki_reports_the_workloads_error_lines() -> None:
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
     labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-1"}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(loki.url, tenant="team-a")
+        enricher = LokiEnricher(LokiSettings(loki.url, tenant="team-a"))
         try:
             result = await enricher.enrich(alert_with(labels, STARTS_AT), context(NOW))
         finally:
@@ -254,7 +254,7 @@ async def test_loki_reports_the_workloads_error_lines() -> None:
 async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_MATRIX))}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(loki.url)
+        enricher = LokiEnricher(LokiSettings(loki.url))
         try:
             result = await enricher.enrich(service_alert("checkout"), context(NOW))
         finally:
@@ -267,7 +267,7 @@ async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
 async def test_loki_server_error_is_unavailable_with_the_status() -> None:
     routes = {"/loki/api/v1/query_range": Reply(body={"error": "too many"}, status=429)}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(loki.url)
+        enricher = LokiEnricher(LokiSettings(loki.url))
         try:
             result = await enricher.enrich(service_alert("checkout"), context(NOW))
         finally:
@@ -283,9 +283,9 @@ async def test_one_hanging_and_one_dead_source_do_not_hold_back_the_healthy_one(
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
     async with serve(routes) as loki, serve({"/api/search": Reply.hanging()}) as tempo:
         enrichers: list[LokiEnricher | TempoEnricher | JaegerEnricher] = [
-            LokiEnricher(loki.url),
-            TempoEnricher(tempo.url, timeout_seconds=30),
-            JaegerEnricher(f"http://127.0.0.1:{free_port()}"),
+            LokiEnricher(LokiSettings(loki.url)),
+            TempoEnricher(TempoSettings(tempo.url), timeout_seconds=30),
+            JaegerEnricher(JaegerSettings(f"http://127.0.0.1:{free_port()}")),
         ]
         try:
             results = await run_enrichers(enrichers, service_alert("checkout"), context(NOW, SHORT_BUDGET))
