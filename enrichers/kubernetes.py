@@ -67,6 +67,8 @@ OWNER_RESOURCES: Mapping[str, str] = {kind: resource for resource, kind in WORKL
 
 @dataclass(frozen=True)
 class KubernetesSettings:
+    """How much the enricher reads; the defaults are written here only."""
+
     log_lines: int = 50
     events_window_seconds: float = 3600.0
     call_timeout_seconds: float = 3.0
@@ -79,24 +81,13 @@ class KubernetesEnricher:
 
     name = "kubernetes"
 
-    def __init__(
-        self,
-        api_client: client.ApiClient,
-        *,
-        log_lines: int = 50,
-        events_window_seconds: float = 3600.0,
-        call_timeout_seconds: float = 3.0,
-        max_concurrency: int = 8,
-        max_log_chars: int = 4000,
-    ) -> None:
-        self.settings = KubernetesSettings(
-            log_lines=log_lines,
-            events_window_seconds=events_window_seconds,
-            call_timeout_seconds=call_timeout_seconds,
-            max_concurrency=max_concurrency,
-            max_log_chars=max_log_chars,
+    def __init__(self, api_client: client.ApiClient, settings: KubernetesSettings = KubernetesSettings()) -> None:
+        self.settings = settings
+        self._api = KubeApi(
+            api_client,
+            call_timeout_seconds=settings.call_timeout_seconds,
+            max_concurrency=settings.max_concurrency,
         )
-        self._api = KubeApi(api_client, call_timeout_seconds=call_timeout_seconds, max_concurrency=max_concurrency)
 
     async def close(self) -> None:
         await self._api.close()
@@ -422,11 +413,7 @@ async def connect_kubernetes(
     token: str | None = None,
     *,
     token_file: str | None = None,
-    log_lines: int = 50,
-    events_window_seconds: float = 3600.0,
-    call_timeout_seconds: float = 3.0,
-    max_concurrency: int = 8,
-    max_log_chars: int = 4000,
+    settings: KubernetesSettings = KubernetesSettings(),
 ) -> KubernetesEnricher | None:
     """The enricher with one shared ApiClient, or None when Kubernetes is off.
 
@@ -448,14 +435,7 @@ async def connect_kubernetes(
     elif not await _load_configuration(mode, kubeconfig, configuration):
         return None
     log.info("kubernetes_connected", host=configuration.host, mode=mode)
-    return KubernetesEnricher(
-        client.ApiClient(configuration),
-        log_lines=log_lines,
-        events_window_seconds=events_window_seconds,
-        call_timeout_seconds=call_timeout_seconds,
-        max_concurrency=max_concurrency,
-        max_log_chars=max_log_chars,
-    )
+    return KubernetesEnricher(client.ApiClient(configuration), settings)
 
 
 async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:

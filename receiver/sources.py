@@ -14,11 +14,11 @@ import structlog
 
 from enrichers.base import Enricher
 from enrichers.jaeger import JaegerSettings
-from enrichers.kubernetes import KubernetesEnricher, connect_kubernetes
+from enrichers.kubernetes import KubernetesEnricher, KubernetesSettings, connect_kubernetes
 from enrichers.loki import LokiSettings
 from enrichers.telemetry_factory import Telemetry, TelemetrySettings, build_telemetry, signals_from_config
 from enrichers.tempo import TempoSettings
-from receiver.config import Config
+from receiver.config import Config, KubernetesConfig
 
 Closer = Callable[[], Awaitable[None]]
 log = structlog.get_logger("kubebot.sources")
@@ -46,10 +46,7 @@ async def build_sources(config: Config) -> Sources:
         config.kubernetes.kubeconfig,
         config.kubernetes.host,
         token_file=config.kubernetes.token_file,
-        log_lines=config.kubernetes.log_lines,
-        events_window_seconds=config.kubernetes.events_window_seconds,
-        call_timeout_seconds=config.kubernetes.call_timeout_seconds,
-        max_concurrency=config.kubernetes.max_concurrency,
+        settings=kubernetes_settings(config.kubernetes),
     )
     if kubernetes is not None:
         sources.kubernetes = kubernetes
@@ -79,4 +76,14 @@ def telemetry_settings(config: Config) -> TelemetrySettings:
         window=timedelta(seconds=config.prometheus.window_seconds),
         service_label=config.rca.service_label,
         signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
+    )
+
+
+def kubernetes_settings(kubernetes: KubernetesConfig) -> KubernetesSettings:
+    """The enricher's settings from the `kubernetes` config section (here only)."""
+    return KubernetesSettings(
+        log_lines=kubernetes.log_lines,
+        events_window_seconds=kubernetes.events_window_seconds,
+        call_timeout_seconds=kubernetes.call_timeout_seconds,
+        max_concurrency=kubernetes.max_concurrency,
     )

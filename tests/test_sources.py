@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from enrichers.base import run_enrichers
+from enrichers.kubernetes import KubernetesSettings
+from receiver.config import KubernetesConfig
 from receiver.config import load as load_config
-from receiver.sources import build_sources
+from receiver.sources import build_sources, kubernetes_settings
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import LOKI_STREAMS, TEMPO_SEARCH, fixture
 from tests.fakes.telemetry_http import Reply, serve
@@ -35,3 +37,13 @@ logs: {{loki: {{url: "{loki.url}", tenant: logs-team}}}}
         tempo_tenant = tempo.requests_to("/api/search")[0].headers.get("X-Scope-OrgID")
 
     assert (loki_tenant, tempo_tenant) == ("logs-team", "traces-team")
+
+
+def test_the_kubernetes_config_section_reaches_the_enricher_settings() -> None:
+    config = load_config("kubernetes: {log_lines: 7, events_window_seconds: 60, call_timeout_seconds: 1.5}", {})
+    expected = KubernetesSettings(log_lines=7, events_window_seconds=60.0, call_timeout_seconds=1.5)
+    assert kubernetes_settings(config.kubernetes) == expected
+
+
+def test_the_kubernetes_config_defaults_are_the_enricher_defaults() -> None:
+    assert kubernetes_settings(KubernetesConfig()) == KubernetesSettings()
