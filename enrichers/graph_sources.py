@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable
+from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, gather_available
 from enrichers.telemetry_naming import column_service
 from enrichers.telemetry_promclient import PromClient, Series
 from rca.model import Edge
@@ -187,21 +187,15 @@ class GraphSources:
     ) -> tuple[list[Edge], list[str], list[str]]:
         present = present_metrics(await client.instant_query(probe_query(self.families), at))
         families = [f for f in self.families if f.metric in present]
-        answers = await asyncio.gather(
-            *(self._family_edges(client, family, at) for family in families),
-            return_exceptions=True,
+        answers, problems = await gather_available(
+            [(family.source, self._family_edges(client, family, at)) for family in families]
         )
         edges: list[Edge] = []
         sources: list[str] = []
-        problems: list[str] = []
-        for family, answer in zip(families, answers, strict=True):
-            if isinstance(answer, SourceUnavailable):
-                problems.append(f"{family.source}: {answer.reason}")
-            elif isinstance(answer, BaseException):
-                raise answer
-            elif answer:
+        for source, answer in answers:
+            if answer:
                 edges.extend(answer)
-                sources.append(family.source)
+                sources.append(source)
         return edges, sources, problems
 
     @staticmethod

@@ -6,15 +6,17 @@ so enrichers turn it into "unavailable (reason)" without knowing aiohttp's excep
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
 from enrichers.base import AlertInput
 
+T = TypeVar("T")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 4.0  # per request; the factory derives it from the enrichment budget
 DEFAULT_WINDOW = timedelta(minutes=30)  # looked at before the alert started
@@ -115,3 +117,21 @@ def alert_window(alert: AlertInput, now: datetime, before: timedelta) -> tuple[d
     start = alert.starts_at - before
     return start, max(end, alert.starts_at)
 
+
+async def gather_available(named: Sequence[tuple[str, Awaitable[T]]]) -> tuple[list[tuple[str, T]], list[str]]:
+    """Await every query concurrently; keep the answers by name, in order.
+
+    A `SourceUnavailable` becomes a problem line "name: reason" and the others still
+    count; any other exception is a bug, and is raised once all have finished.
+    """
+    answers = await asyncio.gather(*(query for _, query in named), return_exceptions=True)
+    found: list[tuple[str, T]] = []
+    problems: list[str] = []
+    for (name, _), answer in zip(named, answers, strict=True):
+        if isinstance(answer, SourceUnavailable):
+            problems.append(f"{name}: {answer.reason}")
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            found.append((name, answer))
+    return found, problems
