@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from enrichers.base import run_enrichers
+import pytest
+
+from enrichers.base import Enrichment, run_enrichers
 from enrichers.graph_sources import GraphSources
 from enrichers.jaeger import JaegerEnricher, JaegerSettings
 from enrichers.loki import LokiEnricher, LokiSettings
@@ -21,7 +25,7 @@ from tests.fakes.telemetry_fixtures import (
     fixture,
     jaeger_envelope_with_error_trace,
 )
-from tests.fakes.telemetry_http import Reply, serve
+from tests.fakes.telemetry_http import Reply, Seen, serve
 from tests.fakes.telemetry_prometheus import free_port
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -104,56 +108,6 @@ async def test_jaeger_without_its_service_list_is_partial() -> None:
     assert result.facts["error_traces"] == 1
 
 
-async def test_jaeger_answering_garbage_is_unavailable_as_malformed() -> None:
-    routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.garbage()}
-    async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
-        try:
-            results = await run_enrichers([enricher], service_alert("service-x"), context(NOW))
-        finally:
-            await enricher.close()
-
-    assert results["jaeger"].status == "unavailable"
-    assert results["jaeger"].reason == "malformed response: /api/traces did not return JSON"
-
-
-async def test_a_hanging_jaeger_is_cut_off_by_the_budget() -> None:
-    routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.hanging()}
-    async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(JaegerSettings(jaeger.url), timeout_seconds=30)
-        try:
-            results = await run_enrichers([enricher], service_alert("service-x"), context(NOW, SHORT_BUDGET))
-        finally:
-            await enricher.close()
-
-    assert results["jaeger"].status == "unavailable"
-    assert results["jaeger"].reason == f"timed out after {SHORT_BUDGET:g}s"
-
-
-async def test_a_hanging_jaeger_hits_the_enrichers_own_timeout_first() -> None:
-    routes = {"/api/services": Reply.hanging(), "/api/traces": Reply.hanging()}
-    async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(JaegerSettings(jaeger.url), timeout_seconds=0.2)
-        try:
-            result = await enricher.enrich(service_alert("service-x"), context(NOW))
-        finally:
-            await enricher.close()
-
-    assert result.status == "unavailable"
-    assert result.reason == "timed out after 0.2s on /api/traces"
-
-
-async def test_an_alert_without_a_service_is_not_sent_to_jaeger() -> None:
-    enricher = JaegerEnricher(JaegerSettings(f"http://127.0.0.1:{free_port()}"))
-    alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, STARTS_AT)
-    try:
-        result = await enricher.enrich(alert, context(NOW))
-    finally:
-        await enricher.close()
-
-    assert (result.status, result.reason) == ("unavailable", "the alert names no service")
-
-
 # --- Tempo -----------------------------------------------------------------------------
 
 
@@ -214,18 +168,6 @@ async def test_tempo_answering_garbage_is_unavailable_as_malformed() -> None:
     assert results["tempo"].reason == "malformed response: /api/search has no traces list"
 
 
-async def test_a_hanging_tempo_is_cut_off_by_the_budget() -> None:
-    async with serve({"/api/search": Reply.hanging()}) as tempo:
-        enricher = TempoEnricher(TempoSettings(tempo.url), timeout_seconds=30)
-        try:
-            results = await run_enrichers([enricher], service_alert("cart"), context(NOW, SHORT_BUDGET))
-        finally:
-            await enricher.close()
-
-    assert results["tempo"].status == "unavailable"
-    assert results["tempo"].reason == f"timed out after {SHORT_BUDGET:g}s"
-
-
 # --- Loki ------------------------------------------------------------------------------
 
 
@@ -264,16 +206,97 @@ async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
     assert result.reason == "malformed response: query_range did not return streams"
 
 
-async def test_loki_server_error_is_unavailable_with_the_status() -> None:
-    routes = {"/loki/api/v1/query_range": Reply(body={"error": "too many"}, status=429)}
-    async with serve(routes) as loki:
-        enricher = LokiEnricher(LokiSettings(loki.url))
+# --- every backend alike: how each failure is reported ----------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    make: Callable[[str, float], JaegerEnricher | TempoEnricher | LokiEnricher]  # (url, timeout)
+    healthy: dict[str, Reply]  # routes answered well before the one under test
+    queried: str  # where the alert's query goes
+    alert_service: str
+    no_subject_reason: str  # why an alert naming nothing is not sent
+
+
+BACKENDS = [
+    Backend(
+        "jaeger",
+        lambda url, timeout: JaegerEnricher(JaegerSettings(url), timeout_seconds=timeout),
+        {"/api/services": Reply.json(JAEGER_SERVICES)},
+        "/api/traces",
+        "service-x",
+        "the alert names no service",
+    ),
+    Backend(
+        "tempo",
+        lambda url, timeout: TempoEnricher(TempoSettings(url), timeout_seconds=timeout),
+        {},
+        "/api/search",
+        "cart",
+        "the alert names no service",
+    ),
+    Backend(
+        "loki",
+        lambda url, timeout: LokiEnricher(LokiSettings(url), timeout_seconds=timeout),
+        {},
+        "/loki/api/v1/query_range",
+        "checkout",
+        "the alert names no workload",
+    ),
+]
+each_backend = pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
+
+
+async def enriched(
+    backend: Backend,
+    answer: Reply,
+    *,
+    timeout_seconds: float = 4.0,
+    budget_seconds: float = 5.0,
+    alert: Any = None,
+) -> tuple[Enrichment, list[Seen]]:
+    """One alert through the backend's enricher, its queried route answering `answer`."""
+    async with serve({**backend.healthy, backend.queried: answer}) as server:
+        enricher = backend.make(server.url, timeout_seconds)
         try:
-            result = await enricher.enrich(service_alert("checkout"), context(NOW))
+            sent = alert if alert is not None else service_alert(backend.alert_service)
+            results = await run_enrichers([enricher], sent, context(NOW, budget_seconds))
         finally:
             await enricher.close()
+    return results[backend.name], server.seen
 
-    assert result.reason == "HTTP 429 from /loki/api/v1/query_range"
+
+@each_backend
+async def test_a_backend_answering_garbage_is_unavailable_as_malformed(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply.garbage())
+    expected = ("unavailable", f"malformed response: {backend.queried} did not return JSON")
+    assert (result.status, result.reason) == expected
+
+
+@each_backend
+async def test_a_backend_server_error_is_unavailable_with_the_status(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply(body={"error": "too many"}, status=429))
+    assert (result.status, result.reason) == ("unavailable", f"HTTP 429 from {backend.queried}")
+
+
+@each_backend
+async def test_a_hanging_backend_is_cut_off_by_the_budget(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply.hanging(), timeout_seconds=30, budget_seconds=SHORT_BUDGET)
+    assert (result.status, result.reason) == ("unavailable", f"timed out after {SHORT_BUDGET:g}s")
+
+
+@each_backend
+async def test_a_hanging_backend_hits_the_enrichers_own_timeout_first(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply.hanging(), timeout_seconds=0.2)
+    assert (result.status, result.reason) == ("unavailable", f"timed out after 0.2s on {backend.queried}")
+
+
+@each_backend
+async def test_an_alert_naming_nothing_is_not_sent_to_the_backend(backend: Backend) -> None:
+    alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, STARTS_AT)
+    result, seen = await enriched(backend, Reply.json({}), alert=alert)
+    assert (result.status, result.reason, seen) == ("unavailable", backend.no_subject_reason, [])
 
 
 # --- all sources together --------------------------------------------------------------
