@@ -15,10 +15,35 @@ from typing import Any, Literal, Protocol
 
 import structlog
 
-from receiver.models import Alert, Group
-
 EnrichmentStatus = Literal["ok", "partial", "unavailable"]
 log = structlog.get_logger("kubebot.enrich")
+
+
+class AlertInput(Protocol):
+    """What an enricher reads of an alert. The receiver's alert satisfies it as it is;
+    enrichers depend on this, never on the receiver's model (dependencies point down)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def annotations(self) -> Mapping[str, str]: ...
+    @property
+    def starts_at(self) -> datetime: ...
+    @property
+    def ends_at(self) -> datetime | None: ...  # None while firing
+    @property
+    def generator_url(self) -> str: ...
+
+
+class GroupInput(Protocol):
+    """What an enricher may read of the notification its alerts arrived in."""
+
+    @property
+    def group_key(self) -> str: ...
+    @property
+    def common_labels(self) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,21 @@ class Enrichment:
     @classmethod
     def unavailable(cls, source: str, reason: str, elapsed: float = 0.0) -> Enrichment:
         return cls(source=source, status="unavailable", reason=reason, elapsed_seconds=elapsed)
+
+    @classmethod
+    def found(
+        cls,
+        source: str,
+        facts: dict[str, Any],
+        summary: tuple[str, ...],
+        problems: Sequence[str] = (),
+        elapsed: float = 0.0,
+    ) -> Enrichment:
+        """An answer: "ok", or "partial" when some of it is missing (listed in facts)."""
+        if problems:
+            facts = {**facts, "problems": list(problems)}
+        status: EnrichmentStatus = "partial" if problems else "ok"
+        return cls(source, status, facts, summary, None, elapsed)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,23 +96,23 @@ class EnrichContext:
     the awaitable (an asyncio.Task) under a key so concurrent callers await one request.
     """
 
-    group: Group
+    group: GroupInput
     now: datetime
     timeout_seconds: float
     cache: dict[str, Any] = field(default_factory=dict)
     # The alerts enriched together, so a source can ask once for all of them.
-    alerts: tuple[Alert, ...] = ()
+    alerts: tuple[AlertInput, ...] = ()
 
 
 class Enricher(Protocol):
     name: str
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment: ...
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment: ...
 
 
 async def run_enrichers(
     enrichers: Sequence[Enricher],
-    alert: Alert,
+    alert: AlertInput,
     ctx: EnrichContext,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Enrichment]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable
+from enrichers.telemetry_http import JsonHttp, MalformedResponse, gather_available
 from enrichers.telemetry_naming import column_service
 from enrichers.telemetry_promclient import PromClient, Series
 from rca.model import Edge
@@ -161,47 +161,36 @@ class GraphSources:
         self._jaeger = JsonHttp(jaeger_url, timeout_seconds=timeout_seconds) if jaeger_url else None
 
     async def fetch_edges(self, at: datetime | None = None) -> EdgeFetch:
-        jobs: list[tuple[str, Any]] = []
+        jobs: list[tuple[str, Awaitable[tuple[list[Edge], list[str], list[str]]]]] = []
         if self.prometheus is not None:
             jobs.append(("prometheus", self._prometheus_edges(self.prometheus, at)))
         if self._jaeger is not None:
             jobs.append(("jaeger", self._jaeger_edges(self._jaeger, at)))
-        results = await asyncio.gather(*(job for _, job in jobs), return_exceptions=True)
+        results, unavailable = await gather_available(jobs)
         edges: list[Edge] = []
         sources: list[str] = []
         problems: list[str] = []
-        for (name, _), result in zip(jobs, results, strict=True):
-            if isinstance(result, SourceUnavailable):
-                problems.append(f"{name}: {result.reason}")
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                found, found_sources, found_problems = result
-                edges.extend(found)
-                sources.extend(found_sources)
-                problems.extend(found_problems)
-        return EdgeFetch(tuple(edges), tuple(sources), tuple(problems))
+        for _, (found, found_sources, found_problems) in results:
+            edges.extend(found)
+            sources.extend(found_sources)
+            problems.extend(found_problems)
+        # Prometheus' own problems first: the order they had before Jaeger's.
+        return EdgeFetch(tuple(edges), tuple(sources), (*problems, *unavailable))
 
     async def _prometheus_edges(
         self, client: PromClient, at: datetime | None
     ) -> tuple[list[Edge], list[str], list[str]]:
         present = present_metrics(await client.instant_query(probe_query(self.families), at))
         families = [f for f in self.families if f.metric in present]
-        answers = await asyncio.gather(
-            *(self._family_edges(client, family, at) for family in families),
-            return_exceptions=True,
+        answers, problems = await gather_available(
+            [(family.source, self._family_edges(client, family, at)) for family in families]
         )
         edges: list[Edge] = []
         sources: list[str] = []
-        problems: list[str] = []
-        for family, answer in zip(families, answers, strict=True):
-            if isinstance(answer, SourceUnavailable):
-                problems.append(f"{family.source}: {answer.reason}")
-            elif isinstance(answer, BaseException):
-                raise answer
-            elif answer:
+        for source, answer in answers:
+            if answer:
                 edges.extend(answer)
-                sources.append(family.source)
+                sources.append(source)
         return edges, sources, problems
 
     @staticmethod

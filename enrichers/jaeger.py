@@ -10,11 +10,19 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
-from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, alert_window
+from enrichers.base import AlertInput, EnrichContext, Enrichment
+from enrichers.telemetry_http import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_WINDOW,
+    HttpBackend,
+    MalformedResponse,
+    SourceUnavailable,
+    alert_window,
+)
 from enrichers.telemetry_naming import alert_service
 from enrichers.telemetry_traces import (
     MAX_LINKS,
@@ -24,7 +32,6 @@ from enrichers.telemetry_traces import (
     resolve_service,
     top_operations,
 )
-from receiver.models import Alert
 
 _MESSAGE_KEYS = ("otel.status_description", "error.message", "exception.message", "message")
 SERVICES_TTL_SECONDS = 60.0
@@ -126,22 +133,26 @@ def summarize_jaeger_traces(body: Any, service: str, *, limit: int, ui_url: str)
     )
 
 
-class JaegerEnricher:
+@dataclass(frozen=True)
+class JaegerSettings:
+    url: str
+    ui_url: str | None = None  # for trace links; default: url
+    limit: int = 20  # error traces asked for
+
+
+class JaegerEnricher(HttpBackend):
     name = "jaeger"
 
     def __init__(
         self,
-        url: str,
+        settings: JaegerSettings,
         *,
-        ui_url: str | None = None,
-        timeout_seconds: float = 4.0,
-        window: timedelta = timedelta(minutes=30),
-        limit: int = 20,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        window: timedelta = DEFAULT_WINDOW,
     ) -> None:
-        self.ui_url = (ui_url or url).rstrip("/")
-        self.window = window
-        self.limit = limit
-        self._http = JsonHttp(url, timeout_seconds=timeout_seconds)
+        super().__init__(settings.url, timeout_seconds=timeout_seconds, window=window)
+        self.ui_url = (settings.ui_url or settings.url).rstrip("/")
+        self.limit = settings.limit
         self._services: tuple[float, asyncio.Future[tuple[str, ...]]] | None = None
 
     async def _known_services(self) -> tuple[str, ...]:
@@ -160,7 +171,7 @@ class JaegerEnricher:
             self._services = cached
         return await asyncio.shield(cached[1])
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         wanted = alert_service(alert.labels)
         if wanted is None:
@@ -192,12 +203,5 @@ class JaegerEnricher:
             summary = summarize_jaeger_traces(body, service, limit=self.limit, ui_url=self.ui_url)
         except SourceUnavailable as exc:
             return Enrichment.unavailable(self.name, exc.reason, time.monotonic() - started)
-        facts = summary.to_facts()
-        if problems:
-            facts["problems"] = problems
-        status: EnrichmentStatus = "partial" if problems else "ok"
         elapsed = time.monotonic() - started
-        return Enrichment(self.name, status, facts, summary.lines(), None, elapsed)
-
-    async def close(self) -> None:
-        await self._http.close()
+        return Enrichment.found(self.name, summary.to_facts(), summary.lines(), problems, elapsed)

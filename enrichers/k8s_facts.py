@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from enrichers.logs_redact import clean_text
+from enrichers.times import parse_time
 
 Json = Mapping[str, Any]
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -60,17 +61,6 @@ def _string_map(obj: object) -> dict[str, str]:
     if not isinstance(obj, Mapping):
         return {}
     return {str(k): str(v) for k, v in obj.items() if isinstance(v, str | int | float)}
-
-
-def parse_time(value: object) -> datetime | None:
-    """RFC 3339 from the API (`...Z`, sometimes with microseconds) to an aware datetime."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def iso(moment: datetime | None) -> str | None:

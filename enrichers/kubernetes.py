@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import structlog
 from kubernetes_asyncio import client, config
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.k8s_api import KubeApi, LookupFailed, Lookups, NotFound, Request
 from enrichers.k8s_facts import (
     Json,
@@ -46,7 +46,6 @@ from enrichers.k8s_report import Findings, facts, summary_lines
 from enrichers.k8s_subject import Subject, resolve_subject
 from enrichers.logs_redact import LogExcerpt, log_excerpt
 from rca.model import Edge
-from receiver.models import Alert
 
 log = structlog.get_logger("kubebot.kubernetes")
 T = TypeVar("T")
@@ -68,6 +67,8 @@ OWNER_RESOURCES: Mapping[str, str] = {kind: resource for resource, kind in WORKL
 
 @dataclass(frozen=True)
 class KubernetesSettings:
+    """How much the enricher reads; the defaults are written here only."""
+
     log_lines: int = 50
     events_window_seconds: float = 3600.0
     call_timeout_seconds: float = 3.0
@@ -80,24 +81,13 @@ class KubernetesEnricher:
 
     name = "kubernetes"
 
-    def __init__(
-        self,
-        api_client: client.ApiClient,
-        *,
-        log_lines: int = 50,
-        events_window_seconds: float = 3600.0,
-        call_timeout_seconds: float = 3.0,
-        max_concurrency: int = 8,
-        max_log_chars: int = 4000,
-    ) -> None:
-        self.settings = KubernetesSettings(
-            log_lines=log_lines,
-            events_window_seconds=events_window_seconds,
-            call_timeout_seconds=call_timeout_seconds,
-            max_concurrency=max_concurrency,
-            max_log_chars=max_log_chars,
+    def __init__(self, api_client: client.ApiClient, settings: KubernetesSettings = KubernetesSettings()) -> None:
+        self.settings = settings
+        self._api = KubeApi(
+            api_client,
+            call_timeout_seconds=settings.call_timeout_seconds,
+            max_concurrency=settings.max_concurrency,
         )
-        self._api = KubeApi(api_client, call_timeout_seconds=call_timeout_seconds, max_concurrency=max_concurrency)
 
     async def close(self) -> None:
         await self._api.close()
@@ -113,7 +103,7 @@ class KubernetesEnricher:
         )
         return kubernetes_edges(slices["items"], pods["items"])
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         loop = asyncio.get_running_loop()
         started = loop.time()
         subject = resolve_subject(alert.labels)
@@ -166,7 +156,7 @@ class _Investigation:
         lookups: Lookups,
         settings: KubernetesSettings,
         subject: Subject,
-        alert: Alert,
+        alert: AlertInput,
         now: datetime,
     ) -> None:
         self.lookups = lookups
@@ -423,11 +413,7 @@ async def connect_kubernetes(
     token: str | None = None,
     *,
     token_file: str | None = None,
-    log_lines: int = 50,
-    events_window_seconds: float = 3600.0,
-    call_timeout_seconds: float = 3.0,
-    max_concurrency: int = 8,
-    max_log_chars: int = 4000,
+    settings: KubernetesSettings = KubernetesSettings(),
 ) -> KubernetesEnricher | None:
     """The enricher with one shared ApiClient, or None when Kubernetes is off.
 
@@ -449,14 +435,7 @@ async def connect_kubernetes(
     elif not await _load_configuration(mode, kubeconfig, configuration):
         return None
     log.info("kubernetes_connected", host=configuration.host, mode=mode)
-    return KubernetesEnricher(
-        client.ApiClient(configuration),
-        log_lines=log_lines,
-        events_window_seconds=events_window_seconds,
-        call_timeout_seconds=call_timeout_seconds,
-        max_concurrency=max_concurrency,
-        max_log_chars=max_log_chars,
-    )
+    return KubernetesEnricher(client.ApiClient(configuration), settings)
 
 
 async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment
-from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, alert_window
+from enrichers.base import AlertInput, EnrichContext, Enrichment
+from enrichers.telemetry_http import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_WINDOW,
+    HttpBackend,
+    MalformedResponse,
+    SourceUnavailable,
+    alert_window,
+)
 from enrichers.telemetry_naming import (
     alert_service,
     promql_regex_literal,
     promql_string,
 )
-from receiver.models import Alert
 
 DEFAULT_LINE_FILTER = "(?i)(error|exception|fatal|panic|traceback)"
 MAX_LINE_CHARS = 300
@@ -122,26 +128,29 @@ def summarize_streams(body: Any, *, limit: int, keep: int = 5) -> LogSummary:
     )
 
 
-class LokiEnricher:
+@dataclass(frozen=True)
+class LokiSettings:
+    url: str
+    tenant: str | None = None  # X-Scope-OrgID
+    limit: int = 200  # lines asked for
+    line_filter: str = DEFAULT_LINE_FILTER
+
+
+class LokiEnricher(HttpBackend):
     name = "loki"
 
     def __init__(
         self,
-        url: str,
+        settings: LokiSettings,
         *,
-        timeout_seconds: float = 4.0,
-        window: timedelta = timedelta(minutes=30),
-        limit: int = 200,
-        line_filter: str = DEFAULT_LINE_FILTER,
-        tenant: str | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        window: timedelta = DEFAULT_WINDOW,
     ) -> None:
-        self.window = window
-        self.limit = limit
-        self.line_filter = line_filter
-        headers = {"X-Scope-OrgID": tenant} if tenant else None
-        self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
+        super().__init__(settings.url, timeout_seconds=timeout_seconds, window=window, tenant=settings.tenant)
+        self.limit = settings.limit
+        self.line_filter = settings.line_filter
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         selector = log_selector(alert.labels)
         if selector is None:
@@ -160,9 +169,5 @@ class LokiEnricher:
             summary = summarize_streams(body, limit=self.limit)
         except SourceUnavailable as exc:
             return Enrichment.unavailable(self.name, exc.reason, time.monotonic() - started)
-        facts = {"query": query, **summary.to_facts()}
         elapsed = time.monotonic() - started
-        return Enrichment(self.name, "ok", facts, summary.lines(), None, elapsed)
-
-    async def close(self) -> None:
-        await self._http.close()
+        return Enrichment.found(self.name, {"query": query, **summary.to_facts()}, summary.lines(), (), elapsed)

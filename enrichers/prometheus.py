@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.telemetry_golden import (
     GoldenSignals,
     PodSet,
@@ -19,7 +19,7 @@ from enrichers.telemetry_golden import (
     resource_queries,
     workload_from_labels,
 )
-from enrichers.telemetry_http import SourceUnavailable, alert_window
+from enrichers.telemetry_http import DEFAULT_TIMEOUT_SECONDS, DEFAULT_WINDOW, SourceUnavailable, alert_window
 from enrichers.telemetry_naming import alert_service
 from enrichers.telemetry_promclient import PromClient, Series, step_for
 from enrichers.telemetry_promql import (
@@ -28,7 +28,6 @@ from enrichers.telemetry_promql import (
     strip_threshold,
     summarize_expression,
 )
-from receiver.models import Alert
 
 
 class PrometheusEnricher:
@@ -38,8 +37,8 @@ class PrometheusEnricher:
         self,
         url: str,
         *,
-        timeout_seconds: float = 4.0,
-        window: timedelta = timedelta(minutes=30),
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        window: timedelta = DEFAULT_WINDOW,
         max_workers: int = 4,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -49,7 +48,7 @@ class PrometheusEnricher:
         self._owns_client = True
 
     @classmethod
-    def from_client(cls, client: PromClient, *, window: timedelta = timedelta(minutes=30)) -> PrometheusEnricher:
+    def from_client(cls, client: PromClient, *, window: timedelta = DEFAULT_WINDOW) -> PrometheusEnricher:
         """Share a client (and its thread pool) with graph sources and signals."""
         enricher = cls.__new__(cls)
         enricher.window = window
@@ -57,7 +56,7 @@ class PrometheusEnricher:
         enricher._owns_client = False
         return enricher
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         expression, (golden, golden_problems) = await asyncio.gather(
             self._expression(alert, ctx), self._golden(alert, ctx)
@@ -79,12 +78,9 @@ class PrometheusEnricher:
             return Enrichment.unavailable(self.name, reason, elapsed)
         if problems and not lines:
             return Enrichment.unavailable(self.name, _common_reason(problems), elapsed)
-        if problems:
-            facts["problems"] = problems
-        status: EnrichmentStatus = "partial" if problems else "ok"
-        return Enrichment(self.name, status, facts, tuple(lines), None, elapsed)
+        return Enrichment.found(self.name, facts, tuple(lines), problems, elapsed)
 
-    async def _expression(self, alert: Alert, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
+    async def _expression(self, alert: AlertInput, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
         expr = expression_from_generator_url(alert.generator_url)
         if expr is None:
             return None
@@ -101,7 +97,7 @@ class PrometheusEnricher:
             return exc
         return summarize_expression(expr, series, alert.labels, alert.starts_at)
 
-    async def _golden(self, alert: Alert, ctx: EnrichContext) -> tuple[GoldenSignals | None, tuple[str, ...]]:
+    async def _golden(self, alert: AlertInput, ctx: EnrichContext) -> tuple[GoldenSignals | None, tuple[str, ...]]:
         workload = workload_from_labels(alert.labels)
         window = _duration(self.window)
         asked: list[Awaitable[dict[str, float | SourceUnavailable | None]]] = []

@@ -4,7 +4,6 @@ into the case format (time x `<service>_<signal>`) so online and offline ranking
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
-from enrichers.telemetry_http import SourceUnavailable
+from enrichers.telemetry_http import gather_available
 from enrichers.telemetry_naming import DEPLOYMENT_POD_RE2, SHORT_SUFFIX_POD_RE2, column_service
 from enrichers.telemetry_promclient import PromClient, Series
 from rca.model import SignalTable
@@ -150,19 +149,9 @@ async def fetch_signal_table(
 ) -> SignalFetch:
     """Run every signal query concurrently; a failing query leaves its columns out."""
     queries = signal_queries(signals)
-    answers = await asyncio.gather(
-        *(client.range_query(q.query, start, end, step_seconds) for q in queries),
-        return_exceptions=True,
+    results, problems = await gather_available(
+        [(q.name, client.range_query(q.query, start, end, step_seconds)) for q in queries]
     )
-    results: list[tuple[str, Sequence[Series]]] = []
-    problems: list[str] = []
-    for query, answer in zip(queries, answers, strict=True):
-        if isinstance(answer, SourceUnavailable):
-            problems.append(f"{query.name}: {answer.reason}")
-        elif isinstance(answer, BaseException):
-            raise answer
-        else:
-            results.append((query.name, answer))
     table = signal_table_from_results(
         results, service_label, time_grid(start, end, step_seconds), step_seconds
     )

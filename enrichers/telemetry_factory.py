@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from enrichers.base import Enricher
 from enrichers.graph_sources import EdgeFetch, GraphSources
-from enrichers.jaeger import JaegerEnricher
-from enrichers.loki import LokiEnricher
+from enrichers.jaeger import JaegerEnricher, JaegerSettings
+from enrichers.loki import LokiEnricher, LokiSettings
 from enrichers.prometheus import PrometheusEnricher
 from enrichers.signals import (
     DEFAULT_SERVICE_LABEL,
@@ -23,23 +23,23 @@ from enrichers.signals import (
     SignalQuery,
     fetch_signal_table,
 )
+from enrichers.telemetry_http import DEFAULT_WINDOW
 from enrichers.telemetry_promclient import PromClient
-from enrichers.tempo import TempoEnricher
+from enrichers.tempo import TempoEnricher, TempoSettings
 
 REQUEST_SHARE_OF_BUDGET = 0.8
 
 
 @dataclass(frozen=True)
 class TelemetrySettings:
+    """Each backend its own settings (None: not configured), plus what they share."""
+
     prometheus_url: str | None = None
-    jaeger_url: str | None = None
-    tempo_url: str | None = None
-    loki_url: str | None = None
+    jaeger: JaegerSettings | None = None
+    tempo: TempoSettings | None = None
+    loki: LokiSettings | None = None
     budget_seconds: float = 5.0  # enrichment.timeout_seconds
-    window: timedelta = timedelta(minutes=30)  # looked at before the alert started
-    jaeger_ui_url: str | None = None  # links; default: jaeger_url
-    tempo_trace_url_template: str | None = None  # "...{trace_id}"; default: Tempo's API
-    tenant: str | None = None  # X-Scope-OrgID for multi-tenant Tempo and Loki
+    window: timedelta = DEFAULT_WINDOW  # looked at before the alert started
     service_label: str = DEFAULT_SERVICE_LABEL  # rca.service_label
     signals: tuple[SignalQuery, ...] = DEFAULT_SIGNALS  # rca.signals
 
@@ -91,36 +91,19 @@ def build_telemetry(settings: TelemetrySettings) -> Telemetry:
     closers: list[Callable[[], Awaitable[None]]] = []
     if prometheus is not None:
         enrichers.append(PrometheusEnricher.from_client(prometheus, window=window))
-    if settings.jaeger_url:
-        jaeger = JaegerEnricher(
-            settings.jaeger_url,
-            ui_url=settings.jaeger_ui_url,
-            timeout_seconds=timeout,
-            window=window,
-        )
-        enrichers.append(jaeger)
-        closers.append(jaeger.close)
-    if settings.tempo_url:
-        tempo = TempoEnricher(
-            settings.tempo_url,
-            trace_url_template=settings.tempo_trace_url_template,
-            timeout_seconds=timeout,
-            window=window,
-            tenant=settings.tenant,
-        )
-        enrichers.append(tempo)
-        closers.append(tempo.close)
-    if settings.loki_url:
-        loki = LokiEnricher(
-            settings.loki_url, timeout_seconds=timeout, window=window, tenant=settings.tenant
-        )
-        enrichers.append(loki)
-        closers.append(loki.close)
+    backends: list[JaegerEnricher | TempoEnricher | LokiEnricher] = []
+    if settings.jaeger is not None:
+        backends.append(JaegerEnricher(settings.jaeger, timeout_seconds=timeout, window=window))
+    if settings.tempo is not None:
+        backends.append(TempoEnricher(settings.tempo, timeout_seconds=timeout, window=window))
+    if settings.loki is not None:
+        backends.append(LokiEnricher(settings.loki, timeout_seconds=timeout, window=window))
+    enrichers.extend(backends)
+    closers.extend(backend.close for backend in backends)
+    jaeger_url = settings.jaeger.url if settings.jaeger is not None else None
     graph = None
-    if prometheus is not None or settings.jaeger_url:
-        graph = GraphSources(
-            prometheus=prometheus, jaeger_url=settings.jaeger_url, timeout_seconds=timeout
-        )
+    if prometheus is not None or jaeger_url:
+        graph = GraphSources(prometheus=prometheus, jaeger_url=jaeger_url, timeout_seconds=timeout)
         closers.append(graph.close)
     if prometheus is not None:
         closers.append(prometheus.close)

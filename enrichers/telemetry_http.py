@@ -6,16 +6,20 @@ so enrichers turn it into "unavailable (reason)" without knowing aiohttp's excep
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
-from receiver.models import Alert
+from enrichers.base import AlertInput
 
+T = TypeVar("T")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+DEFAULT_TIMEOUT_SECONDS = 4.0  # per request; the factory derives it from the enrichment budget
+DEFAULT_WINDOW = timedelta(minutes=30)  # looked at before the alert started
 
 
 class SourceUnavailable(Exception):
@@ -87,9 +91,47 @@ class JsonHttp:
             self._session = None
 
 
-def alert_window(alert: Alert, now: datetime, before: timedelta) -> tuple[datetime, datetime]:
+class HttpBackend:
+    """What the Jaeger, Tempo and Loki enrichers share: one JSON client (sending the
+    tenant as X-Scope-OrgID where one is set) and the window looked at before the alert."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        window: timedelta = DEFAULT_WINDOW,
+        tenant: str | None = None,
+    ) -> None:
+        self.window = window
+        headers = {"X-Scope-OrgID": tenant} if tenant else None
+        self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+def alert_window(alert: AlertInput, now: datetime, before: timedelta) -> tuple[datetime, datetime]:
     """From `before` ahead of the alert's start to now (or its end, once resolved)."""
     end = alert.ends_at if alert.ends_at is not None and alert.ends_at < now else now
     start = alert.starts_at - before
     return start, max(end, alert.starts_at)
 
+
+async def gather_available(named: Sequence[tuple[str, Awaitable[T]]]) -> tuple[list[tuple[str, T]], list[str]]:
+    """Await every query concurrently; keep the answers by name, in order.
+
+    A `SourceUnavailable` becomes a problem line "name: reason" and the others still
+    count; any other exception is a bug, and is raised once all have finished.
+    """
+    answers = await asyncio.gather(*(query for _, query in named), return_exceptions=True)
+    found: list[tuple[str, T]] = []
+    problems: list[str] = []
+    for (name, _), answer in zip(named, answers, strict=True):
+        if isinstance(answer, SourceUnavailable):
+            problems.append(f"{name}: {answer.reason}")
+        elif isinstance(answer, BaseException):
+            raise answer
+        else:
+            found.append((name, answer))
+    return found, problems

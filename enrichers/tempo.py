@@ -11,11 +11,19 @@ import base64
 import binascii
 import string
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment, EnrichmentStatus
-from enrichers.telemetry_http import JsonHttp, MalformedResponse, SourceUnavailable, alert_window
+from enrichers.base import AlertInput, EnrichContext, Enrichment
+from enrichers.telemetry_http import (
+    DEFAULT_TIMEOUT_SECONDS,
+    DEFAULT_WINDOW,
+    HttpBackend,
+    MalformedResponse,
+    SourceUnavailable,
+    alert_window,
+)
 from enrichers.telemetry_naming import alert_service
 from enrichers.telemetry_traces import (
     MAX_LINKS,
@@ -25,7 +33,6 @@ from enrichers.telemetry_traces import (
     string_attributes,
     top_operations,
 )
-from receiver.models import Alert
 
 _HEX = frozenset(string.hexdigits)
 _ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
@@ -144,30 +151,33 @@ def _duration_ms(span: dict[str, Any]) -> float:
         return 0.0
 
 
-class TempoEnricher:
+@dataclass(frozen=True)
+class TempoSettings:
+    url: str
+    # e.g. "https://grafana/explore?...{trace_id}"; default: Tempo's own trace JSON.
+    trace_url_template: str | None = None
+    tenant: str | None = None  # X-Scope-OrgID
+    limit: int = 20  # error traces asked for
+    detail_traces: int = 3  # fetched whole, for the deepest error
+
+
+class TempoEnricher(HttpBackend):
     name = "tempo"
 
     def __init__(
         self,
-        url: str,
+        settings: TempoSettings,
         *,
-        trace_url_template: str | None = None,
-        timeout_seconds: float = 4.0,
-        window: timedelta = timedelta(minutes=30),
-        limit: int = 20,
-        detail_traces: int = 3,
-        tenant: str | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        window: timedelta = DEFAULT_WINDOW,
     ) -> None:
-        self.url = url.rstrip("/")
-        # e.g. "https://grafana/explore?...{trace_id}"; default: Tempo's own trace JSON.
-        self.trace_url_template = trace_url_template or f"{self.url}/api/traces/{{trace_id}}"
-        self.window = window
-        self.limit = limit
-        self.detail_traces = detail_traces
-        headers = {"X-Scope-OrgID": tenant} if tenant else None
-        self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
+        super().__init__(settings.url, timeout_seconds=timeout_seconds, window=window, tenant=settings.tenant)
+        url = settings.url.rstrip("/")
+        self.trace_url_template = settings.trace_url_template or f"{url}/api/traces/{{trace_id}}"
+        self.limit = settings.limit
+        self.detail_traces = settings.detail_traces
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
         service = alert_service(alert.labels)
         if service is None:
@@ -196,12 +206,8 @@ class TempoEnricher:
                 for t in traces[:MAX_LINKS]
             ),
         )
-        facts = summary.to_facts()
-        if problems:
-            facts["problems"] = problems
-        status: EnrichmentStatus = "partial" if problems else "ok"
         elapsed = time.monotonic() - started
-        return Enrichment(self.name, status, facts, summary.lines(), None, elapsed)
+        return Enrichment.found(self.name, summary.to_facts(), summary.lines(), problems, elapsed)
 
     async def _details(self, traces: list[dict[str, Any]]) -> tuple[list[SpanInfo], list[str]]:
         answers = await asyncio.gather(
@@ -219,6 +225,3 @@ class TempoEnricher:
             except SourceUnavailable as exc:
                 problems.append(f"trace {trace['traceID']}: {exc.reason}")
         return spans, problems
-
-    async def close(self) -> None:
-        await self._http.close()

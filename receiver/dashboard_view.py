@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from enrichers.times import parse_time
 from receiver.incidents import Incident, severity_rank
 from receiver.redact import redact_text, redact_url
 from receiver.store import IncidentDetail, StoredOutcome
@@ -61,14 +62,10 @@ def safe_link(url: object) -> str | None:
     return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
-def parse_time(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
+def seconds_at(value: object) -> float | None:
+    """Epoch seconds of an RFC 3339 time (enrichers.times.parse_time's policy), or None."""
+    moment = parse_time(value)
+    return moment.timestamp() if moment is not None else None
 
 
 def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
@@ -382,13 +379,13 @@ def _alert_entries(stored: StoredOutcome) -> list[tuple[float, str, str]]:
         entries.append((stored.processed_at, "decision", f"{name}: notify, {routes} channel(s)"))
     kubernetes = _dict(_dict(_dict(outcome.get("enrichment")).get("kubernetes")).get("facts"))
     rollout = _dict(kubernetes.get("rollout"))
-    started = parse_time(rollout.get("started_at"))
+    started = seconds_at(rollout.get("started_at"))
     if started is not None:
         what = f"rollout of {_str(rollout.get('deployment'))} revision {_str(rollout.get('revision'))}"
         entries.append((started, "kubernetes", what))
     for event in _list(kubernetes.get("events")):
         event = _dict(event)
-        seen = parse_time(event.get("last_seen"))
+        seen = seconds_at(event.get("last_seen"))
         if seen is not None:
             text = f"{_str(event.get('reason'))} x{_str(event.get('count'))}: {_str(event.get('message'))}"
             entries.append((seen, "kubernetes", text))
@@ -405,8 +402,8 @@ def alert_view(stored: StoredOutcome) -> AlertView:
         name=labels.get("alertname", "unnamed"),
         fingerprint=_str(alert.get("fingerprint")),
         status=_str(alert.get("status")),
-        starts_at=timestamp(parse_time(alert.get("startsAt"))),
-        ends_at=timestamp(parse_time(alert.get("endsAt"))),
+        starts_at=timestamp(seconds_at(alert.get("startsAt"))),
+        ends_at=timestamp(seconds_at(alert.get("endsAt"))),
         received_at=timestamp(stored.received_at),
         link=safe_link(alert.get("generatorURL")),
         labels=tuple(sorted(labels.items())),
@@ -416,7 +413,7 @@ def alert_view(stored: StoredOutcome) -> AlertView:
         rule=_str(outcome.get("rule")),
         routes=tuple(_str(r) for r in _list(outcome.get("routes"))),
         sources=tuple(
-            source_view(str(name), _dict(found), parse_time(alert.get("startsAt")))
+            source_view(str(name), _dict(found), seconds_at(alert.get("startsAt")))
             for name, found in sorted(enrichment.items(), key=lambda item: _source_rank(str(item[0])))
         ),
     )
@@ -469,7 +466,7 @@ def _event_row(event: Mapping[str, Any]) -> EventRow:
     return EventRow(
         reason=_str(event.get("reason")),
         count=_str(event.get("count")),
-        last_seen=timestamp(parse_time(event.get("last_seen"))),
+        last_seen=timestamp(seconds_at(event.get("last_seen"))),
         message=_str(event.get("message")),
         objects=", ".join(_str(o) for o in _list(event.get("objects"))),
     )

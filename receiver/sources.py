@@ -13,9 +13,12 @@ from datetime import timedelta
 import structlog
 
 from enrichers.base import Enricher
-from enrichers.kubernetes import KubernetesEnricher, connect_kubernetes
+from enrichers.jaeger import JaegerSettings
+from enrichers.kubernetes import KubernetesEnricher, KubernetesSettings, connect_kubernetes
+from enrichers.loki import LokiSettings
 from enrichers.telemetry_factory import Telemetry, TelemetrySettings, build_telemetry, signals_from_config
-from receiver.config import Config
+from enrichers.tempo import TempoSettings
+from receiver.config import Config, KubernetesConfig
 
 Closer = Callable[[], Awaitable[None]]
 log = structlog.get_logger("kubebot.sources")
@@ -43,32 +46,44 @@ async def build_sources(config: Config) -> Sources:
         config.kubernetes.kubeconfig,
         config.kubernetes.host,
         token_file=config.kubernetes.token_file,
-        log_lines=config.kubernetes.log_lines,
-        events_window_seconds=config.kubernetes.events_window_seconds,
-        call_timeout_seconds=config.kubernetes.call_timeout_seconds,
-        max_concurrency=config.kubernetes.max_concurrency,
+        settings=kubernetes_settings(config.kubernetes),
     )
     if kubernetes is not None:
         sources.kubernetes = kubernetes
         sources.enrichers.append(kubernetes)
         sources.closers.append(kubernetes.close)
-    telemetry = build_telemetry(
-        TelemetrySettings(
-            prometheus_url=config.prometheus.url,
-            jaeger_url=config.traces.jaeger.url,
-            tempo_url=config.traces.tempo.url,
-            loki_url=config.logs.loki.url,
-            budget_seconds=config.enrichment.timeout_seconds,
-            window=timedelta(seconds=config.prometheus.window_seconds),
-            jaeger_ui_url=config.traces.jaeger.ui_url,
-            tempo_trace_url_template=config.traces.tempo.trace_url_template,
-            tenant=config.traces.tempo.tenant or config.logs.loki.tenant,
-            service_label=config.rca.service_label,
-            signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
-        )
-    )
+    telemetry = build_telemetry(telemetry_settings(config))
     sources.telemetry = telemetry
     sources.enrichers.extend(telemetry.enrichers)
     sources.closers.append(telemetry.close)
     log.info("sources", enrichers=[e.name for e in sources.enrichers])
     return sources
+
+
+def telemetry_settings(config: Config) -> TelemetrySettings:
+    """Each backend's settings from its own config section (None where it has no URL)."""
+    jaeger, tempo, loki = config.traces.jaeger, config.traces.tempo, config.logs.loki
+    return TelemetrySettings(
+        prometheus_url=config.prometheus.url,
+        jaeger=JaegerSettings(jaeger.url, ui_url=jaeger.ui_url) if jaeger.url else None,
+        tempo=(
+            TempoSettings(tempo.url, trace_url_template=tempo.trace_url_template, tenant=tempo.tenant)
+            if tempo.url
+            else None
+        ),
+        loki=LokiSettings(loki.url, tenant=loki.tenant) if loki.url else None,
+        budget_seconds=config.enrichment.timeout_seconds,
+        window=timedelta(seconds=config.prometheus.window_seconds),
+        service_label=config.rca.service_label,
+        signals=signals_from_config((s.name, s.query) for s in config.rca.signals),
+    )
+
+
+def kubernetes_settings(kubernetes: KubernetesConfig) -> KubernetesSettings:
+    """The enricher's settings from the `kubernetes` config section (here only)."""
+    return KubernetesSettings(
+        log_lines=kubernetes.log_lines,
+        events_window_seconds=kubernetes.events_window_seconds,
+        call_timeout_seconds=kubernetes.call_timeout_seconds,
+        max_concurrency=kubernetes.max_concurrency,
+    )

@@ -14,9 +14,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.config import Config, NotifyConfig, StoreConfig
-from receiver.models import Alert
 from receiver.sources import Sources
 from tests.conftest import fixture_json
 
@@ -76,7 +75,7 @@ class HostileSource:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         if self.name == "prometheus":
             start = alert.starts_at.timestamp()
             points = [[start - 600 + 60 * i, float(i * i)] for i in range(16)]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FIXTURES, HttpSink, alerts_paged, free_port
+from tests.fakes.chaos_tools import wait_until_idle
 from tests.processes import KubebotProcess
 
 GROUP_OF_THREE = (FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json").read_bytes()
@@ -66,8 +67,8 @@ async def test_alerts_acknowledged_before_kill_9_are_delivered_once_after_restar
     try:
         await asyncio.to_thread(kubebot.start)
         received = await sink.wait_for(1)
-        # Give a duplicate every chance to show up before counting.
-        await asyncio.sleep(1.5)
+        # Count once nothing is left to send: a duplicate would have been sent by then.
+        await wait_until_idle(kubebot.url)
     finally:
         await asyncio.to_thread(kubebot.stop)
         await sink.stop()
@@ -89,7 +90,7 @@ async def test_channel_down_then_back_delivers_each_page_once(tmp_path: Path) ->
         failures = await _metric_reaching(kubebot.url, 'kubebot_notifications_total{result="failure"', 3)
         await sink.start()
         received = await sink.wait_for(1)
-        await asyncio.sleep(1.0)
+        await wait_until_idle(kubebot.url)
         delivered = await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="success"')
     finally:
         await asyncio.to_thread(kubebot.stop)
@@ -106,7 +107,7 @@ async def test_duplicate_posts_from_an_ha_pair_page_once(tmp_path: Path, http_si
     try:
         answers = await asyncio.gather(*(asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE) for _ in range(6)))
         await http_sink.wait_for(1)
-        await asyncio.sleep(1.0)
+        await wait_until_idle(kubebot.url)
         duplicates = await asyncio.to_thread(_metric, kubebot.url, "kubebot_alerts_duplicate_total")
     finally:
         await asyncio.to_thread(kubebot.stop)
@@ -145,7 +146,7 @@ async def test_a_restart_mid_incident_does_not_page_the_causes_symptoms(tmp_path
         symptom = _alert("KubePodNotReady", "pod1", node="node-1", namespace="shop", pod="web-1")
         await asyncio.to_thread(_post, kubebot.url, symptom)
         suppressed = await _metric_reaching(kubebot.url, 'kubebot_suppressed_total{reason="symptom"}', 1)
-        await asyncio.sleep(0.5)
+        await wait_until_idle(kubebot.url)
     finally:
         await asyncio.to_thread(kubebot.stop)
     assert suppressed == 1

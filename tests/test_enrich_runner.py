@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from enrichers.base import EnrichContext, Enrichment, run_enrichers
-from receiver.models import Alert, parse_webhook
+from enrichers.base import AlertInput, EnrichContext, Enrichment, run_enrichers
+from receiver.models import parse_webhook
 from tests.conftest import fixture_json
 
 MESSAGE = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample.json"))
@@ -15,14 +15,14 @@ MESSAGE = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample.j
 class Answers:
     name = "answers"
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         return Enrichment(self.name, "ok", {"pod": alert.labels["pod"]}, ("all good",))
 
 
 class Hangs:
     name = "hangs"
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
@@ -30,7 +30,7 @@ class Hangs:
 class Breaks:
     name = "breaks"
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         raise ConnectionResetError("peer went away")
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from enrichers.base import EnrichContext, Enrichment, run_enrichers
-from enrichers.kubernetes import KubernetesEnricher, connect_kubernetes
+from enrichers.kubernetes import KubernetesEnricher, KubernetesSettings, connect_kubernetes
 from receiver.models import Alert, Group
 from tests.fakes.kube_api import (
     K3S_CRASHLOOP_POD,
@@ -38,6 +38,8 @@ CRASHLOOP_LABELS = {
     "severity": "warning",
 }
 
+DEFAULT_SETTINGS = KubernetesSettings()
+
 
 def alert(labels: dict[str, str], at: datetime = K3S_ALERT_TIME) -> Alert:
     return Alert(
@@ -57,9 +59,11 @@ def context(at: datetime = K3S_ALERT_TIME, timeout_seconds: float = 5.0) -> Enri
 
 
 @asynccontextmanager
-async def serving(fake: FakeKubeApi, token: str | None = None, **settings: float) -> AsyncIterator[KubernetesEnricher]:
+async def serving(
+    fake: FakeKubeApi, token: str | None = None, settings: KubernetesSettings = DEFAULT_SETTINGS
+) -> AsyncIterator[KubernetesEnricher]:
     url = await fake.start()
-    enricher = await connect_kubernetes("auto", None, url, token, **settings)  # type: ignore[arg-type]
+    enricher = await connect_kubernetes("auto", None, url, token, settings=settings)
     assert enricher is not None
     try:
         yield enricher
@@ -196,7 +200,7 @@ async def test_forbidden_logs_give_a_partial_result() -> None:
 async def test_a_hanging_api_is_unavailable_within_the_budget() -> None:
     fake = k3s_cluster()
     fake.fail("*", "hang")
-    async with serving(fake, call_timeout_seconds=30) as enricher:
+    async with serving(fake, settings=KubernetesSettings(call_timeout_seconds=30)) as enricher:
         results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=0.5))
 
     result = results["kubernetes"]
@@ -207,7 +211,7 @@ async def test_a_hanging_api_is_unavailable_within_the_budget() -> None:
 async def test_hanging_log_reads_still_return_the_pod_on_time() -> None:
     fake = k3s_cluster()
     fake.fail("pods/log", "hang")
-    async with serving(fake, call_timeout_seconds=30) as enricher:
+    async with serving(fake, settings=KubernetesSettings(call_timeout_seconds=30)) as enricher:
         results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=1.0))
 
     result = results["kubernetes"]

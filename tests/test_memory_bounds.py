@@ -11,10 +11,9 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.app import Credentials, create_app
 from receiver.config import Config, EnrichmentConfig, NotifyConfig, StoreConfig
-from receiver.models import Alert
 from receiver.runtime import RUNTIME
 from receiver.sources import Sources
 from tests.conftest import alerts_paged
@@ -32,7 +31,7 @@ class GatedEnricher:
     def __init__(self) -> None:
         self.opened = asyncio.Event()
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         await self.opened.wait()
         return Enrichment(self.name, "ok", summary=("gate passed",))
 

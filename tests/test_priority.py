@@ -48,7 +48,8 @@ def test_one_long_batch_never_pauses_workers_past_the_longest_pause() -> None:
 
 
 async def test_a_waiting_worker_gets_its_turn_while_the_flood_goes_on() -> None:
-    intake = IntakeActivity(IntakeFirst(quiet_seconds=0.05, busy_requests=1, longest_pause_seconds=0.01))
+    # A quiet period far longer than the pause: the flood keeps intake busy even on a slow machine.
+    intake = IntakeActivity(IntakeFirst(quiet_seconds=1.0, busy_requests=1, longest_pause_seconds=0.01))
     flooding = True
 
     async def flood() -> None:
@@ -57,11 +58,17 @@ async def test_a_waiting_worker_gets_its_turn_while_the_flood_goes_on() -> None:
             await asyncio.sleep(0.001)
 
     flooder = asyncio.create_task(flood())
-    turns = 0
-    for _ in range(3):
-        await intake.wait_for_turn()
-        intake.worked(10.0)  # a long batch: the pause is capped, so the next turn comes
-        turns += 1
-    flooding = False
-    await flooder
-    assert turns == 3
+    turns = []  # (intake busy when the turn came, the batch after it paused the worker)
+    try:
+        async with asyncio.timeout(10):  # a starved worker fails the test, not hangs it
+            while not intake.busy():  # the flood has begun
+                await asyncio.sleep(0.001)
+            for _ in range(3):
+                await intake.wait_for_turn()
+                busy = intake.busy()
+                intake.worked(10.0)  # a long batch: the pause is capped, so the next turn comes
+                turns.append((busy, intake.pause_left() > 0))
+    finally:
+        flooding = False
+        await flooder
+    assert turns == [(True, True)] * 3

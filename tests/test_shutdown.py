@@ -5,29 +5,33 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, ServerConfig, StoreConfig
-from receiver.models import Alert
 from receiver.sources import Sources
 from receiver.store import IncidentQuery, SqliteStore
 from tests.conftest import fixture_json
 
 
 class SlowSource:
-    """Answers after a pause, and says when it has started."""
+    """Says when it has started, and answers only once shutdown has begun."""
 
     name = "slow"
 
     def __init__(self) -> None:
         self.started = asyncio.Event()
+        self.shutdown_began = asyncio.Event()
 
-    async def enrich(self, alert: Alert, ctx: EnrichContext) -> Enrichment:
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         self.started.set()
-        await asyncio.sleep(0.5)
+        await self.shutdown_began.wait()
         return Enrichment(self.name, "ok", {}, ("took its time",))
+
+    async def on_shutdown(self, _: web.Application) -> None:
+        self.shutdown_began.set()
 
 
 async def test_an_alert_in_the_pipeline_when_shutdown_begins_is_finished_and_its_page_recorded(
@@ -43,7 +47,9 @@ async def test_an_alert_in_the_pipeline_when_shutdown_begins_is_finished_and_its
         store=StoreConfig(path=str(tmp_path / "kb.db")),
         notify=NotifyConfig(default_urls=("json://127.0.0.1:9/nowhere",)),
     )
-    async with TestClient(TestServer(create_app(config, credentials=Credentials(), sources_factory=sources))) as c:
+    app = create_app(config, credentials=Credentials(), sources_factory=sources)
+    app.on_shutdown.append(source.on_shutdown)  # runs before the workers are drained
+    async with TestClient(TestServer(app)) as c:
         assert (
             await c.post("/api/v1/alerts", json=fixture_json("alertmanager/alertmanager_webhook_sample.json"))
         ).status == 200

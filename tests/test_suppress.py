@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -260,9 +261,15 @@ def test_a_resolve_for_a_firing_this_process_never_saw_is_announced() -> None:
     assert decide(suppressor, work({"alertname": "Old"}, "resolved", fingerprint="f9")) == ("notify", None, None)
 
 
-def _restarted(before: Suppressor, decided: list[tuple[datetime, Work]], clock: Clock) -> Suppressor:
-    """A new process: empty memory, rebuilt from the outcomes `before` decided."""
-    after = Suppressor(before.config, clock, graph=before._graph)
+def _restarted(
+    before: Suppressor,
+    decided: list[tuple[datetime, Work]],
+    clock: Clock,
+    graph: Callable[[], nx.DiGraph] = nx.DiGraph,
+) -> Suppressor:
+    """A new process with the same config and graph source: empty memory, rebuilt from
+    the outcomes `before` decided."""
+    after = Suppressor(before.config, clock, graph=graph)
     for at, item in decided:
         after.recall(item.outcome(), at)
     return after
@@ -274,7 +281,7 @@ def test_after_a_restart_a_symptom_of_a_firing_cause_is_still_its_symptom() -> N
     before = Suppressor(SuppressionConfig(), clock, graph=lambda: graph)
     cause = before.decide(work({"alertname": "PaymentsDown", "service": "payments"}, fingerprint="c"))
     clock.tick(60)
-    after = _restarted(before, [(T0, cause)], clock)
+    after = _restarted(before, [(T0, cause)], clock, graph=lambda: graph)
     symptom = after.decide(
         work({"alertname": "FrontendSlow", "service": "frontend"}, fingerprint="s", group=Group("other", "k", "firing"))
     )
@@ -304,7 +311,7 @@ def test_after_a_restart_repeats_and_flapping_are_remembered_and_resolved_causes
     run(work({"alertname": "PaymentsDown", "service": "payments"}, fingerprint="c"))
     run(work({"alertname": "PaymentsDown", "service": "payments"}, "resolved", fingerprint="c"))
 
-    after = _restarted(before, decided, clock)
+    after = _restarted(before, decided, clock, graph=lambda: graph)
     repeat = decide(after, work({"alertname": "R"}, starts=T0 + timedelta(minutes=5), fingerprint="rep"))
     flapping = decide(after, work({"alertname": "Flappy"}, "resolved", T0 + timedelta(minutes=2), "fl"))
     no_cause = decide(after, work({"alertname": "FrontendSlow", "service": "frontend"}, fingerprint="s"))

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from enrichers.base import run_enrichers
+import pytest
+
+from enrichers.base import Enrichment, run_enrichers
 from enrichers.graph_sources import GraphSources
-from enrichers.jaeger import JaegerEnricher
-from enrichers.loki import LokiEnricher
-from enrichers.tempo import TempoEnricher
+from enrichers.jaeger import JaegerEnricher, JaegerSettings
+from enrichers.loki import LokiEnricher, LokiSettings
+from enrichers.tempo import TempoEnricher, TempoSettings
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import (
     LOKI_MATRIX,
@@ -21,7 +25,7 @@ from tests.fakes.telemetry_fixtures import (
     fixture,
     jaeger_envelope_with_error_trace,
 )
-from tests.fakes.telemetry_http import Reply, serve
+from tests.fakes.telemetry_http import Reply, Seen, serve
 from tests.fakes.telemetry_prometheus import free_port
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -52,7 +56,7 @@ async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
     }
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url, ui_url="https://jaeger.example")
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url, ui_url="https://jaeger.example"))
         try:
             result = await enricher.enrich(service_alert("service-x"), context(NOW))
         finally:
@@ -75,7 +79,7 @@ async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
 async def test_jaeger_says_so_when_it_has_never_seen_the_service() -> None:
     routes = {"/api/services": Reply.json(fixture("jaeger/jaeger_apiv3_services_response.json"))}
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
         try:
             result = await enricher.enrich(service_alert("checkout"), context(NOW))
         finally:
@@ -93,7 +97,7 @@ async def test_jaeger_without_its_service_list_is_partial() -> None:
         "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
     }
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url)
+        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
         try:
             result = await enricher.enrich(service_alert("service-x"), context(NOW))
         finally:
@@ -102,56 +106,6 @@ async def test_jaeger_without_its_service_list_is_partial() -> None:
     assert result.status == "partial"
     assert result.facts["problems"] == ["services: HTTP 500 from /api/services"]
     assert result.facts["error_traces"] == 1
-
-
-async def test_jaeger_answering_garbage_is_unavailable_as_malformed() -> None:
-    routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.garbage()}
-    async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url)
-        try:
-            results = await run_enrichers([enricher], service_alert("service-x"), context(NOW))
-        finally:
-            await enricher.close()
-
-    assert results["jaeger"].status == "unavailable"
-    assert results["jaeger"].reason == "malformed response: /api/traces did not return JSON"
-
-
-async def test_a_hanging_jaeger_is_cut_off_by_the_budget() -> None:
-    routes = {"/api/services": Reply.json(JAEGER_SERVICES), "/api/traces": Reply.hanging()}
-    async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url, timeout_seconds=30)
-        try:
-            results = await run_enrichers([enricher], service_alert("service-x"), context(NOW, SHORT_BUDGET))
-        finally:
-            await enricher.close()
-
-    assert results["jaeger"].status == "unavailable"
-    assert results["jaeger"].reason == f"timed out after {SHORT_BUDGET:g}s"
-
-
-async def test_a_hanging_jaeger_hits_the_enrichers_own_timeout_first() -> None:
-    routes = {"/api/services": Reply.hanging(), "/api/traces": Reply.hanging()}
-    async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(jaeger.url, timeout_seconds=0.2)
-        try:
-            result = await enricher.enrich(service_alert("service-x"), context(NOW))
-        finally:
-            await enricher.close()
-
-    assert result.status == "unavailable"
-    assert result.reason == "timed out after 0.2s on /api/traces"
-
-
-async def test_an_alert_without_a_service_is_not_sent_to_jaeger() -> None:
-    enricher = JaegerEnricher(f"http://127.0.0.1:{free_port()}")
-    alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, STARTS_AT)
-    try:
-        result = await enricher.enrich(alert, context(NOW))
-    finally:
-        await enricher.close()
-
-    assert (result.status, result.reason) == ("unavailable", "the alert names no service")
 
 
 # --- Tempo -----------------------------------------------------------------------------
@@ -163,7 +117,7 @@ async def test_tempo_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces/": Reply.json(tempo_trace_with_error()),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}")
+        enricher = TempoEnricher(TempoSettings(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}"))
         try:
             result = await enricher.enrich(service_alert("productpage"), context(NOW))
         finally:
@@ -188,7 +142,7 @@ async def test_tempo_failing_trace_details_are_partial() -> None:
         "/api/traces/": Reply(body={"error": "boom"}, status=500),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(tempo.url)
+        enricher = TempoEnricher(TempoSettings(tempo.url))
         try:
             result = await enricher.enrich(service_alert("productpage"), context(NOW))
         finally:
@@ -204,7 +158,7 @@ async def test_tempo_failing_trace_details_are_partial() -> None:
 
 async def test_tempo_answering_garbage_is_unavailable_as_malformed() -> None:
     async with serve({"/api/search": Reply.json({"traces": "nope"})}) as tempo:
-        enricher = TempoEnricher(tempo.url)
+        enricher = TempoEnricher(TempoSettings(tempo.url))
         try:
             results = await run_enrichers([enricher], service_alert("cart"), context(NOW))
         finally:
@@ -214,18 +168,6 @@ async def test_tempo_answering_garbage_is_unavailable_as_malformed() -> None:
     assert results["tempo"].reason == "malformed response: /api/search has no traces list"
 
 
-async def test_a_hanging_tempo_is_cut_off_by_the_budget() -> None:
-    async with serve({"/api/search": Reply.hanging()}) as tempo:
-        enricher = TempoEnricher(tempo.url, timeout_seconds=30)
-        try:
-            results = await run_enrichers([enricher], service_alert("cart"), context(NOW, SHORT_BUDGET))
-        finally:
-            await enricher.close()
-
-    assert results["tempo"].status == "unavailable"
-    assert results["tempo"].reason == f"timed out after {SHORT_BUDGET:g}s"
-
-
 # --- Loki ------------------------------------------------------------------------------
 
 
@@ -233,7 +175,7 @@ async def test_loki_reports_the_workloads_error_lines() -> None:
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
     labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-1"}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(loki.url, tenant="team-a")
+        enricher = LokiEnricher(LokiSettings(loki.url, tenant="team-a"))
         try:
             result = await enricher.enrich(alert_with(labels, STARTS_AT), context(NOW))
         finally:
@@ -254,7 +196,7 @@ async def test_loki_reports_the_workloads_error_lines() -> None:
 async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_MATRIX))}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(loki.url)
+        enricher = LokiEnricher(LokiSettings(loki.url))
         try:
             result = await enricher.enrich(service_alert("checkout"), context(NOW))
         finally:
@@ -264,16 +206,97 @@ async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
     assert result.reason == "malformed response: query_range did not return streams"
 
 
-async def test_loki_server_error_is_unavailable_with_the_status() -> None:
-    routes = {"/loki/api/v1/query_range": Reply(body={"error": "too many"}, status=429)}
-    async with serve(routes) as loki:
-        enricher = LokiEnricher(loki.url)
+# --- every backend alike: how each failure is reported ----------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    make: Callable[[str, float], JaegerEnricher | TempoEnricher | LokiEnricher]  # (url, timeout)
+    healthy: dict[str, Reply]  # routes answered well before the one under test
+    queried: str  # where the alert's query goes
+    alert_service: str
+    no_subject_reason: str  # why an alert naming nothing is not sent
+
+
+BACKENDS = [
+    Backend(
+        "jaeger",
+        lambda url, timeout: JaegerEnricher(JaegerSettings(url), timeout_seconds=timeout),
+        {"/api/services": Reply.json(JAEGER_SERVICES)},
+        "/api/traces",
+        "service-x",
+        "the alert names no service",
+    ),
+    Backend(
+        "tempo",
+        lambda url, timeout: TempoEnricher(TempoSettings(url), timeout_seconds=timeout),
+        {},
+        "/api/search",
+        "cart",
+        "the alert names no service",
+    ),
+    Backend(
+        "loki",
+        lambda url, timeout: LokiEnricher(LokiSettings(url), timeout_seconds=timeout),
+        {},
+        "/loki/api/v1/query_range",
+        "checkout",
+        "the alert names no workload",
+    ),
+]
+each_backend = pytest.mark.parametrize("backend", BACKENDS, ids=[b.name for b in BACKENDS])
+
+
+async def enriched(
+    backend: Backend,
+    answer: Reply,
+    *,
+    timeout_seconds: float = 4.0,
+    budget_seconds: float = 5.0,
+    alert: Any = None,
+) -> tuple[Enrichment, list[Seen]]:
+    """One alert through the backend's enricher, its queried route answering `answer`."""
+    async with serve({**backend.healthy, backend.queried: answer}) as server:
+        enricher = backend.make(server.url, timeout_seconds)
         try:
-            result = await enricher.enrich(service_alert("checkout"), context(NOW))
+            sent = alert if alert is not None else service_alert(backend.alert_service)
+            results = await run_enrichers([enricher], sent, context(NOW, budget_seconds))
         finally:
             await enricher.close()
+    return results[backend.name], server.seen
 
-    assert result.reason == "HTTP 429 from /loki/api/v1/query_range"
+
+@each_backend
+async def test_a_backend_answering_garbage_is_unavailable_as_malformed(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply.garbage())
+    expected = ("unavailable", f"malformed response: {backend.queried} did not return JSON")
+    assert (result.status, result.reason) == expected
+
+
+@each_backend
+async def test_a_backend_server_error_is_unavailable_with_the_status(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply(body={"error": "too many"}, status=429))
+    assert (result.status, result.reason) == ("unavailable", f"HTTP 429 from {backend.queried}")
+
+
+@each_backend
+async def test_a_hanging_backend_is_cut_off_by_the_budget(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply.hanging(), timeout_seconds=30, budget_seconds=SHORT_BUDGET)
+    assert (result.status, result.reason) == ("unavailable", f"timed out after {SHORT_BUDGET:g}s")
+
+
+@each_backend
+async def test_a_hanging_backend_hits_the_enrichers_own_timeout_first(backend: Backend) -> None:
+    result, _ = await enriched(backend, Reply.hanging(), timeout_seconds=0.2)
+    assert (result.status, result.reason) == ("unavailable", f"timed out after 0.2s on {backend.queried}")
+
+
+@each_backend
+async def test_an_alert_naming_nothing_is_not_sent_to_the_backend(backend: Backend) -> None:
+    alert = alert_with({"alertname": "KubeNodeNotReady", "node": "worker-1"}, STARTS_AT)
+    result, seen = await enriched(backend, Reply.json({}), alert=alert)
+    assert (result.status, result.reason, seen) == ("unavailable", backend.no_subject_reason, [])
 
 
 # --- all sources together --------------------------------------------------------------
@@ -283,9 +306,9 @@ async def test_one_hanging_and_one_dead_source_do_not_hold_back_the_healthy_one(
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
     async with serve(routes) as loki, serve({"/api/search": Reply.hanging()}) as tempo:
         enrichers: list[LokiEnricher | TempoEnricher | JaegerEnricher] = [
-            LokiEnricher(loki.url),
-            TempoEnricher(tempo.url, timeout_seconds=30),
-            JaegerEnricher(f"http://127.0.0.1:{free_port()}"),
+            LokiEnricher(LokiSettings(loki.url)),
+            TempoEnricher(TempoSettings(tempo.url), timeout_seconds=30),
+            JaegerEnricher(JaegerSettings(f"http://127.0.0.1:{free_port()}")),
         ]
         try:
             results = await run_enrichers(enrichers, service_alert("checkout"), context(NOW, SHORT_BUDGET))
