@@ -20,24 +20,24 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from receiver import api, dashboard
-from receiver.builder import build_pipeline
 from receiver.config import Config, read_secret
-from receiver.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.metrics import Metrics
-from receiver.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
-from receiver.pipeline import Pipeline, RenderStage, RouteStage
-from receiver.priority import IntakeActivity
+from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
+from receiver.pipeline.sources import Sources
+from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage
+from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor
 from receiver.redact import register_secret
-from receiver.runtime import RUNTIME, Runtime
-from receiver.sources import Sources
-from receiver.store import SqliteStore, Store, StoreUnavailable
-from receiver.supervisor import Backoff, Supervisor
-from receiver.suppress import Heartbeat, Memory, Suppressor
-from receiver.waiting import wait_for_wakeup
-from receiver.watchkeeper import Watchkeeper
+from receiver.service.priority import IntakeActivity
+from receiver.service.runtime import RUNTIME, Runtime
+from receiver.service.supervisor import Backoff, Supervisor
+from receiver.service.waiting import wait_for_wakeup
+from receiver.service.watchkeeper import Watchkeeper
+from receiver.service.worker import Worker
+from receiver.store.sqlite import SqliteStore, Store, StoreUnavailable
+from receiver.web import api, dashboard
+from receiver.web.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.wire import PayloadError, decode_webhook
-from receiver.worker import Worker
 
 log = structlog.get_logger("kubebot.app")
 Clock = Callable[[], datetime]

@@ -15,15 +15,15 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver import edge
 from receiver.app import create_app
-from receiver.builder import build_pipeline
 from receiver.config import Config, ConfigError, check_environment, load_file
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, message_from_body
-from receiver.pipeline import Work
-from receiver.sources import build_sources
+from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.sources import build_sources
+from receiver.pipeline.stage import Work
+from receiver.web import edge
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     app = create_app(config, sources_factory=build_sources)
     app.on_startup.append(_freeze_start_up_objects)
-    # Not web.run_app: the edge's connection cap needs its own site (receiver/edge.py).
+    # Not web.run_app: the edge's connection cap needs its own site (receiver/web/edge.py).
     edge.run(app, config.server, lambda line: print(line, file=sys.stderr))
     return 0
 

@@ -46,7 +46,7 @@ class ServerConfig:
     max_body_bytes: int = 10 * 1024 * 1024
     workers: int = 4
     shutdown_grace_seconds: float = 5.0
-    # A body that stalls mid-way is answered 408 after this long (receiver/edge.py).
+    # A body that stalls mid-way is answered 408 after this long (receiver/web/edge.py).
     body_read_timeout_seconds: float = 30.0
     # A connection with no request in progress is closed after this long, from its start.
     idle_timeout_seconds: float = 30.0
@@ -273,7 +273,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 # Times (rule expiry, one-off maintenance) are kept in UTC, within these.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
-# The same names as receiver.suppress.DAYS, which imports this module.
+# The same names as receiver.pipeline.suppress.DAYS, which imports this module.
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK_TIME = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]")  # ours, fixed, fullmatch: linear
 # Prometheus refuses range queries of more points than this per series.
@@ -510,7 +510,7 @@ def _bound_problems(value: Any, path: str, key: str) -> Iterator[str]:
 
 
 def _maintenance_problems(config: Config) -> Iterator[str]:
-    """Values `receiver.suppress.in_window` turns into zones and clock times."""
+    """Values `receiver.pipeline.suppress.in_window` turns into zones and clock times."""
     for i, window in enumerate(config.suppression.maintenance):
         where = f"suppression.maintenance[{i}]"
         if window.start is not None and window.end is not None and window.start >= window.end:

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
-from receiver.dashboard import CONTENT_SECURITY_POLICY
+from receiver.web.dashboard import CONTENT_SECURITY_POLICY
 from tests.conftest import fixture_json
 from tests.test_dashboard_support import (
     ATTRIBUTE_BREAK,

@@ -16,7 +16,7 @@ from typing import Any
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.config import Config, NotifyConfig, StoreConfig
-from receiver.sources import Sources
+from receiver.pipeline.sources import Sources
 from tests.conftest import fixture_json
 
 RAN = "var d=document.createElement('div');d.id='xss-ran';document.body.appendChild(d);document.title='pwned'"

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.svg import MAX_NODES, NODE_HEIGHT, NODE_WIDTH, layout_graph, line_chart
+from receiver.web.svg import MAX_NODES, NODE_HEIGHT, NODE_WIDTH, layout_graph, line_chart
 
 
 def _xy(points: str) -> list[tuple[float, float]]:

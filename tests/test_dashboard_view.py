@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from receiver.dashboard import ListPage, render, render_list_page
-from receiver.dashboard_view import (
+from receiver.incidents import Incident
+from receiver.store.sqlite import DeliveryRecord, IncidentDetail, StoredOutcome
+from receiver.web.dashboard import ListPage, render, render_list_page
+from receiver.web.view import (
     MAX_ALERTS_SHOWN,
     duration,
     flatten,
@@ -18,8 +20,6 @@ from receiver.dashboard_view import (
     safe_link,
     timeline,
 )
-from receiver.incidents import Incident
-from receiver.store import DeliveryRecord, IncidentDetail, StoredOutcome
 from tests.test_dashboard_support import Markup
 
 T0 = 1_764_082_800.0  # 2025-11-25 15:00:00 UTC

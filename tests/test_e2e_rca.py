@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
 from receiver.config import load
-from receiver.sources import build_sources
+from receiver.pipeline.sources import build_sources
 from tests.conftest import SHARED
 from tests.processes import PrometheusProcess
 

@@ -19,10 +19,10 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver import edge
-from receiver.api import MAX_ID, canonical_int
 from receiver.app import BODY_BUDGET, Credentials, create_app
 from receiver.config import Config, NotifyConfig, ServerConfig, StoreConfig
+from receiver.web import edge
+from receiver.web.api import MAX_ID, canonical_int
 from tests.conftest import fixture_json, free_port
 
 TOKEN = "edge-token-4f1c"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.openapi import document
+from receiver.web.openapi import document
 from tests.fakes.chaos_tools import storm_body
 from tests.processes import KubebotProcess
 

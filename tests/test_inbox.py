@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver.inbox import pack, split_by_size, unpack
+from receiver.store.inbox import pack, split_by_size, unpack
 
 bodies = st.lists(
     st.tuples(st.binary(max_size=300), st.floats(0, 2e9, allow_nan=False), st.integers(0, 10_000)),

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
 from receiver.config import Config, ServerConfig, StoreConfig, load
-from receiver.runtime import RUNTIME
+from receiver.service.runtime import RUNTIME
 from tests.conftest import fixture_json
 
 SAMPLE = fixture_json("alertmanager/alertmanager_webhook_sample.json")

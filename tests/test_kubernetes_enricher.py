@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from enrichers.base import EnrichContext, Enrichment, run_enrichers
-from enrichers.kubernetes import KubernetesEnricher, KubernetesSettings, connect_kubernetes
+from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
 from receiver.models import Alert, Group
 from tests.fakes.kube_api import (
     K3S_CRASHLOOP_POD,

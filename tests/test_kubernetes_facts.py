@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from enrichers.k8s_facts import (
+from enrichers.kubernetes.enricher import kubernetes_edges, workload_of_pod
+from enrichers.kubernetes.facts import (
     label_selector,
     newest_rollout,
     node_facts,
@@ -19,8 +20,7 @@ from enrichers.k8s_facts import (
     workload_facts,
     worst_pod,
 )
-from enrichers.k8s_subject import Subject, resolve_subject
-from enrichers.kubernetes import kubernetes_edges, workload_of_pod
+from enrichers.kubernetes.subject import Subject, resolve_subject
 from tests.fakes.kube_api import (
     K3S_CRASHLOOP_POD,
     items_of,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enrichers.logs_redact import REDACTED, clean_text, log_excerpt, redact_secrets, strip_ansi
+from enrichers.kubernetes.logs_redact import REDACTED, clean_text, log_excerpt, redact_secrets, strip_ansi
 from tests.fakes.kube_api import FIXTURES
 
 CRASH_LOG = (FIXTURES / "k8s_pod_logs_previous_crashloop_k3s.txt").read_text()

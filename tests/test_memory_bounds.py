@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.app import Credentials, create_app
 from receiver.config import Config, EnrichmentConfig, NotifyConfig, StoreConfig
-from receiver.runtime import RUNTIME
-from receiver.sources import Sources
+from receiver.pipeline.sources import Sources
+from receiver.service.runtime import RUNTIME
 from tests.conftest import alerts_paged
 from tests.fakes.chaos_tools import post_alerts, rss_kib, storm_body, wait_until_idle
 from tests.processes import KubebotProcess
@@ -103,7 +103,7 @@ async def test_resident_memory_does_not_grow_when_alertmanager_resends_the_same_
 
 async def test_resident_memory_per_distinct_alert_of_history_stays_small(tmp_path: Path) -> None:
     # Suppression remembers recent alerts in maps bounded at 50,000 entries each
-    # (receiver/suppress.py Memory.limit), so memory grows until that bound; this
+    # (receiver/pipeline/suppress.py Memory.limit), so memory grows until that bound; this
     # keeps what one remembered alert costs small enough for the bound to matter.
     rss = await _rss_after_rounds(tmp_path, [_round(f"r{i}") for i in range(ROUNDS)])
     per_alert_kib = (rss[-1] - rss[1]) / (ALERTS_PER_ROUND * (ROUNDS - 2))

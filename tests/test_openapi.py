@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # n
 
 from receiver.app import Credentials, create_app
 from receiver.config import Config, StoreConfig
-from receiver.openapi import OPENAPI_PATH, document
+from receiver.web.openapi import OPENAPI_PATH, document
 from tests.conftest import fixture_json
 
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -12,8 +12,8 @@ from receiver.config import Route
 from receiver.matchers import parse_matcher
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
-from receiver.notify import DeliveryError, Message, Outbox, RetryPolicy, route_urls
-from receiver.store import NewDelivery, SqliteStore
+from receiver.pipeline.notify import DeliveryError, Message, Outbox, RetryPolicy, route_urls
+from receiver.store.sqlite import NewDelivery, SqliteStore
 from tests.conftest import accept, fixture_json, outcome_of
 
 

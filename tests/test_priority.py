@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from receiver.priority import IntakeActivity, IntakeFirst
+from receiver.service.priority import IntakeActivity, IntakeFirst
 
 
 class FakeClock:

@@ -19,12 +19,12 @@ from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.metrics import Metrics
 from receiver.models import message_from_wire
-from receiver.notify import JsonLinesChannel, Outbox, RetryPolicy
-from receiver.pipeline import Pipeline, RenderStage, RouteStage, Stage, Work
-from receiver.store import SqliteStore
-from receiver.suppress import Memory, Suppressor
+from receiver.pipeline.notify import JsonLinesChannel, Outbox, RetryPolicy
+from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage, Stage, Work
+from receiver.pipeline.suppress import Memory, Suppressor
+from receiver.service.worker import Worker
+from receiver.store.sqlite import SqliteStore
 from receiver.wire import PayloadError, WireWebhook, decode_webhook
-from receiver.worker import Worker
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

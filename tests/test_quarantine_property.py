@@ -20,16 +20,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from receiver.builder import build_pipeline
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.metrics import Metrics
-from receiver.notify import JsonLinesChannel, Outbox, RetryPolicy
-from receiver.pipeline import Pipeline, RenderStage, RouteStage
-from receiver.sources import Sources
-from receiver.store import SqliteStore
-from receiver.suppress import Memory
+from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.notify import JsonLinesChannel, Outbox, RetryPolicy
+from receiver.pipeline.sources import Sources
+from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage
+from receiver.pipeline.suppress import Memory
+from receiver.service.worker import Worker
+from receiver.store.sqlite import SqliteStore
 from receiver.wire import MAX_LABEL_VALUE_CHARS, PayloadError, decode_webhook
-from receiver.worker import Worker
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

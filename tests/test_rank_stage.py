@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from enrichers.telemetry_factory import TelemetrySettings, build_telemetry
-from receiver.correlate import GraphCache, RankStage
+from enrichers.telemetry.factory import TelemetrySettings, build_telemetry
 from receiver.models import Group, parse_webhook
-from receiver.pipeline import Work
+from receiver.pipeline.rank import GraphCache, RankStage
+from receiver.pipeline.stage import Work
 from tests.fakes.telemetry_http import Reply, serve
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from receiver.openapi import OPENAPI_PATH, document
+from receiver.web.openapi import OPENAPI_PATH, document
 from tests.fakes.chaos_tools import storm_body
 from tests.processes import KubebotProcess
 from tests.test_fuzz_api import _request

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, ServerConfig, StoreConfig
-from receiver.sources import Sources
-from receiver.store import IncidentQuery, SqliteStore
+from receiver.pipeline.sources import Sources
+from receiver.store.sqlite import IncidentQuery, SqliteStore
 from tests.conftest import fixture_json
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from enrichers.base import run_enrichers
-from enrichers.kubernetes import KubernetesSettings
+from enrichers.kubernetes.enricher import KubernetesSettings
 from receiver.config import KubernetesConfig
 from receiver.config import load as load_config
-from receiver.sources import build_sources, kubernetes_settings
+from receiver.pipeline.sources import build_sources, kubernetes_settings
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import LOKI_STREAMS, TEMPO_SEARCH, fixture
 from tests.fakes.telemetry_http import Reply, serve

@@ -17,7 +17,7 @@ from structlog.testing import capture_logs
 from receiver.app import ALERTS_PATH, Credentials, create_app
 from receiver.config import Config, StoreConfig
 from receiver.metrics import Metrics
-from receiver.supervisor import Backoff, Supervisor
+from receiver.service.supervisor import Backoff, Supervisor
 from tests.conftest import fixture_json
 
 

@@ -13,8 +13,8 @@ import pytest
 from enrichers.base import Enrichment
 from receiver.config import SuppressionConfig, load
 from receiver.models import Group, parse_webhook
-from receiver.pipeline import Work
-from receiver.suppress import Suppressor, SuppressStage, in_window, not_actionable
+from receiver.pipeline.stage import Work
+from receiver.pipeline.suppress import Suppressor, SuppressStage, in_window, not_actionable
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday
 GROUP = Group(group_key="g", receiver="kubebot", status="firing")

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from enrichers.base import Enrichment, run_enrichers
-from enrichers.graph_sources import GraphSources
-from enrichers.jaeger import JaegerEnricher, JaegerSettings
-from enrichers.loki import LokiEnricher, LokiSettings
-from enrichers.tempo import TempoEnricher, TempoSettings
+from enrichers.telemetry.graph import GraphSources
+from enrichers.telemetry.jaeger import JaegerEnricher, JaegerSettings
+from enrichers.telemetry.loki import LokiEnricher, LokiSettings
+from enrichers.telemetry.tempo import TempoEnricher, TempoSettings
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import (
     LOKI_MATRIX,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enrichers.telemetry_http import SourceUnavailable, gather_available
+from enrichers.telemetry.http import SourceUnavailable, gather_available
 
 
 async def answer(value: int) -> int:

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from enrichers.base import Enrichment, run_enrichers
-from enrichers.graph_sources import GraphSources
-from enrichers.prometheus import PrometheusEnricher
-from enrichers.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
-from enrichers.telemetry_factory import TelemetrySettings, build_telemetry
-from enrichers.telemetry_promclient import PromClient
-from enrichers.telemetry_promql import SPARK_BARS
+from enrichers.telemetry.factory import TelemetrySettings, build_telemetry
+from enrichers.telemetry.graph import GraphSources
+from enrichers.telemetry.promclient import PromClient
+from enrichers.telemetry.prometheus import PrometheusEnricher
+from enrichers.telemetry.promql import SPARK_BARS
+from enrichers.telemetry.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
 from tests.fakes.telemetry_alerts import alert_with, at, context
 from tests.fakes.telemetry_http import Reply, serve
 from tests.fakes.telemetry_prometheus import (

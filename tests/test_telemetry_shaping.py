@@ -10,40 +10,40 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enrichers.graph_sources import (
+from enrichers.telemetry.factory import TelemetrySettings, build_telemetry, signals_from_config
+from enrichers.telemetry.golden import PodSet, Workload, pod_sets
+from enrichers.telemetry.graph import (
     edge_families,
     edges_from_jaeger_dependencies,
     edges_from_series,
     present_metrics,
 )
-from enrichers.jaeger import jaeger_services, summarize_jaeger_traces
-from enrichers.loki import error_query, log_selector, summarize_streams
-from enrichers.signals import (
-    DEFAULT_SIGNALS,
-    SignalQuery,
-    signal_queries,
-    signal_table_from_results,
-)
-from enrichers.telemetry_factory import TelemetrySettings, build_telemetry, signals_from_config
-from enrichers.telemetry_golden import PodSet, Workload, pod_sets
-from enrichers.telemetry_http import MalformedResponse
-from enrichers.telemetry_naming import alert_service, workload_of_pod
-from enrichers.telemetry_promclient import Series, parse_result
-from enrichers.telemetry_promql import (
+from enrichers.telemetry.http import MalformedResponse
+from enrichers.telemetry.jaeger import jaeger_services, summarize_jaeger_traces
+from enrichers.telemetry.loki import error_query, log_selector, summarize_streams
+from enrichers.telemetry.naming import alert_service, workload_of_pod
+from enrichers.telemetry.promclient import Series, parse_result
+from enrichers.telemetry.promql import (
     SPARK_BARS,
     expression_from_generator_url,
     sparkline,
     strip_threshold,
     summarize_expression,
 )
-from enrichers.telemetry_traces import SpanInfo, resolve_service, span_depths
-from enrichers.tempo import (
+from enrichers.telemetry.signals import (
+    DEFAULT_SIGNALS,
+    SignalQuery,
+    signal_queries,
+    signal_table_from_results,
+)
+from enrichers.telemetry.tempo import (
     failing_operations,
     hex_id,
     search_traces,
     tempo_trace_spans,
     traceql_errors,
 )
+from enrichers.telemetry.traces import SpanInfo, resolve_service, span_depths
 from tests.fakes.telemetry_alerts import at
 from tests.fakes.telemetry_fixtures import (
     JAEGER_ENVELOPE,

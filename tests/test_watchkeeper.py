@@ -11,11 +11,11 @@ from receiver.app import Credentials, create_app
 from receiver.config import load
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
-from receiver.notify import Outbox, RetryPolicy
-from receiver.runtime import RUNTIME
-from receiver.store import SqliteStore
-from receiver.suppress import Heartbeat, Memory
-from receiver.watchkeeper import Watchkeeper, digest_messages
+from receiver.pipeline.notify import Outbox, RetryPolicy
+from receiver.pipeline.suppress import Heartbeat, Memory
+from receiver.service.runtime import RUNTIME
+from receiver.service.watchkeeper import Watchkeeper, digest_messages
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, fixture_json, outcome_of
 from tests.test_outbox import FakeClock, FlakyChannel
 

@@ -1,0 +1,1 @@
+"""The Kubernetes source: API reads, facts, subject, report and log excerpts."""

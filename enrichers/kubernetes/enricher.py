@@ -1,0 +1,511 @@
+"""The Kubernetes enricher: what an on-call engineer would type into kubectl in the first
+five minutes, gathered concurrently within the enrichment budget.
+
+Stages: labels -> subject (k8s_subject) -> reads (k8s_api, shared per alert group) ->
+facts (k8s_facts, pure) -> verdict, lines and JSON (k8s_report, pure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+from kubernetes_asyncio import client, config
+
+from enrichers.base import AlertInput, EnrichContext, Enrichment
+from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Request
+from enrichers.kubernetes.facts import (
+    Json,
+    NodeFacts,
+    OwnerRef,
+    PodFacts,
+    Rollout,
+    ServiceFacts,
+    WorkloadFacts,
+    controller_of,
+    gone_node,
+    gone_pod,
+    gone_service,
+    gone_workload,
+    label_selector,
+    newest_rollout,
+    node_facts,
+    pod_badness,
+    pod_facts,
+    service_facts,
+    warning_events,
+    workload_facts,
+)
+from enrichers.kubernetes.logs_redact import LogExcerpt, log_excerpt
+from enrichers.kubernetes.report import Findings, facts, summary_lines
+from enrichers.kubernetes.subject import Subject, resolve_subject
+from rca.model import Edge
+
+log = structlog.get_logger("kubebot.kubernetes")
+T = TypeVar("T")
+
+# Leave the runner's budget a margin so a partial answer is returned rather than cut off.
+BUDGET_SHARE = 0.8
+MAX_OWNER_DEPTH = 3
+# kind -> (RBAC resource, Kind) for what an alert label or an ownerReference can name.
+WORKLOADS: Mapping[str, tuple[str, str]] = {
+    "deployment": ("deployments", "Deployment"),
+    "statefulset": ("statefulsets", "StatefulSet"),
+    "daemonset": ("daemonsets", "DaemonSet"),
+    "replicaset": ("replicasets", "ReplicaSet"),
+    "job": ("jobs", "Job"),
+    "cronjob": ("cronjobs", "CronJob"),
+}
+OWNER_RESOURCES: Mapping[str, str] = {kind: resource for resource, kind in WORKLOADS.values()}
+
+
+@dataclass(frozen=True)
+class KubernetesSettings:
+    """How much the enricher reads; the defaults are written here only."""
+
+    log_lines: int = 50
+    events_window_seconds: float = 3600.0
+    call_timeout_seconds: float = 3.0
+    max_concurrency: int = 8
+    max_log_chars: int = 4000  # per excerpt; two excerpts at most per alert
+
+
+class KubernetesEnricher:
+    """Implements enrichers.base.Enricher. One instance per process, sharing one ApiClient."""
+
+    name = "kubernetes"
+
+    def __init__(self, api_client: client.ApiClient, settings: KubernetesSettings = KubernetesSettings()) -> None:
+        self.settings = settings
+        self._api = KubeApi(
+            api_client,
+            call_timeout_seconds=settings.call_timeout_seconds,
+            max_concurrency=settings.max_concurrency,
+        )
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def dependency_edges(self, namespace: str | None = None) -> tuple[Edge, ...]:
+        """Service -> workload and workload -> node edges for the RCA graph, from the
+        EndpointSlices and pods of one namespace (or all). Raises LookupFailed."""
+        deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_seconds
+        lookups = Lookups(self._api, {}, deadline)
+        slices, pods = await asyncio.gather(
+            lookups.read(Request("list", "endpointslices", namespace)),
+            lookups.read(Request("list", "pods", namespace)),
+        )
+        return kubernetes_edges(slices["items"], pods["items"])
+
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        subject = resolve_subject(alert.labels)
+        if subject is None:
+            return Enrichment(
+                source=self.name,
+                status="ok",
+                facts={"subject": None},
+                reason="no Kubernetes object named in the alert's labels",
+            )
+        deadline = started + ctx.timeout_seconds * BUDGET_SHARE
+        investigation = _Investigation(Lookups(self._api, ctx.cache, deadline), self.settings, subject, alert, ctx.now)
+        try:
+            findings = await investigation.run()
+        except LookupFailed as exc:  # the subject itself could not be read
+            return Enrichment.unavailable(self.name, exc.reason, loop.time() - started)
+        return Enrichment(
+            source=self.name,
+            status="partial" if findings.failures else "ok",
+            facts=facts(findings),
+            summary=summary_lines(findings),
+            reason="; ".join(findings.failures) if findings.failures else None,
+            elapsed_seconds=loop.time() - started,
+        )
+
+
+@dataclass
+class _Gathered:
+    """Filled in by the concurrent steps of one investigation, then frozen into Findings."""
+
+    pod: PodFacts | None = None
+    pods: tuple[PodFacts, ...] = ()
+    owners: list[OwnerRef] = field(default_factory=list)
+    workload: WorkloadFacts | None = None
+    rollout: Rollout | None = None
+    node: NodeFacts | None = None
+    service: ServiceFacts | None = None
+    raw_pods: dict[str, Json] = field(default_factory=dict)  # by name, for a closer look
+    events: list[Json] = field(default_factory=list)
+    logs: list[LogExcerpt] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+class _Investigation:
+    """The reads for one alert. Only the subject's own read may fail the whole enrichment;
+    any other failed read is recorded and the rest still reported (status "partial")."""
+
+    def __init__(
+        self,
+        lookups: Lookups,
+        settings: KubernetesSettings,
+        subject: Subject,
+        alert: AlertInput,
+        now: datetime,
+    ) -> None:
+        self.lookups = lookups
+        self.settings = settings
+        self.subject = subject
+        self.alert = alert
+        self.now = now
+        self.found = _Gathered()
+
+    async def run(self) -> Findings:
+        kind = self.subject.kind
+        if kind == "pod":
+            await self._pod_subject()
+        elif kind == "node":
+            await self._node_subject()
+        elif kind == "service":
+            await self._service_subject()
+        else:
+            await self._workload_subject()
+        since = self.alert.starts_at - timedelta(seconds=self.settings.events_window_seconds)
+        found = self.found
+        return Findings(
+            subject=self.subject,
+            alert_time=self.alert.starts_at,
+            now=self.now,
+            pod=found.pod,
+            pods=found.pods,
+            owners=tuple(found.owners),
+            workload=found.workload,
+            rollout=found.rollout,
+            node=found.node,
+            service=found.service,
+            events=warning_events(found.events, since),
+            logs=tuple(found.logs),
+            failures=tuple(found.failures),
+        )
+
+    # ---- subjects ------------------------------------------------------------------------
+
+    async def _pod_subject(self) -> None:
+        namespace, name = self._namespace(), self.subject.name
+        pod = await self.lookups.read_optional(Request("get", "pods", namespace, name))
+        if pod is None:
+            self.found.pod = gone_pod(namespace, name)
+            # Its events outlive the pod (about an hour) and often say why it went.
+            await self._attempt(self._events_of("Pod", name, namespace))
+            return
+        await self._pod_closer_look(pod, self.subject.container, follow_owners=True)
+
+    async def _workload_subject(self) -> None:
+        namespace, name = self._namespace(), self.subject.name
+        resource, kind = WORKLOADS[self.subject.kind]
+        obj = await self.lookups.read_optional(Request("get", resource, namespace, name))
+        if obj is None:
+            self.found.workload = gone_workload(kind, namespace, name)
+            await self._attempt(self._events_of(kind, name, namespace))
+            return
+        self.found.workload = workload_facts(kind, obj)
+        steps: list[Awaitable[Any]] = [
+            self._events_of(kind, name, namespace),
+            self._pods_selected(_selector_of(obj)),
+        ]
+        if kind == "Deployment":
+            steps.append(self._rollout(obj))
+        await self._all(steps)
+        await self._closer_look_at_worst()
+
+    async def _service_subject(self) -> None:
+        namespace, name = self._namespace(), self.subject.name
+        service = await self.lookups.read_optional(Request("get", "services", namespace, name))
+        if service is None:
+            self.found.service = gone_service(namespace, name)
+            return
+        slices_request = Request(
+            "list",
+            "endpointslices",
+            namespace,
+            params=(("label_selector", f"kubernetes.io/service-name={name}"),),
+        )
+        selector = label_selector(service.get("spec", {}).get("selector"))
+        slices, _ = await asyncio.gather(
+            self._attempt(self.lookups.read(slices_request)),
+            self._attempt(self._pods_selected(selector)),
+        )
+        items = slices.get("items") if isinstance(slices, dict) else None
+        self.found.service = service_facts(service, items)
+        await self._closer_look_at_worst()
+
+    async def _node_subject(self) -> None:
+        name = self.subject.name
+        node = await self.lookups.read_optional(Request("get", "nodes", None, name))
+        if node is None:
+            self.found.node = gone_node(name)
+            await self._attempt(self._events_of("Node", name, None))
+            return
+        self.found.node = node_facts(node)
+        on_node = Request("list", "pods", None, params=(("field_selector", f"spec.nodeName={name}"),))
+        await self._all([self._events_of("Node", name, None), self._pods_from(on_node)])
+
+    # ---- steps ---------------------------------------------------------------------------
+
+    async def _pod_closer_look(self, pod: Json, container: str | None, *, follow_owners: bool) -> None:
+        details = pod_facts(pod)
+        self.found.pod = details
+        steps: list[Awaitable[Any]] = [
+            self._events_of("Pod", details.name, details.namespace),
+            self._logs(details, container),
+        ]
+        if details.node:
+            steps.append(self._node_of_pod(details.node))
+        if follow_owners:
+            steps.append(self._owner_chain(pod))
+        await self._all(steps)
+
+    async def _closer_look_at_worst(self) -> None:
+        worst = self.found.pods[0] if self.found.pods else None
+        raw = self.found.raw_pods.get(worst.name) if worst else None
+        if raw is not None:
+            await self._pod_closer_look(raw, None, follow_owners=False)
+
+    async def _pods_selected(self, selector: str | None) -> None:
+        if selector is None:
+            return  # an empty selector would select every pod in the namespace
+        request = Request("list", "pods", self._namespace(), params=(("label_selector", selector),))
+        await self._pods_from(request)
+
+    async def _pods_from(self, request: Request) -> None:
+        listing = await self.lookups.read(request)
+        raw = [p for p in listing["items"] if isinstance(p, dict)]
+        shaped = [(pod_facts(p), p) for p in raw]
+        self.found.raw_pods = {facts.name: p for facts, p in shaped}
+        self.found.pods = tuple(sorted((f for f, _ in shaped), key=pod_badness, reverse=True))
+
+    async def _owner_chain(self, obj: Json) -> None:
+        """Pod -> ReplicaSet -> Deployment, or -> StatefulSet/DaemonSet/Job -> CronJob."""
+        namespace = self._namespace()
+        owner = controller_of(obj)
+        for _ in range(MAX_OWNER_DEPTH):
+            if owner is None:
+                break
+            self.found.owners.append(owner)
+            resource = OWNER_RESOURCES.get(owner.kind)
+            if resource is None:
+                break  # a custom controller: named, not followed
+            request = Request("get", resource, namespace, owner.name)
+            owned = await self.lookups.read_optional(request)
+            if owned is None:
+                self.found.owners[-1] = replace(owner, exists=False)
+                break
+            self.found.workload = workload_facts(owner.kind, owned)
+            if owner.kind == "Deployment":
+                await self._all([self._rollout(owned)])
+            owner, obj = controller_of(owned), owned
+        await self._all([self._events_of(o.kind, o.name, namespace) for o in self.found.owners])
+
+    async def _rollout(self, deployment: Json) -> None:
+        selector = _selector_of(deployment)
+        if selector is None:
+            return
+        request = Request("list", "replicasets", self._namespace(), params=(("label_selector", selector),))
+        listing = await self.lookups.read(request)
+        self.found.rollout = newest_rollout(deployment, listing["items"])
+
+    async def _node_of_pod(self, name: str) -> None:
+        node, _ = await asyncio.gather(
+            self.lookups.read_optional(Request("get", "nodes", None, name)),
+            self._attempt(self._events_of("Node", name, None)),
+        )
+        self.found.node = node_facts(node) if node is not None else gone_node(name)
+
+    async def _events_of(self, kind: str, name: str, namespace: str | None) -> None:
+        # Node events live in whichever namespace the reporter chose: ask cluster-wide.
+        selector = f"involvedObject.kind={kind},involvedObject.name={name},type=Warning"
+        request = Request("list", "events", namespace, params=(("field_selector", selector),))
+        listing = await self.lookups.read(request)
+        self.found.events += [e for e in listing["items"] if isinstance(e, dict)]
+
+    async def _logs(self, pod: PodFacts, container_name: str | None) -> None:
+        container = pod.container(container_name)
+        if container is None:
+            return
+        wanted: list[bool] = []  # previous?
+        if container.state in ("running", "terminated"):
+            wanted.append(False)
+        if container.has_previous_instance:
+            wanted.append(True)
+        excerpts = await asyncio.gather(*(self._log(pod, container.name, previous) for previous in wanted))
+        self.found.logs += [e for e in excerpts if e is not None]
+
+    async def _log(self, pod: PodFacts, container: str, previous: bool) -> LogExcerpt | None:
+        params: tuple[tuple[str, str | int | bool], ...] = (
+            ("container", container),
+            ("tail_lines", self.settings.log_lines),
+            # Bytes on the wire, before cleaning; the excerpt is cut again after.
+            ("limit_bytes", self.settings.max_log_chars * 4),
+        )
+        if previous:
+            params += (("previous", True),)
+        request = Request("get", "pods/log", pod.namespace, pod.name, params)
+        try:
+            text = await self.lookups.read(request)
+        except NotFound:
+            return None
+        except LookupFailed as exc:
+            if exc.status == 400:  # "container is waiting to start": no log, not a failure
+                return None
+            raise
+        return log_excerpt(
+            str(text),
+            container=container,
+            previous=previous,
+            max_lines=self.settings.log_lines,
+            max_chars=self.settings.max_log_chars,
+        )
+
+    # ---- plumbing ------------------------------------------------------------------------
+
+    def _namespace(self) -> str:
+        assert self.subject.namespace is not None  # resolve_subject guarantees it
+        return self.subject.namespace
+
+    async def _attempt(self, step: Awaitable[T]) -> T | None:
+        """Run one secondary step; a failure is recorded, not raised."""
+        try:
+            return await step
+        except LookupFailed as exc:
+            self.found.failures.append(_failure_text(exc))
+            log.info("kubernetes_lookup_failed", request=exc.request.describe(), reason=exc.reason)
+            return None
+
+    async def _all(self, steps: Sequence[Awaitable[Any]]) -> None:
+        await asyncio.gather(*(self._attempt(step) for step in steps))
+
+
+def _failure_text(exc: LookupFailed) -> str:
+    # A forbidden reason already names the verb and resource it lacks.
+    if exc.status == 403:
+        return exc.reason
+    return f"{exc.request.describe()}: {exc.reason}"
+
+
+def _selector_of(obj: Json) -> str | None:
+    spec = obj.get("spec")
+    return label_selector(spec.get("selector")) if isinstance(spec, dict) else None
+
+
+# ---- connection ------------------------------------------------------------------------------
+
+
+async def connect_kubernetes(
+    mode: str,
+    kubeconfig: str | None,
+    host: str | None,
+    token: str | None = None,
+    *,
+    token_file: str | None = None,
+    settings: KubernetesSettings = KubernetesSettings(),
+) -> KubernetesEnricher | None:
+    """The enricher with one shared ApiClient, or None when Kubernetes is off.
+
+    mode "auto": in-cluster service account, else the kubeconfig file, else off.
+    mode "incluster" / "kubeconfig": only that, failing loudly. mode "off": None.
+    An explicit `host` (tests, or an API proxy) takes the place of in-cluster and
+    kubeconfig discovery, over plain HTTP if the URL says so, with `token` (or the
+    contents of `token_file`) sent as a bearer token.
+    """
+    if mode == "off":
+        return None
+    configuration = client.Configuration()
+    if host:
+        configuration = client.Configuration(host=host)
+        bearer = token or (_read_token(token_file) if token_file else None)
+        if bearer:
+            configuration.api_key = {"BearerToken": bearer}
+            configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    elif not await _load_configuration(mode, kubeconfig, configuration):
+        return None
+    log.info("kubernetes_connected", host=configuration.host, mode=mode)
+    return KubernetesEnricher(client.ApiClient(configuration), settings)
+
+
+async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:
+    if mode not in ("auto", "incluster", "kubeconfig"):
+        raise ValueError(f"kubernetes.mode must be auto, incluster, kubeconfig or off: {mode!r}")
+    if mode in ("auto", "incluster"):
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            return True
+        except config.ConfigException:
+            if mode == "incluster":
+                raise
+    path = _kubeconfig_path(kubeconfig)
+    if mode == "auto" and not _is_file(path):
+        log.info("kubernetes_off", reason="not in a cluster and no kubeconfig", kubeconfig=path)
+        return False
+    await config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
+    return True
+
+
+def _kubeconfig_path(kubeconfig: str | None) -> str:
+    return kubeconfig or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def _read_token(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8").strip()  # at start-up only
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).expanduser().is_file()  # once, at start-up: blocking is harmless
+
+
+# ---- dependency edges for the RCA graph ----------------------------------------------------------
+
+
+def workload_of_pod(pod: Json) -> str:
+    """The workload a pod belongs to: Deployment (via its ReplicaSet), StatefulSet, ..."""
+    owner = controller_of(pod)
+    if owner is None:
+        return str(pod.get("metadata", {}).get("name", "?"))
+    labels = pod.get("metadata", {}).get("labels") or {}
+    template_hash = labels.get("pod-template-hash")
+    if owner.kind == "ReplicaSet" and template_hash and owner.name.endswith(f"-{template_hash}"):
+        return owner.name.removesuffix(f"-{template_hash}")
+    return owner.name
+
+
+def kubernetes_edges(endpoint_slices: Sequence[Json], pods: Sequence[Json]) -> tuple[Edge, ...]:
+    """Service -> workload (from EndpointSlice targets) and workload -> node (pods on nodes).
+
+    Pure: pass the `items` of an EndpointSliceList and a PodList.
+    """
+    by_pod = {
+        (str(p["metadata"].get("namespace")), str(p["metadata"].get("name"))): p
+        for p in pods
+        if isinstance(p.get("metadata"), dict)
+    }
+    edges: dict[tuple[str, str], Edge] = {}
+    for endpoint_slice in endpoint_slices:
+        metadata = endpoint_slice.get("metadata") or {}
+        service = (metadata.get("labels") or {}).get("kubernetes.io/service-name")
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            target = endpoint.get("targetRef") or {}
+            pod = by_pod.get((str(target.get("namespace")), str(target.get("name"))))
+            if service and target.get("kind") == "Pod" and pod is not None:
+                workload = workload_of_pod(pod)
+                edges[(service, workload)] = Edge(service, workload, "kubernetes")
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node:
+            workload = workload_of_pod(pod)
+            edges[(workload, node)] = Edge(workload, node, "kubernetes")
+    return tuple(edges.values())

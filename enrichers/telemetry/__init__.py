@@ -1,0 +1,1 @@
+"""Telemetry sources: Prometheus, Jaeger, Tempo, Loki, the service graph and signals."""

@@ -1,0 +1,1 @@
+"""Pipeline stages: enrich, rank, suppress, route and render, assembled in builder.py."""

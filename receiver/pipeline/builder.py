@@ -1,0 +1,50 @@
+"""Assembles the pipeline by hand, one stage per line, in the order an alert meets them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from receiver.config import Config
+from receiver.metrics import Metrics
+from receiver.pipeline.rank import EnrichAndRankStage, GraphCache, RankStage
+from receiver.pipeline.sources import Sources
+from receiver.pipeline.stage import EnrichStage, Pipeline, RenderStage, RouteStage
+from receiver.pipeline.suppress import Memory, Suppressor, SuppressStage
+
+
+def build_pipeline(
+    config: Config,
+    sources: Sources,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+    memory: Memory | None = None,
+) -> Pipeline:
+    """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
+    with the heartbeat watch)."""
+    graph = GraphCache(
+        sources.telemetry,
+        sources.kubernetes,
+        config.graph.static_edges,
+        refresh_seconds=config.graph.refresh_seconds,
+        timeout_seconds=config.enrichment.timeout_seconds,
+    )
+    return Pipeline(
+        [
+            EnrichAndRankStage(
+                EnrichStage(sources.enrichers, config.enrichment.timeout_seconds, metrics, clock),
+                RankStage(
+                    sources.telemetry,
+                    graph,
+                    window_seconds=config.prometheus.window_seconds,
+                    step_seconds=config.rca.step_seconds,
+                    timeout_seconds=config.enrichment.timeout_seconds,
+                    max_causes=config.rca.max_causes,
+                    clock=clock,
+                ),
+            ),
+            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph)),
+            RouteStage(config),
+            RenderStage(),
+        ]
+    )

@@ -1,0 +1,227 @@
+"""Root-cause ranking inside the pipeline: the same `rca.rank` as `kubebot rca`, fed online.
+
+The signal table comes from the `rca.signals` Prometheus queries around the alert, the
+graph from every configured edge source (cached), and Kubernetes facts the enrichers found
+count as evidence. Without Prometheus there is no table and no ranking; without edges
+every service keeps its plain anomaly rank.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import networkx as nx
+import structlog
+
+from enrichers.kubernetes.enricher import KubernetesEnricher
+from enrichers.telemetry.factory import Telemetry
+from enrichers.telemetry.naming import alert_service
+from enrichers.telemetry.signals import SignalFetch
+from rca.graph import build_graph
+from rca.model import Edge, RootCause, SignalTable
+from rca.ranking import rank
+from receiver.pipeline.stage import EnrichStage, Work
+
+log = structlog.get_logger("kubebot.rca")
+
+# Words in a Kubernetes verdict that make a service a suspect in its own right.
+SUSPICIOUS_STATES = (
+    "OOMKilled",
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "Evicted",
+    "NotReady",
+    "MemoryPressure",
+    "DiskPressure",
+)
+MAX_GRAPH_NODES = 30
+TABLES_KEPT = 8  # signal tables remembered for groups that arrive together
+
+
+class GraphCache:
+    """Dependency edges from every source, fetched at most once per `refresh_seconds`.
+
+    A source that fails leaves the graph smaller, never the pipeline waiting: the last
+    good edges are kept and the next refresh tries again.
+    """
+
+    def __init__(
+        self,
+        telemetry: Telemetry | None,
+        kubernetes: KubernetesEnricher | None,
+        static_edges: Iterable[tuple[str, str]],
+        refresh_seconds: float,
+        timeout_seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._telemetry = telemetry
+        self._kubernetes = kubernetes
+        self._static = tuple(Edge(caller, callee, "static") for caller, callee in static_edges)
+        self._refresh = refresh_seconds
+        self._timeout = timeout_seconds
+        self._monotonic = monotonic
+        self._edges: tuple[Edge, ...] = self._static
+        self._graph = build_graph(self._static)
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def edges(self) -> tuple[Edge, ...]:
+        async with self._lock:
+            now = self._monotonic()
+            if self._fetched_at is None or now - self._fetched_at >= self._refresh:
+                self._fetched_at = now
+                self._edges = self._static + await self._fetch()
+                self._graph = build_graph(self._edges)
+        return self._edges
+
+    def graph(self) -> nx.DiGraph:
+        """The last known graph, without waiting: for decisions that must not block."""
+        return self._graph
+
+    async def _fetch(self) -> tuple[Edge, ...]:
+        found: list[Edge] = []
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._telemetry is not None:
+                    fetched = await self._telemetry.edges()
+                    found.extend(fetched.edges)
+                    for problem in fetched.problems:
+                        log.warning("graph_source_unavailable", problem=problem)
+                if self._kubernetes is not None:
+                    found.extend(await self._kubernetes.dependency_edges())
+        except TimeoutError:
+            log.warning("graph_sources_timed_out", seconds=self._timeout)
+        except Exception as exc:  # a graph source is optional; its failure is logged
+            log.warning("graph_source_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+        return tuple(found)
+
+
+def kubernetes_facts(batch: Sequence[Work]) -> dict[str, list[str]]:
+    """What the Kubernetes enricher saw wrong, per service, as evidence for the ranking."""
+    facts: dict[str, list[str]] = {}
+    for work in batch:
+        found = work.enrichment.get("kubernetes")
+        service = alert_service(work.alert.labels)
+        if found is None or service is None:
+            continue
+        verdict = str(found.facts.get("verdict") or "")
+        if any(state in verdict for state in SUSPICIOUS_STATES):
+            facts.setdefault(service, [])
+            if verdict not in facts[service]:
+                facts[service].append(verdict)
+    return facts
+
+
+def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> dict[str, Any]:
+    """The part of the graph worth drawing: the top causes and their neighbours."""
+    keep: list[str] = [c.service for c in causes]
+    for edge in edges:
+        if len(keep) >= MAX_GRAPH_NODES:
+            break
+        for a, b in ((edge.caller, edge.callee), (edge.callee, edge.caller)):
+            if a in keep[: len(causes)] and b not in keep:
+                keep.append(b)
+    kept = set(keep)
+    pairs = sorted({(e.caller, e.callee) for e in edges if e.caller in kept and e.callee in kept})
+    return {"nodes": keep, "edges": [list(p) for p in pairs], "causes": [c.service for c in causes]}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    table: SignalTable
+    edges: tuple[Edge, ...]
+    began: datetime
+
+
+class RankStage:
+    """Ranks likely root causes once per batch (one Alertmanager group) of firing alerts."""
+
+    def __init__(
+        self,
+        telemetry: Telemetry | None,
+        graph: GraphCache,
+        *,
+        window_seconds: float,
+        step_seconds: float,
+        timeout_seconds: float,
+        max_causes: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._telemetry = telemetry
+        self._graph = graph
+        self._window = timedelta(seconds=window_seconds)
+        self._step = step_seconds
+        self._timeout = timeout_seconds
+        self._max_causes = max_causes
+        self._clock = clock
+        self._tables: dict[tuple[int, int], asyncio.Future[SignalFetch | None]] = {}
+
+    async def _signals(self, start: datetime, end: datetime) -> SignalFetch | None:
+        """The signal table, shared by the groups of a storm: times are aligned to the step,
+        so groups whose alerts began within one step ask Prometheus once."""
+        assert self._telemetry is not None
+        step = self._step
+        key = (int(start.timestamp() // step), int(end.timestamp() // step))
+        task = self._tables.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            aligned = (datetime.fromtimestamp(key[0] * step, UTC), datetime.fromtimestamp(key[1] * step, UTC))
+            task = asyncio.ensure_future(self._telemetry.signal_table(*aligned, step))
+            self._tables[key] = task
+            for old in list(self._tables)[:-TABLES_KEPT]:
+                del self._tables[old]
+        return await asyncio.shield(task)
+
+    async def fetch(self, batch: Sequence[Work]) -> Evidence | None:
+        """The signal table and the graph for a batch; needs no enrichment, so it can run
+        while the enrichers do."""
+        firing = [w for w in batch if w.alert.status == "firing"]
+        if not firing or self._telemetry is None or self._telemetry.prometheus is None:
+            return None
+        began = min(w.alert.starts_at for w in firing)
+        end = max(self._clock(), began + timedelta(seconds=2 * self._step))
+        try:
+            async with asyncio.timeout(self._timeout):
+                fetched, edges = await asyncio.gather(self._signals(began - self._window, end), self._graph.edges())
+        except TimeoutError:
+            log.warning("rca_unavailable", reason=f"signals timed out after {self._timeout:g}s")
+            return None
+        if fetched is None or not fetched.table.columns:
+            log.info("rca_unavailable", reason="no signal series", problems=list(fetched.problems if fetched else ()))
+            return None
+        return Evidence(fetched.table, edges, began)
+
+    async def rank(self, batch: Sequence[Work], evidence: Evidence | None) -> list[Work]:
+        """Ranks with the evidence and what the enrichers found (Kubernetes facts)."""
+        if evidence is None:
+            return list(batch)
+        facts = kubernetes_facts(batch)
+        ranked = await asyncio.to_thread(rank, evidence.table, evidence.began.timestamp(), evidence.edges, facts)
+        causes = tuple(ranked[: self._max_causes])
+        view = graph_view(evidence.edges, causes)
+        return [
+            dataclasses.replace(w, root_causes=causes, graph=view) if w.alert.status == "firing" else w for w in batch
+        ]
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        return await self.rank(batch, await self.fetch(batch))
+
+
+class EnrichAndRankStage:
+    """Enrichment and the ranking's Prometheus queries at the same time, then the ranking:
+    an alert waits for the slowest source once, not for the enrichers and then the signals."""
+
+    def __init__(self, enrich: EnrichStage, ranking: RankStage) -> None:
+        self._enrich = enrich
+        self._ranking = ranking
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        enriched, evidence = await asyncio.gather(self._enrich.exec(batch), self._ranking.fetch(batch))
+        return await self._ranking.rank(enriched, evidence)

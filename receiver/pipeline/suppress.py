@@ -1,0 +1,357 @@
+"""Suppression: page a human only when a human is needed, and always say why not.
+
+Each check is a small pure function over the alert, what is remembered about recent
+alerts (`Memory`) and the clock. `Suppressor.decide` runs them in a fixed order; the first
+that objects wins. Nothing is dropped silently: a suppressed alert keeps its outcome with
+a stable reason word (rule, maintenance, flapping, resolved_in_grace, repeat, symptom,
+not_actionable) and the config entry that decided.
+
+Memory is kept in process and bounded. At start-up it is rebuilt from the outcomes the
+store kept (`Suppressor.recall`), so a restart in the middle of an incident neither pages
+its symptoms again nor forgets a flapping alert.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import networkx as nx
+
+from enrichers.telemetry.naming import alert_service
+from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
+from receiver.matchers import all_match
+from receiver.models import Alert, alert_from_json
+from receiver.pipeline.stage import Decision, Work
+
+K = TypeVar("K")
+V = TypeVar("V")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HEARTBEAT_RULE = "heartbeat"
+NODE_DOWN_ALERTS = frozenset({"KubeNodeNotReady", "KubeNodeUnreachable", "NodeDown"})
+
+
+class Bounded(Generic[K, V]):
+    """A dict that forgets its oldest entries past `limit`: memory never grows with history."""
+
+    def __init__(self, limit: int) -> None:
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._limit = limit
+
+    def get(self, key: K) -> V | None:
+        return self._items.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def items(self) -> list[tuple[K, V]]:
+        return list(self._items.items())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class ActiveCause:
+    """A firing alert other alerts may be symptoms of."""
+
+    fingerprint: str
+    incident_key: str
+    alertname: str
+
+
+@dataclass
+class Memory:
+    """What suppression remembers about recent alerts, bounded per map."""
+
+    limit: int = 50_000
+    changes: Bounded[str, deque[datetime]] = field(init=False)
+    decisions: Bounded[tuple[str, str], Decision] = field(init=False)
+    resolved_seen: Bounded[tuple[str, str], datetime] = field(init=False)
+    # alert states held for a grace period and not yet decided
+    held: Bounded[tuple[str, str], datetime] = field(init=False)
+    # (fingerprint, status) -> when it was paged and the startsAt of that alert state
+    last_paged: Bounded[tuple[str, str], tuple[datetime, str]] = field(init=False)
+    # fingerprint -> the last (status, startsAt) counted as a change
+    last_state: Bounded[str, tuple[str, str]] = field(init=False)
+    flapping_since: Bounded[str, datetime] = field(init=False)
+    # "node:<name>" or "service:<name>" -> the firing alert about it
+    active: Bounded[str, ActiveCause] = field(init=False)
+    heartbeat_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.changes = Bounded(self.limit)
+        self.decisions = Bounded(self.limit)
+        self.resolved_seen = Bounded(self.limit)
+        self.held = Bounded(self.limit)
+        self.last_paged = Bounded(self.limit)
+        self.last_state = Bounded(self.limit)
+        self.flapping_since = Bounded(self.limit)
+        self.active = Bounded(self.limit)
+
+
+class Heartbeat:
+    """Proof of life from the pipeline in front of KubeBot, noted at intake.
+
+    Every delivery of a heartbeat alert counts, duplicates included: Alertmanager re-sends
+    the Watchdog group with the same startsAt each repeat_interval, and the store drops
+    those re-sends before any decision would see them.
+    """
+
+    def __init__(self, config: HeartbeatConfig, memory: Memory, clock: Callable[[], datetime]) -> None:
+        self._config = config
+        self._memory = memory
+        self._clock = clock
+
+    @property
+    def memory(self) -> Memory:
+        return self._memory
+
+    def saw(self, labels: Iterable[Mapping[str, str]]) -> None:
+        if self._config.matchers and any(all_match(self._config.matchers, one) for one in labels):
+            self._memory.heartbeat_at = self._clock()
+
+
+def in_window(window: MaintenanceWindow, now: datetime) -> bool:
+    """One-off windows by start/end; weekly ones by day and HH:MM in their time zone."""
+    if window.start is not None or window.end is not None:
+        after_start = window.start is None or now >= window.start
+        before_end = window.end is None or now < window.end
+        return after_start and before_end
+    if not window.from_ or not window.to:
+        return False
+    try:
+        local = now.astimezone(ZoneInfo(window.timezone))
+    except ZoneInfoNotFoundError:
+        return False
+    begins, ends = time.fromisoformat(window.from_), time.fromisoformat(window.to)
+    day = DAYS[local.weekday()]
+    if begins <= ends:
+        return (not window.days or day in window.days) and begins <= local.time() < ends
+    # Over midnight: the part after midnight belongs to the previous day's window.
+    yesterday = DAYS[(local.weekday() - 1) % 7]
+    return ((not window.days or day in window.days) and local.time() >= begins) or (
+        (not window.days or yesterday in window.days) and local.time() < ends
+    )
+
+
+def not_actionable(facts: Mapping[str, Any]) -> str | None:
+    """What the Kubernetes source says makes the alert moot, in words; else None."""
+    pod = facts.get("pod") or {}
+    workload = facts.get("workload") or {}
+    if pod.get("phase") == "Succeeded":
+        return f"pod {pod.get('name')} completed"
+    if pod and pod.get("exists") is False and workload.get("exists"):
+        desired, ready = workload.get("desired"), workload.get("ready") or 0
+        if desired is not None and ready >= desired and not workload.get("problems"):
+            owner = f"{workload.get('kind')} {workload.get('name')}"
+            return f"pod {pod.get('name')} no longer exists and {owner} is healthy"
+    return None
+
+
+def subjects_of(alert: Alert, facts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(node, service) the alert is about, as far as labels and Kubernetes facts say."""
+    pod = facts.get("pod") or {}
+    node = alert.labels.get("node") or pod.get("node") or None
+    return node, alert_service(alert.labels)
+
+
+def is_node_cause(alert: Alert) -> bool:
+    return alert.name in NODE_DOWN_ALERTS or (bool(alert.labels.get("node")) and not alert.labels.get("pod"))
+
+
+class Suppressor:
+    def __init__(
+        self,
+        config: SuppressionConfig,
+        clock: Callable[[], datetime],
+        memory: Memory | None = None,
+        graph: Callable[[], nx.DiGraph] = nx.DiGraph,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.memory = memory or Memory()
+        self._graph = graph
+        self._hold = timedelta(seconds=max(config.resolved_grace_seconds, config.symptom_hold_seconds))
+
+    def decide(self, work: Work) -> Work:
+        alert, now, memory = work.alert, self.clock(), self.memory
+        facts = work.enrichment["kubernetes"].facts if "kubernetes" in work.enrichment else {}
+        state = (alert.fingerprint, alert.starts_at.isoformat())
+        node, service = subjects_of(alert, facts)
+        if not work.held:
+            self._record_change(alert, now)
+        if alert.status == "resolved":
+            self._remember_resolved(alert, node, service, now)
+        elif not work.held:
+            self._remember_cause(alert, node, service, work.incident_key or work.group.group_key)
+        decision = self._first_objection(work, facts, node, service, now)
+        if decision.action == "notify" and alert.status == "firing" and self._hold and not work.held:
+            memory.held.put(state, now)
+            return dataclasses.replace(work, decision=Decision.hold(now + self._hold))
+        self._remember_decision(alert, decision, now)
+        incident_key = decision.incident_key or work.incident_key
+        return dataclasses.replace(work, decision=decision, incident_key=incident_key)
+
+    def recall(self, outcome: Mapping[str, Any], decided_at: datetime) -> None:
+        """Memory as deciding this stored outcome left it (start-up, after a restart)."""
+        alert = alert_from_json(outcome["alert"])
+        enrichment = outcome.get("enrichment") or {}
+        facts = (enrichment.get("kubernetes") or {}).get("facts") or {}
+        node, service = subjects_of(alert, facts)
+        decision = Decision(outcome["decision"], outcome.get("reason"), outcome.get("rule"))
+        self._record_change(alert, decided_at)
+        if alert.status == "resolved":
+            self._remember_resolved(alert, node, service, decided_at)
+        else:
+            self._remember_cause(alert, node, service, outcome.get("incident_key") or "")
+        self._remember_decision(alert, decision, decided_at)
+        if decision.reason == "flapping" and decision.action == "notify":
+            self.memory.flapping_since.put(alert.fingerprint, decided_at)
+        if decision.reason == "rule" and decision.rule == HEARTBEAT_RULE:
+            self.memory.heartbeat_at = decided_at
+
+    def recall_held(self, fingerprint: str, starts_at: str, held_since: datetime) -> None:
+        """An alert state still waiting out its grace period in the store."""
+        self.memory.held.put((fingerprint, starts_at), held_since)
+
+    def _remember_resolved(self, alert: Alert, node: str | None, service: str | None, now: datetime) -> None:
+        self.memory.resolved_seen.put((alert.fingerprint, alert.starts_at.isoformat()), now)
+        self.memory.last_paged.pop((alert.fingerprint, "firing"))  # firing again is news, not a repeat
+        self._forget_cause(alert, node, service)
+
+    def _remember_decision(self, alert: Alert, decision: Decision, now: datetime) -> None:
+        state = (alert.fingerprint, alert.starts_at.isoformat())
+        if alert.status == "firing" and decision.action != "hold":
+            self.memory.decisions.put(state, decision)
+            self.memory.held.pop(state)
+        if decision.action == "notify":
+            self.memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
+
+    def _first_objection(
+        self, work: Work, facts: Mapping[str, Any], node: str | None, service: str | None, now: datetime
+    ) -> Decision:
+        alert, config, memory = work.alert, self.config, self.memory
+        if config.heartbeat.matchers and all_match(config.heartbeat.matchers, alert.labels):
+            memory.heartbeat_at = now
+            return Decision.suppress("rule", HEARTBEAT_RULE)
+        for rule in config.rules:
+            if (rule.expires is None or now < rule.expires) and all_match(rule.matchers, alert.labels):
+                return Decision.suppress("rule", rule.name)
+        for window in config.maintenance:
+            if in_window(window, now) and all_match(window.matchers, alert.labels):
+                return Decision.suppress("maintenance", window.name)
+        flapping = self._flapping(alert, now)
+        if flapping is not None:
+            return flapping
+        if alert.status == "resolved":
+            return self._resolved(alert)
+        moot = not_actionable(facts)
+        if moot:
+            return Decision.suppress("not_actionable", moot)
+        if memory.resolved_seen.get((alert.fingerprint, alert.starts_at.isoformat())) is not None:
+            return Decision.suppress("resolved_in_grace", f"resolved within {self._hold.total_seconds():g}s")
+        cause = self._cause_of(alert, node, service)
+        if cause is not None:
+            key, found = cause
+            return dataclasses.replace(Decision.suppress("symptom", key), incident_key=found.incident_key)
+        last = memory.last_paged.get((alert.fingerprint, alert.status))
+        # The same alert state decided again (its outcome could not be stored) is not a repeat.
+        if last is not None and last[1] != alert.starts_at.isoformat():
+            paged_at = last[0]
+            if now - paged_at < timedelta(seconds=config.repeat_interval_seconds):
+                return Decision.suppress("repeat", f"paged {int((now - paged_at).total_seconds())}s ago")
+        return Decision()
+
+    def _resolved(self, alert: Alert) -> Decision:
+        """No resolved notice for an alert whose firing was held or suppressed. One whose
+        firing this process never saw (it started later) is announced: better a notice
+        too many than a page left open."""
+        state = (alert.fingerprint, alert.starts_at.isoformat())
+        if self.memory.held.get(state) is not None:
+            return Decision.suppress("resolved_in_grace", "resolved while its firing was held")
+        firing = self.memory.decisions.get(state)
+        if firing is None:
+            return Decision()
+        if firing.action == "suppress":
+            return Decision.suppress(firing.reason or "rule", firing.rule)
+        return Decision()
+
+    def _record_change(self, alert: Alert, now: datetime) -> None:
+        state = (alert.status, alert.starts_at.isoformat())
+        if self.memory.last_state.get(alert.fingerprint) == state:
+            return  # the same state again (a retry after a failed write): not a change
+        self.memory.last_state.put(alert.fingerprint, state)
+        changes = self.memory.changes.get(alert.fingerprint)
+        if changes is None:
+            changes = deque(maxlen=self.config.flapping.max_changes + 2)
+        changes.append(now)
+        self.memory.changes.put(alert.fingerprint, changes)
+
+    def _flapping(self, alert: Alert, now: datetime) -> Decision | None:
+        """Past max_changes in the window: one page saying so, then quiet until stable."""
+        window = timedelta(seconds=self.config.flapping.window_seconds)
+        recent = [t for t in self.memory.changes.get(alert.fingerprint) or () if now - t <= window]
+        if len(recent) <= self.config.flapping.max_changes:
+            self.memory.flapping_since.pop(alert.fingerprint)
+            return None
+        detail = f"{len(recent)} changes in {window.total_seconds():g}s"
+        already_resolved = self.memory.resolved_seen.get((alert.fingerprint, alert.starts_at.isoformat()))
+        if alert.status == "resolved" or already_resolved is not None:
+            return Decision.suppress("flapping", detail)
+        if self.memory.flapping_since.get(alert.fingerprint) is None:
+            self.memory.flapping_since.put(alert.fingerprint, now)
+            return Decision("notify", "flapping", detail)
+        return Decision.suppress("flapping", detail)
+
+    def _remember_cause(self, alert: Alert, node: str | None, service: str | None, incident_key: str) -> None:
+        cause = ActiveCause(alert.fingerprint, incident_key, alert.name)
+        if node and is_node_cause(alert):
+            self.memory.active.put(f"node:{node}", cause)
+        if service:
+            self.memory.active.put(f"service:{service}", cause)
+
+    def _forget_cause(self, alert: Alert, node: str | None, service: str | None) -> None:
+        for key in (f"node:{node}", f"service:{service}"):
+            found = self.memory.active.get(key)
+            if found is not None and found.fingerprint == alert.fingerprint:
+                self.memory.active.pop(key)
+
+    def _cause_of(self, alert: Alert, node: str | None, service: str | None) -> tuple[str, ActiveCause] | None:
+        """Another firing alert this one depends on: its node is down, or a callee fails."""
+        if node and not is_node_cause(alert):
+            found = self.memory.active.get(f"node:{node}")
+            if found is not None and found.fingerprint != alert.fingerprint:
+                return f"node:{node}", found
+        if not service:
+            return None
+        graph = self._graph()
+        if service not in graph:
+            return None
+        for callee in nx.descendants(graph, service):
+            found = self.memory.active.get(f"service:{callee}")
+            if found is not None and found.fingerprint != alert.fingerprint:
+                return f"service:{callee}", found
+        return None
+
+
+class SuppressStage:
+    def __init__(self, suppressor: Suppressor) -> None:
+        self._suppressor = suppressor
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        # Causes first: a node going down is remembered before its pods are judged.
+        order = sorted(range(len(batch)), key=lambda i: not is_node_cause(batch[i].alert))
+        decided: dict[int, Work] = {i: self._suppressor.decide(batch[i]) for i in order}
+        return [decided[i] for i in range(len(batch))]

@@ -1,0 +1,1 @@
+"""Long-lived background work: workers, the outbox loop, the watchkeeper, their supervisor."""

@@ -1,0 +1,35 @@
+"""What the request handlers share, created at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from receiver.config import Config
+from receiver.metrics import Metrics
+from receiver.pipeline.notify import Outbox
+from receiver.pipeline.suppress import Heartbeat
+from receiver.service.priority import IntakeActivity
+from receiver.service.supervisor import Supervisor
+from receiver.service.worker import Worker
+from receiver.store.sqlite import Store
+
+
+@dataclass
+class Runtime:
+    """Everything the handlers need, created at start-up and closed at shutdown."""
+
+    config: Config
+    metrics: Metrics
+    store: Store
+    worker: Worker
+    outbox: Outbox
+    intake: IntakeActivity
+    heartbeat: Heartbeat
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    supervisor: Supervisor | None = None  # restarts the tasks; says which keep failing
+
+
+RUNTIME = web.AppKey("runtime", Runtime)

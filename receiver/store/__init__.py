@@ -1,0 +1,1 @@
+"""The durable store: the SQLite queue, outbox and incident records."""

@@ -1,0 +1,1078 @@
+"""The durable queue: accepted alerts, their outcomes, and the notification outbox.
+
+`Store` is the one interface the pipeline sees; `SqliteStore` is the embedded default.
+A shared PostgreSQL store for several replicas implements the same Protocol (claims
+become leases with `FOR UPDATE SKIP LOCKED`), without touching the pipeline.
+
+SQLite runs on one dedicated thread, never on the event loop. Writes queued while a
+commit is in flight are committed together: many concurrent webhook requests share one
+fsync (group commit), and each still learns whether *its* write landed. Intake writes
+only the webhook bodies, into the inbox; `claim` turns them into alert rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+from receiver.incidents import Incident, apply_outcome
+from receiver.models import Alert, Group, WebhookMessage, message_from_body
+from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
+
+log = structlog.get_logger("kubebot.store")
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take writes now; intake answers 503 so Alertmanager retries."""
+
+
+class QueueFull(StoreUnavailable):
+    pass
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    id: int
+    alert: Alert
+    group: Group
+    received_at: datetime
+    held: bool = False  # deferred once already (a grace period passed)
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    url: str
+    title: str
+    body: str
+    notify_type: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A processed alert: its outcome and the deliveries it implies."""
+
+    alert_id: int
+    outcome: dict[str, Any]
+    deliveries: tuple[NewDelivery, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: int
+    url: str
+    title: str
+    body: str
+    notify_type: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ProcessedAlert:
+    id: int
+    fingerprint: str
+    status: str
+    received_at: datetime
+    processed_at: datetime | None
+    outcome: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """An alert set aside because a stage failed on it: it waits, with the error, for a
+    person (or a fixed version); later alerts go on past it."""
+
+    alert_id: int | None  # None when its body could not even be expanded into alert rows
+    stage: str  # expand | a pipeline stage (enrich_and_rank, suppress, route, render) | record
+    error: str
+    fingerprint: str | None = None
+    alertname: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedItem:
+    id: int
+    stage: str
+    error: str
+    received_at: float
+    quarantined_at: float
+    alert_id: int | None
+    message_id: int | None
+    fingerprint: str | None
+    alertname: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "stage": self.stage,
+            "error": self.error,
+            "received_at": self.received_at,
+            "quarantined_at": self.quarantined_at,
+            "alert_id": self.alert_id,
+            "message_id": self.message_id,
+            "fingerprint": self.fingerprint,
+            "alertname": self.alertname,
+        }
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    status: str | None = None
+    severity: str | None = None
+    namespace: str | None = None
+    text: str | None = None
+    limit: int = 50
+    before_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    alert_id: int
+    received_at: float
+    processed_at: float
+    outcome: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """A delivery as the API shows it: the URL stays in the store, callers must redact it."""
+
+    id: int
+    alert_id: int
+    url: str
+    state: str  # pending | delivered | dead
+    attempts: int
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    incident: Incident
+    alerts: tuple[StoredOutcome, ...]
+    deliveries: tuple[DeliveryRecord, ...]
+
+
+class Store(Protocol):
+    async def accept(self, body: bytes, alert_count: int, received_at: datetime) -> None:
+        """Keep a validated webhook body durably; its alerts join the queue when claimed."""
+
+    def take_duplicate_count(self) -> int:
+        """Alerts found to be already stored since the last call (retries, HA peers)."""
+
+    async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]: ...
+
+    async def defer(self, alert_id: int, until: datetime) -> None: ...
+
+    async def release(self, alert_ids: Sequence[int]) -> None: ...
+
+    async def finish(
+        self,
+        alert_id: int,
+        outcome: dict[str, Any],
+        deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> None: ...
+
+    async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None: ...
+
+    async def quarantine(self, items: Sequence[Quarantine], now: datetime) -> None:
+        """Set claimed alerts aside with their error: kept, never claimed again."""
+
+    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
+        """The newest quarantined items first."""
+
+    def take_quarantined_count(self) -> int:
+        """Alerts the store itself set aside (bodies that no longer expand) since the last call."""
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
+
+    async def delivery_succeeded(self, delivery_id: int, now: datetime) -> None: ...
+
+    async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None: ...
+
+    async def recent(self, limit: int) -> list[ProcessedAlert]: ...
+
+    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None: ...
+
+    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
+
+    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
+        """The newest `limit` outcomes decided after `since`, oldest first, with when."""
+
+    async def held_states(self) -> list[tuple[str, str, datetime]]:
+        """(fingerprint, startsAt, received) of alert states waiting out a grace period."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def incidents(self, query: IncidentQuery) -> list[Incident]: ...
+
+    async def incident(self, incident_id: int) -> IncidentDetail | None: ...
+
+    async def prune(self, older_than: datetime) -> int: ...
+
+    async def check_writable(self) -> None: ...
+
+    def pending_count(self) -> int: ...
+
+    def outbox_count(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+_SCHEMA = """
+-- Intake's write-ahead inbox: one row per commit, holding every webhook body that commit
+-- made durable (receiver/store/inbox.py). Workers expand it into messages and alert rows, deduplicated
+-- there, when they claim work. The row per commit matters: each SQLite statement the
+-- store thread runs is one more wait for the GIL while the event loop is busy with intake.
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY,
+    bodies BLOB NOT NULL,
+    alert_count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    body BLOB NOT NULL,
+    received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    dedup_key TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    outcome_json TEXT,
+    processed_at REAL,
+    incident_id INTEGER,
+    not_before REAL
+);
+CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts(incident_id) WHERE incident_id IS NOT NULL;
+-- Intake pays for every index on every alert: only the queue's own partial index here.
+CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts(id) WHERE state != 'done';
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    namespace TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    resolved_at REAL,
+    top_cause TEXT,
+    paged INTEGER NOT NULL,
+    firing_count INTEGER NOT NULL,
+    alert_count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incidents_by_key ON incidents(key, id);
+-- The fingerprints still firing in each incident: a row each, so that folding one more
+-- alert into a storm-sized incident reads and writes one row, not the whole set.
+CREATE TABLE IF NOT EXISTS incident_firing (
+    incident_id INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    PRIMARY KEY (incident_id, fingerprint)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    notify_type TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_by_alert ON deliveries(alert_id);
+-- Alerts no stage could handle, with the error; their alert row (if any) is in state
+-- 'quarantined' and their body stays in messages. Added in place to older stores: a new table.
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    error TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    quarantined_at REAL NOT NULL,
+    alert_id INTEGER,
+    message_id INTEGER,
+    fingerprint TEXT,
+    alertname TEXT
+);
+"""
+
+
+@dataclass
+class _Op:
+    fn: Callable[[sqlite3.Connection], Any] | None
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    # An intake body (body, received_at, alert_count): a batch's all go into one inbox row.
+    body_row: tuple[bytes, float, int] | None = None
+
+
+class SqliteStore:
+    """SQLite in WAL mode on its own thread, with batched commits."""
+
+    def __init__(self, path: str | Path, max_pending: int) -> None:
+        self._path = str(path)
+        self._max_pending = max_pending
+        self._ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pending = 0
+        self._outbox = 0
+        self._duplicates = 0
+        self._quarantined = 0
+
+    @classmethod
+    async def open(cls, path: str | Path, max_pending: int = 100_000) -> SqliteStore:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(path, max_pending)
+        try:
+            store._pending, store._outbox = await asyncio.to_thread(_initialise, str(path))
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open store {path}: {exc}") from exc
+        store._thread = threading.Thread(target=store._run, name="kubebot-sqlite", daemon=True)
+        store._thread.start()
+        return store
+
+    # -- the writer thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        # FULL: an acknowledged alert survives power loss too, not only a crash.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        try:
+            while True:
+                first = self._ops.get()
+                if first is None:
+                    return
+                batch = [first]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        op = self._ops.get_nowait()
+                    except queue.Empty:
+                        break
+                    if op is None:
+                        self._ops.put(None)  # finish this batch, then stop
+                        break
+                    batch.append(op)
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _run_batch(conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        bodies = [op for op in batch if op.body_row is not None]
+        if len(bodies) == len(batch) and sum(len(op.body_row[0]) for op in bodies if op.body_row) <= INBOX_ROW_BYTES:
+            # Intake alone, as in a flood: one statement is its own transaction, and each
+            # statement saved is one wait less for the GIL.
+            _settle_all(_insert_bodies(conn, bodies))
+            return
+        results: list[tuple[_Op, Any, Exception | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _settle_all([(op, None, StoreUnavailable(f"sqlite: {exc}")) for op in batch])
+            return
+        if bodies:
+            results.extend(_insert_bodies(conn, bodies))
+        for op in batch:
+            if op.fn is None:
+                continue
+            # A savepoint per operation: one failing write must not undo its neighbours.
+            conn.execute("SAVEPOINT op")
+            try:
+                result = op.fn(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                error = StoreUnavailable(f"sqlite: {exc}") if isinstance(exc, sqlite3.Error) else exc
+                results.append((op, None, error))
+            else:
+                conn.execute("RELEASE op")
+                results.append((op, result, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            _settle_all([(op, None, StoreUnavailable(f"sqlite commit: {exc}")) for op, _, _ in results])
+            return
+        _settle_all(results)
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        result: T = await self._submit(_Op(fn, loop.create_future(), loop))
+        return result
+
+    async def _submit(self, op: _Op) -> Any:
+        if self._thread is None or not self._thread.is_alive():
+            raise StoreUnavailable("store is closed")
+        self._ops.put(op)
+        return await op.future
+
+    # -- the Store interface -------------------------------------------------------------
+
+    async def accept(self, body: bytes, alert_count: int, received_at: datetime) -> None:
+        if alert_count == 0:
+            return
+        if self._pending + alert_count > self._max_pending:
+            raise QueueFull(f"{self._pending} alerts waiting, limit {self._max_pending}")
+        loop = asyncio.get_running_loop()
+        await self._submit(_Op(None, loop.create_future(), loop, (body, received_at.timestamp(), alert_count)))
+        self._pending += alert_count
+
+    def take_duplicate_count(self) -> int:
+        duplicates, self._duplicates = self._duplicates, 0
+        return duplicates
+
+    def take_quarantined_count(self) -> int:
+        quarantined, self._quarantined = self._quarantined, 0
+        return quarantined
+
+    async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
+        ts = (now or datetime.now(UTC)).timestamp()
+
+        def take(conn: sqlite3.Connection) -> tuple[tuple[int, int], list[tuple[Any, ...]]]:
+            expanded = _expand(conn, limit, ts)
+            claimed = conn.execute(
+                "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
+                " WHERE state != 'done' AND state = 'pending' AND (not_before IS NULL OR not_before <= ?)"
+                " ORDER BY id LIMIT ?) RETURNING id, message_id, position, received_at, not_before IS NOT NULL,"
+                " fingerprint",
+                (ts, limit),
+            ).fetchall()
+            message_ids = sorted({row[1] for row in claimed})
+            placeholders = ",".join("?" * len(message_ids))
+            bodies = dict(
+                conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids).fetchall()  # noqa: S608
+            )
+            return expanded, [(*row, bodies[row[1]]) for row in claimed]
+
+        (duplicates, unreadable), rows = await self._call(take)
+        self._pending -= duplicates + unreadable
+        self._duplicates += duplicates
+        self._quarantined += unreadable
+        parsed: dict[int, WebhookMessage | Exception] = {}
+        queued = []
+        unreadable_rows = []
+        for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
+            if message_id not in parsed:
+                parsed[message_id] = _parse_stored(body)
+            message = parsed[message_id]
+            try:
+                if isinstance(message, Exception):
+                    raise message
+                alert = message.alerts[position]
+            except Exception as exc:  # a row an older version expanded that this one cannot read
+                log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
+                unreadable_rows.append(Quarantine(alert_id, "expand", _describe(exc), fingerprint))
+                continue
+            queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
+        if unreadable_rows:
+            await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
+            self._quarantined += len(unreadable_rows)
+        return queued
+
+    async def release(self, alert_ids: Sequence[int]) -> None:
+        """Claimed alerts a worker could not finish go back to the queue."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE alerts SET state = 'pending' WHERE id = ? AND state = 'running'", [(i,) for i in alert_ids]
+            )
+
+        await self._call(write)
+
+    async def defer(self, alert_id: int, until: datetime) -> None:
+        """Back to the queue, to be claimed again no earlier than `until` (grace periods)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE alerts SET state = 'pending', not_before = ? WHERE id = ? AND state = 'running'",
+                (until.timestamp(), alert_id),
+            )
+
+        await self._call(write)
+
+    async def finish(
+        self,
+        alert_id: int,
+        outcome: dict[str, Any],
+        deliveries: Sequence[NewDelivery],
+        now: datetime,
+    ) -> None:
+        await self.finish_many([Finished(alert_id, outcome, tuple(deliveries))], now)
+
+    async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None:
+        """Outcomes and their deliveries in one transaction: a crash before it replays the
+        alerts, a crash after it never notifies twice. One transaction for all alerts of a
+        group's message, because that message names them all."""
+        ts = now.timestamp()
+        rows = [(f, json.dumps(f.outcome, default=str)) for f in finished]
+
+        def write(conn: sqlite3.Connection) -> tuple[int, int]:
+            done = queued = 0
+            for item, outcome_json in rows:
+                changed = conn.execute(
+                    "UPDATE alerts SET state = 'done', outcome_json = ?, processed_at = ?"
+                    " WHERE id = ? AND state != 'done'",
+                    (outcome_json, ts, item.alert_id),
+                ).rowcount
+                if not changed:
+                    continue
+                incident_id = _record_incident(conn, item.outcome, ts)
+                conn.execute("UPDATE alerts SET incident_id = ? WHERE id = ?", (incident_id, item.alert_id))
+                conn.executemany(
+                    "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
+                    " next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(item.alert_id, d.url, d.title, d.body, d.notify_type, ts, ts, ts) for d in item.deliveries],
+                )
+                done += 1
+                queued += len(item.deliveries)
+            return done, queued
+
+        done, queued = await self._call(write)
+        self._pending -= done
+        self._outbox += queued
+
+    async def quarantine(self, items: Sequence[Quarantine], now: datetime) -> None:
+        ts = now.timestamp()
+
+        def write(conn: sqlite3.Connection) -> int:
+            set_aside = 0
+            for item in items:
+                row = conn.execute(
+                    "UPDATE alerts SET state = 'quarantined', processed_at = ? WHERE id = ?"
+                    " AND state IN ('pending', 'running') RETURNING message_id, received_at",
+                    (ts, item.alert_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                set_aside += 1
+                _insert_quarantine(conn, item, row[1], ts, alert_id=item.alert_id, message_id=row[0])
+            return set_aside
+
+        self._pending -= await self._call(write)
+
+    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, stage, error, received_at, quarantined_at, alert_id, message_id, fingerprint, alertname"
+                " FROM quarantine ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+
+        return [QuarantinedItem(*row) for row in await self._call(select)]
+
+    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None:
+        """Notifications of KubeBot's own (heartbeat, digests), through the same outbox."""
+        ts = now.timestamp()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO deliveries (alert_id, url, title, body, notify_type,"
+                " next_attempt_at, created_at, updated_at) VALUES (0, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.url, d.title, d.body, d.notify_type, ts, ts, ts) for d in deliveries],
+            )
+
+        await self._call(write)
+        self._outbox += len(deliveries)
+
+    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Outcomes of alerts suppressed after `since`, oldest first (for digests)."""
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT outcome_json FROM alerts WHERE state = 'done' AND processed_at > ?"
+                " AND json_extract(outcome_json, '$.decision') = 'suppress' ORDER BY id LIMIT ?",
+                (since.timestamp(), limit),
+            ).fetchall()
+
+        return [json.loads(row[0]) for row in await self._call(select)]
+
+    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT processed_at, outcome_json FROM (SELECT id, processed_at, outcome_json FROM alerts"
+                " WHERE state = 'done' AND outcome_json IS NOT NULL AND processed_at > ?"
+                " ORDER BY processed_at DESC, id DESC LIMIT ?) ORDER BY processed_at, id",
+                (since.timestamp(), limit),
+            ).fetchall()
+
+        return [(_time(at), json.loads(outcome)) for at, outcome in await self._call(select)]
+
+    async def held_states(self) -> list[tuple[str, str, datetime]]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT fingerprint, status, dedup_key, received_at FROM alerts"
+                " WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY id"
+            ).fetchall()
+
+        held = []
+        for fingerprint, status, dedup_key, received_at in await self._call(select):
+            # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
+            starts_at = dedup_key[len(fingerprint) + len(status) + 2 :]
+            held.append((fingerprint, starts_at, _time(received_at)))
+        return held
+
+    async def get_meta(self, key: str) -> str | None:
+        def select(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._call(select)
+
+    async def set_meta(self, key: str, value: str) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+        await self._call(write)
+
+    async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, alert_id, url, title, body, notify_type, attempts FROM deliveries"
+                " WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id"
+                " LIMIT ?",
+                (now.timestamp(), limit),
+            ).fetchall()
+
+        return [Delivery(*row) for row in await self._call(select)]
+
+    async def delivery_succeeded(self, delivery_id: int, now: datetime) -> None:
+        def write(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " updated_at = ?, last_error = NULL WHERE id = ? AND state = 'pending'",
+                (now.timestamp(), delivery_id),
+            ).rowcount
+
+        if await self._call(write):
+            self._outbox -= 1
+
+    async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None:
+        state = "pending" if retry_at else "dead"
+        next_at = (retry_at or now).timestamp()
+
+        def write(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?,"
+                " last_error = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                (state, next_at, error[:500], now.timestamp(), delivery_id),
+            ).rowcount
+
+        if await self._call(write) and state == "dead":
+            self._outbox -= 1
+
+    async def recent(self, limit: int) -> list[ProcessedAlert]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, fingerprint, status, received_at, processed_at, outcome_json"
+                " FROM alerts ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+
+        return [
+            ProcessedAlert(
+                id=row[0],
+                fingerprint=row[1],
+                status=row[2],
+                received_at=_time(row[3]),
+                processed_at=_time(row[4]) if row[4] is not None else None,
+                outcome=json.loads(row[5]) if row[5] else None,
+            )
+            for row in await self._call(select)
+        ]
+
+    async def incidents(self, query: IncidentQuery) -> list[Incident]:
+        """Newest first; `query.before_id` continues a previous page."""
+        clauses: list[str] = ["1 = 1"]
+        params: list[object] = []
+        for column, value in (("status", query.status), ("severity", query.severity), ("namespace", query.namespace)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if query.text:
+            clauses.append("(title LIKE ? ESCAPE '\\' OR top_cause LIKE ? ESCAPE '\\')")
+            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [pattern, pattern]
+        if query.before_id is not None:
+            clauses.append("id < ?")
+            params.append(query.before_id)
+        sql = (
+            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+            " ORDER BY id DESC LIMIT ?"
+        )
+
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(sql, (*params, query.limit)).fetchall()
+
+        return [_incident(row) for row in await self._call(select)]
+
+    async def incident(self, incident_id: int) -> IncidentDetail | None:
+        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            row = conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()  # noqa: S608
+            if row is None:
+                return None
+            alerts = conn.execute(
+                "SELECT id, received_at, processed_at, outcome_json FROM alerts WHERE incident_id = ? ORDER BY id",
+                (incident_id,),
+            ).fetchall()
+            deliveries = conn.execute(
+                "SELECT d.id, d.alert_id, d.url, d.state, d.attempts, d.last_error, d.created_at, d.updated_at"
+                " FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE a.incident_id = ? ORDER BY d.id",
+                (incident_id,),
+            ).fetchall()
+            return row, alerts, deliveries
+
+        found = await self._call(select)
+        if found is None:
+            return None
+        row, alerts, deliveries = found
+        return IncidentDetail(
+            incident=_incident(row),
+            alerts=tuple(
+                StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=json.loads(a[3]))
+                for a in alerts
+            ),
+            deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
+        )
+
+    async def deliveries_for(self, alert_id: int) -> list[dict[str, Any]]:
+        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return conn.execute(
+                "SELECT id, url, state, attempts, last_error, updated_at FROM deliveries"
+                " WHERE alert_id = ? ORDER BY id",
+                (alert_id,),
+            ).fetchall()
+
+        keys = ("id", "url", "state", "attempts", "last_error", "updated_at")
+        return [dict(zip(keys, row, strict=True)) for row in await self._call(select)]
+
+    async def prune(self, older_than: datetime) -> int:
+        cutoff = older_than.timestamp()
+
+        def delete(conn: sqlite3.Connection) -> int:
+            # Only finished history goes: pending alerts and undelivered pages stay.
+            conn.execute("DELETE FROM deliveries WHERE state != 'pending' AND updated_at < ?", (cutoff,))
+            removed = conn.execute(
+                "DELETE FROM alerts WHERE state = 'done' AND received_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
+                (cutoff,),
+            ).rowcount
+            # Quarantined bodies stay, as their alerts do: someone still has to look at them.
+            conn.execute(
+                "DELETE FROM messages WHERE received_at < ? AND id NOT IN (SELECT message_id FROM alerts)"
+                " AND id NOT IN (SELECT message_id FROM quarantine WHERE message_id IS NOT NULL)",
+                (cutoff,),
+            )
+            conn.execute("DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?", (cutoff,))
+            return removed
+
+        return await self._call(delete)
+
+    async def check_writable(self) -> None:
+        def probe(conn: sqlite3.Connection) -> None:
+            conn.execute("CREATE TABLE IF NOT EXISTS probe (at REAL)")
+            conn.execute("DELETE FROM probe")
+            conn.execute("INSERT INTO probe VALUES (?)", (time.time(),))
+
+        await self._call(probe)
+
+    def pending_count(self) -> int:
+        return self._pending
+
+    def outbox_count(self) -> int:
+        return self._outbox
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+        self._ops.put(None)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+
+def _initialise(path: str) -> tuple[int, int]:
+    """Create the schema and requeue unfinished work; returns (pending, outbox) counts."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        _migrate_firing_json(conn)
+        conn.executescript(_SCHEMA)
+        # Work a killed process had claimed but not finished is simply queued again.
+        conn.execute("UPDATE alerts SET state = 'pending' WHERE state = 'running'")
+        pending = conn.execute(
+            "SELECT (SELECT COUNT(*) FROM alerts WHERE state = 'pending')"
+            " + (SELECT COALESCE(SUM(alert_count), 0) FROM inbox)"
+        ).fetchone()
+        outbox = conn.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'pending'").fetchone()
+        return int(pending[0]), int(outbox[0])
+    finally:
+        conn.close()
+
+
+def _migrate_firing_json(conn: sqlite3.Connection) -> None:
+    """Stores written before incident_firing kept each incident's firing set as a JSON list."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+    if "firing_json" not in columns:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE incident_firing (incident_id INTEGER NOT NULL, fingerprint TEXT NOT NULL,"
+            " PRIMARY KEY (incident_id, fingerprint)) WITHOUT ROWID"
+        )
+        conn.execute("ALTER TABLE incidents ADD COLUMN firing_count INTEGER NOT NULL DEFAULT 0")
+        for incident_id, firing_json in conn.execute("SELECT id, firing_json FROM incidents").fetchall():
+            fingerprints = json.loads(firing_json)
+            conn.executemany(
+                "INSERT INTO incident_firing (incident_id, fingerprint) VALUES (?, ?)",
+                [(incident_id, fingerprint) for fingerprint in fingerprints],
+            )
+            conn.execute("UPDATE incidents SET firing_count = ? WHERE id = ?", (len(fingerprints), incident_id))
+        conn.execute("ALTER TABLE incidents DROP COLUMN firing_json")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, Any, Exception | None]]:
+    """Intake's writes: the whole batch as one inbox row (a few, for very large bodies)."""
+    rows = [op.body_row for op in ops if op.body_row is not None]
+    try:
+        for chunk in split_by_size(rows, INBOX_ROW_BYTES):
+            conn.execute(
+                "INSERT INTO inbox (bodies, alert_count) VALUES (?, ?)", (pack(chunk), sum(r[2] for r in chunk))
+            )
+    except sqlite3.Error as exc:
+        return [(op, None, StoreUnavailable(f"sqlite: {exc}")) for op in ops]
+    return [(op, None, None) for op in ops]
+
+
+def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> tuple[int, int]:
+    """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
+    inbox) are used up; returns how many alerts were duplicates, and how many are in
+    bodies that no longer parse.
+
+    An alert state already stored (an Alertmanager retry, the other HA peer) is kept
+    once: its dedup key is unique. A body with nothing new is not kept at all. A body
+    that passed intake but does not parse now (a newer, stricter version; or any fault
+    in parsing it) is quarantined: kept in messages with its error, shown by the API,
+    never silently dropped, and never in the way of the bodies after it.
+    """
+    duplicates = unreadable = 0
+    while wanted > 0:
+        row = conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1").fetchone()
+        if row is None:
+            break
+        inbox_id, packed = row
+        for body, received_at, alert_count in unpack(packed):
+            message_id = conn.execute(
+                "INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, received_at)
+            ).lastrowid
+            try:
+                alerts = message_from_body(body).alerts
+            except Exception as exc:
+                log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
+                unreadable += alert_count
+                for item in _unreadable_alerts(body, _describe(exc)):
+                    _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
+                continue
+            stored = conn.executemany(
+                "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, position,"
+                " message_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [(a.dedup_key, a.fingerprint, a.status, i, message_id, received_at) for i, a in enumerate(alerts)],
+            ).rowcount
+            stored = max(stored, 0)
+            duplicates += alert_count - stored
+            wanted -= stored
+            if stored == 0:
+                conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+        conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+    return duplicates, unreadable
+
+
+def _parse_stored(body: bytes) -> WebhookMessage | Exception:
+    try:
+        return message_from_body(body)
+    except Exception as exc:
+        return exc
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
+    """One quarantine item per alert of a body that does not parse, with whatever can still
+    be read of its identity; one for the whole body when not even that can."""
+    try:
+        alerts = json.loads(body)["alerts"]
+        items = [
+            Quarantine(
+                None, "expand", error, _text(a.get("fingerprint")), _text((a.get("labels") or {}).get("alertname"))
+            )
+            for a in alerts
+        ]
+    except Exception:  # anything at all: the body is only described here
+        return [Quarantine(None, "expand", error)]
+    return items or [Quarantine(None, "expand", error)]
+
+
+def _text(value: object) -> str | None:
+    return value[:256] if isinstance(value, str) else None
+
+
+def _insert_quarantine(
+    conn: sqlite3.Connection,
+    item: Quarantine,
+    received_at: float,
+    now: float,
+    *,
+    alert_id: int | None,
+    message_id: int | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO quarantine (stage, error, received_at, quarantined_at, alert_id, message_id,"
+        " fingerprint, alertname) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (item.stage, item.error[:500], received_at, now, alert_id, message_id, item.fingerprint, item.alertname),
+    )
+
+
+def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:
+    """Hand results back to their event loops: one wake-up per loop, not one per write."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Op, Any, Exception | None]]] = {}
+    for item in results:
+        by_loop.setdefault(item[0].loop, []).append(item)
+
+    def resolve(items: list[tuple[_Op, Any, Exception | None]]) -> None:
+        for op, result, error in items:
+            if op.future.done():
+                continue
+            if error is not None:
+                op.future.set_exception(error)
+            else:
+                op.future.set_result(result)
+
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop may already be closed at shutdown
+            loop.call_soon_threadsafe(resolve, items)
+
+
+def _time(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+_INCIDENT_COLUMNS = (
+    "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
+    " top_cause, paged, firing_count, alert_count"
+)
+
+
+def _incident(row: tuple[Any, ...]) -> Incident:
+    return Incident(
+        id=row[0],
+        key=row[1],
+        title=row[2],
+        status=row[3],
+        severity=row[4],
+        namespace=row[5],
+        started_at=row[6],
+        updated_at=row[7],
+        resolved_at=row[8],
+        top_cause=row[9],
+        paged=bool(row[10]),
+        firing_count=row[11],
+        alert_count=row[12],
+    )
+
+
+def _record_incident(conn: sqlite3.Connection, outcome: dict[str, Any], now: float) -> int:
+    """Fold the alert into the open incident of its key (or the latest, for a late resolve)."""
+    key = outcome.get("incident_key") or outcome["group"]["groupKey"]
+    fingerprint = outcome["alert"]["fingerprint"]
+    resolving = outcome["alert"]["status"] == "resolved"
+    row = conn.execute(
+        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
+        + ("" if resolving else " AND status = 'firing'")
+        + " ORDER BY id DESC LIMIT 1",
+        (key,),
+    ).fetchone()
+    current = _incident(row) if row else None
+    was_firing = current is not None and (
+        conn.execute(
+            "SELECT 1 FROM incident_firing WHERE incident_id = ? AND fingerprint = ?", (current.id, fingerprint)
+        ).fetchone()
+        is not None
+    )
+    updated = apply_outcome(current, outcome, now, was_firing)
+    values = (
+        updated.key,
+        updated.title,
+        updated.status,
+        updated.severity,
+        updated.namespace,
+        updated.started_at,
+        updated.updated_at,
+        updated.resolved_at,
+        updated.top_cause,
+        int(updated.paged),
+        updated.firing_count,
+        updated.alert_count,
+    )
+    if updated.id is None:
+        cursor = conn.execute(
+            "INSERT INTO incidents (key, title, status, severity, namespace, started_at, updated_at,"
+            " resolved_at, top_cause, paged, firing_count, alert_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
+        incident_id = int(cursor.lastrowid or 0)
+    else:
+        incident_id = updated.id
+        conn.execute(
+            "UPDATE incidents SET key = ?, title = ?, status = ?, severity = ?, namespace = ?, started_at = ?,"
+            " updated_at = ?, resolved_at = ?, top_cause = ?, paged = ?, firing_count = ?, alert_count = ?"
+            " WHERE id = ?",
+            (*values, incident_id),
+        )
+    if resolving and was_firing:
+        conn.execute(
+            "DELETE FROM incident_firing WHERE incident_id = ? AND fingerprint = ?", (incident_id, fingerprint)
+        )
+    elif not resolving and not was_firing:
+        conn.execute("INSERT INTO incident_firing (incident_id, fingerprint) VALUES (?, ?)", (incident_id, fingerprint))
+    return incident_id

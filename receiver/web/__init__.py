@@ -1,0 +1,1 @@
+"""HTTP API, OpenAPI description and the dashboard."""

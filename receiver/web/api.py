@@ -1,0 +1,153 @@
+"""The JSON API over incidents: GET /api/v1/incidents and GET /api/v1/incidents/{id}.
+
+Everything read from the store is shown as data, never as markup; Apprise URLs are
+redacted before they leave the process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from receiver.redact import redact_url
+from receiver.service.runtime import RUNTIME
+from receiver.store.sqlite import IncidentDetail, IncidentQuery
+from receiver.web.openapi import OPENAPI_PATH, openapi_json
+
+MAX_LIMIT = 500
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+_MAX_ID_DIGITS = len(str(MAX_ID))
+
+
+def canonical_int(text: str) -> int | None:
+    """The integer `text` spells in canonical form (ASCII digits, no sign, no leading zero,
+    at most int64), else None. int() also takes "١٢", "+1", " 1", "01" and "1_0": each would
+    be a second name for one incident, or a 500 where the check and int() disagree."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_ID_DIGITS or (text[0] == "0" and text != "0"):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
+class BadQuery(ValueError):
+    pass
+
+
+def parse_incident_query(params: Any) -> IncidentQuery:
+    """Query string -> IncidentQuery; every bad parameter is a 400 naming it."""
+
+    def integer(name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = params.get(name)
+        if raw is None or raw == "":
+            return default
+        value = canonical_int(raw)
+        if value is None:
+            raise BadQuery(f"{name} must be an integer, in plain digits")
+        if not low <= value <= high:
+            raise BadQuery(f"{name} must be between {low} and {high}")
+        return value
+
+    status = params.get("status") or None
+    if status not in (None, "firing", "resolved"):
+        raise BadQuery("status must be firing or resolved")
+    text = params.get("text") or params.get("q") or None
+    if text is not None and len(text) > 200:
+        raise BadQuery("text must be at most 200 characters")
+    return IncidentQuery(
+        status=status,
+        severity=params.get("severity") or None,
+        namespace=params.get("namespace") or None,
+        text=text,
+        limit=integer("limit", 50, 1, MAX_LIMIT) or 50,
+        before_id=integer("cursor", None, 1, 2**62),
+    )
+
+
+async def list_incidents(request: web.Request) -> web.Response:
+    try:
+        query = parse_incident_query(request.query)
+    except BadQuery as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    found = await request.app[RUNTIME].store.incidents(query)
+    next_cursor = str(found[-1].id) if len(found) == query.limit and found else None
+    return web.json_response({"incidents": [i.to_json() for i in found], "next": next_cursor})
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    incident_id = canonical_int(request.match_info["id"])
+    # Anything but an id in canonical form names no incident: 404, as an unknown id.
+    detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id else None
+    if detail is None:
+        return web.json_response({"error": "no such incident"}, status=404)
+    return web.json_response(incident_json(detail))
+
+
+def incident_json(detail: IncidentDetail) -> dict[str, Any]:
+    outcomes = [a.outcome for a in detail.alerts]
+    latest_causes: list[dict[str, Any]] = next(
+        (o["root_causes"] for o in reversed(outcomes) if o.get("root_causes")), []
+    )
+    return {
+        **detail.incident.to_json(),
+        "alerts": [
+            {
+                "alert_id": a.alert_id,
+                "received_at": a.received_at,
+                "processed_at": a.processed_at,
+                **a.outcome["alert"],
+            }
+            for a in detail.alerts
+        ],
+        "enrichments": [
+            {
+                "alert_id": a.alert_id,
+                "fingerprint": a.outcome["alert"]["fingerprint"],
+                **a.outcome.get("enrichment", {}),
+            }
+            for a in detail.alerts
+        ],
+        "root_causes": latest_causes,
+        "decisions": [
+            {
+                "alert_id": a.alert_id,
+                "fingerprint": a.outcome["alert"]["fingerprint"],
+                "status": a.outcome["alert"]["status"],
+                "decision": a.outcome.get("decision"),
+                "reason": a.outcome.get("reason"),
+                "rule": a.outcome.get("rule"),
+                "sent_with": a.outcome.get("sent_with"),
+            }
+            for a in detail.alerts
+        ],
+        "notifications": [
+            {
+                "id": d.id,
+                "alert_id": d.alert_id,
+                "channel": redact_url(d.url),
+                "state": d.state,
+                "dead_letter": d.state == "dead",
+                "attempts": d.attempts,
+                "last_error": d.last_error,
+                "created_at": d.created_at,
+                "updated_at": d.updated_at,
+            }
+            for d in detail.deliveries
+        ],
+    }
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    """Alerts set aside because a stage failed on them, newest first, with the error."""
+    raw = request.query.get("limit") or "100"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        return web.json_response({"error": f"limit must be an integer between 1 and {MAX_LIMIT}"}, status=400)
+    items = await request.app[RUNTIME].store.quarantined(int(raw))
+    return web.json_response({"items": [item.to_json() for item in items]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/quarantine", list_quarantine)
+    app.router.add_get("/api/v1/incidents", list_incidents)
+    app.router.add_get("/api/v1/incidents/{id}", get_incident)
+    app.router.add_get(OPENAPI_PATH, openapi_json)

@@ -1,0 +1,179 @@
+"""The dashboard: GET / (incidents) and GET /incidents/{id}, server-rendered HTML.
+
+Every label, annotation, log line and event message is untrusted: Jinja2 escapes all of
+it (autoescape on for every template), links are only made from http(s) URLs, and the
+Content-Security-Policy allows no inline script or style, so a payload that slipped
+through would still not run. Auth is the app's middleware, as for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+
+from receiver.incidents import SEVERITY_ORDER, Incident
+from receiver.service.runtime import RUNTIME
+from receiver.store.sqlite import Store
+from receiver.web.api import BadQuery, canonical_int, parse_incident_query
+from receiver.web.view import IncidentRow, incident_rows, incident_view, paging_note
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self';"
+    " frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS: Mapping[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+REFRESH_SECONDS = 30
+PAGE_SIZE = 50
+FIRING_LIMIT = 200  # firing incidents are all shown above the paged history, up to this many
+QUARANTINE_PAGE = 200
+MAX_PAGING_LOOKUPS = 60  # each reads an incident's alerts; a storm must not make the list slow
+STATIC_TYPES: Mapping[str, str] = {"style.css": "text/css", "app.js": "text/javascript"}
+
+
+@cache
+def _templates() -> jinja2.Environment:
+    # autoescape=True, not select_autoescape: every template is HTML, including the SVG parts.
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("receiver.web", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["asset"] = asset_url
+    env.globals["refresh_seconds"] = REFRESH_SECONDS
+    return env
+
+
+@cache
+def static_file(name: str) -> bytes:
+    return resources.files("receiver.web").joinpath("static", name).read_bytes()
+
+
+@cache
+def asset_url(name: str) -> str:
+    """A versioned URL, so browsers may cache static files and still see a new release."""
+    return f"/static/{name}?v={hashlib.sha256(static_file(name)).hexdigest()[:10]}"
+
+
+@dataclass(frozen=True)
+class ListPage:
+    firing: list[IncidentRow]
+    history: list[IncidentRow]
+    firing_capped: bool
+    show_firing: bool
+    show_history: bool
+    filters: Mapping[str, str]
+    older: str | None  # URL of the next page of history
+    error: str | None
+    quarantined: int = 0  # alerts set aside because a stage failed on them (newest few counted)
+
+
+def render(template: str, **context: Any) -> str:
+    return _templates().get_template(template).render(**context)
+
+
+def render_list_page(page: ListPage, now: float) -> str:
+    return render("incidents.html", page=page, severities=SEVERITY_ORDER[::-1], now=now)
+
+
+async def list_page(request: web.Request) -> web.Response:
+    store = request.app[RUNTIME].store
+    filters = {k: request.query.get(k, "") for k in ("status", "severity", "namespace", "text", "cursor")}
+    try:
+        query = parse_incident_query({**filters, "limit": str(PAGE_SIZE)})
+    except BadQuery as exc:
+        page = ListPage([], [], False, False, False, filters, None, str(exc))
+        return _html(render_list_page(page, time.time()), status=400)
+    now = time.time()
+    # Everything firing stays on top; resolved history below it, a page at a time.
+    show_firing = query.status == "firing" or (query.status is None and query.before_id is None)
+    show_history = query.status != "firing"
+    firing: list[Incident] = []
+    if show_firing:
+        firing = await store.incidents(replace(query, status="firing", limit=FIRING_LIMIT, before_id=None))
+    history: list[Incident] = []
+    if show_history:
+        history = await store.incidents(replace(query, status="resolved"))
+    notes = await _paging_notes(store, [*firing, *history])
+    older = None
+    if len(history) == PAGE_SIZE and history[-1].id is not None:
+        kept = {k: v for k, v in filters.items() if v and k != "cursor"}
+        older = "/?" + urlencode({**kept, "cursor": str(history[-1].id)})
+    quarantined = len(await store.quarantined(QUARANTINE_PAGE))
+    page = ListPage(
+        quarantined=quarantined,
+        firing=incident_rows(firing, notes, now),
+        history=incident_rows(history, notes, now),
+        firing_capped=len(firing) == FIRING_LIMIT,
+        show_firing=show_firing,
+        show_history=show_history,
+        filters=filters,
+        older=older,
+        error=None,
+    )
+    return _html(render_list_page(page, now))
+
+
+async def _paging_notes(store: Store, incidents: list[Incident]) -> dict[int, str]:
+    """Why an incident paged nobody needs its alerts' decisions; paged ones need no lookup."""
+    quiet = [i.id for i in incidents if not i.paged and i.id is not None][:MAX_PAGING_LOOKUPS]
+    details = await asyncio.gather(*(store.incident(i) for i in quiet))
+    return {
+        d.incident.id or 0: paging_note(d.incident, [a.outcome for a in d.alerts]) for d in details if d is not None
+    }
+
+
+async def incident_page(request: web.Request) -> web.Response:
+    raw_id = request.match_info["id"]
+    incident_id = canonical_int(raw_id)
+    detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id else None
+    if detail is None:
+        return _html(render("not_found.html", what=f"incident {raw_id}", now=time.time()), status=404)
+    now = time.time()
+    return _html(render("incident.html", view=incident_view(detail, now), now=now))
+
+
+async def quarantine_page(request: web.Request) -> web.Response:
+    items = await request.app[RUNTIME].store.quarantined(QUARANTINE_PAGE)
+    now = time.time()
+    return _html(render("quarantine.html", items=items, limit=QUARANTINE_PAGE, now=now))
+
+
+async def static(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in STATIC_TYPES:  # a fixed list: no paths from the request reach the file system
+        return _html(render("not_found.html", what=f"file {name}", now=time.time()), status=404)
+    response = web.Response(body=static_file(name), content_type=STATIC_TYPES[name], charset="utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    # Incident data sits behind auth: no shared cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/", list_page)
+    app.router.add_get("/incidents/{id}", incident_page)
+    app.router.add_get("/quarantine", quarantine_page)
+    app.router.add_get("/static/{name}", static)

@@ -1,0 +1,506 @@
+"""What the dashboard shows, as plain data: incidents and stored outcomes in, view rows out.
+
+Pure code, no I/O and no markup: the templates escape every string these return. Stored
+outcomes are read defensively (enrichment facts come from many sources and versions), so
+an odd shape leaves a part of the page empty instead of failing it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from enrichers.times import parse_time
+from receiver.incidents import Incident, severity_rank
+from receiver.redact import redact_text, redact_url
+from receiver.store.sqlite import IncidentDetail, StoredOutcome
+from receiver.web.svg import GraphLayout, LineChart, layout_graph, line_chart
+
+MAX_FLAT_FACTS = 80
+# A storm can fold thousands of alerts into one incident; the page shows the newest.
+MAX_ALERTS_SHOWN = 50
+MAX_TIMELINE = 300
+TRACE_SOURCES = ("jaeger", "tempo")
+# The order an on-call engineer reads them in; other sources follow by name.
+SOURCE_ORDER = ("kubernetes", "prometheus", "jaeger", "tempo", "loki")
+
+
+# ---- small formatting helpers -------------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """Compact, two units at most: 45s, 3m 20s, 2h 5m, 4d 3h."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    units = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    first = next((i for i, (value, _) in enumerate(units) if value), None)
+    if first is None:
+        return "0s"
+    return " ".join(f"{value}{unit}" for value, unit in units[first : first + 2] if value)
+
+
+def timestamp(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def safe_link(url: object) -> str | None:
+    """Only http(s) links from alerts and facts become links: no javascript: or data: URLs."""
+    if not isinstance(url, str) or not url:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def seconds_at(value: object) -> float | None:
+    """Epoch seconds of an RFC 3339 time (enrichers.times.parse_time's policy), or None."""
+    moment = parse_time(value)
+    return moment.timestamp() if moment is not None else None
+
+
+def flatten(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested facts as `key.sub: value` rows; lists of plain values joined, empties skipped."""
+    rows: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            rows += flatten(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list | tuple):
+        if all(not isinstance(item, Mapping | list | tuple) for item in value):
+            if value:
+                rows.append((prefix, ", ".join(_text(item) for item in value)))
+        else:
+            for i, item in enumerate(value):
+                rows += flatten(item, f"{prefix}[{i}]")
+    elif value is not None and value != "":
+        rows.append((prefix, _text(value)))
+    return rows[:MAX_FLAT_FACTS]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+# ---- the incident list --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    id: int
+    title: str
+    status: str
+    severity: str
+    namespace: str
+    started: str
+    age: str
+    top_cause: str
+    paged: bool
+    paging: str  # "paged", or why not: "suppressed: maintenance (db-upgrade)"
+    alert_count: int
+    firing_alerts: int
+
+
+def paging_note(incident: Incident, outcomes: Sequence[Mapping[str, Any]]) -> str:
+    """Whether anyone was paged, and if not, the newest recorded reason why not."""
+    if incident.paged:
+        return "paged"
+    for outcome in reversed(outcomes):
+        if outcome.get("decision") == "suppress":
+            reason = _str(outcome.get("reason")) or "suppressed"
+            rule = _str(outcome.get("rule"))
+            return f"suppressed: {reason}" + (f" ({rule})" if rule else "")
+    if outcomes:
+        return "not paged: no channel routes it"
+    return "not paged"
+
+
+def incident_rows(incidents: Iterable[Incident], notes: Mapping[int, str], now: float) -> list[IncidentRow]:
+    """Firing first, then the most severe, then the newest."""
+    ordered = sorted(
+        incidents,
+        key=lambda i: (i.status != "firing", -severity_rank(i.severity), -i.started_at, -(i.id or 0)),
+    )
+    return [
+        IncidentRow(
+            id=i.id or 0,
+            title=i.title,
+            status=i.status,
+            severity=i.severity,
+            namespace=i.namespace,
+            started=timestamp(i.started_at),
+            age=duration(now - i.started_at)
+            if i.resolved_at is None
+            else f"lasted {duration(i.resolved_at - i.started_at)}, resolved {duration(now - i.resolved_at)} ago",
+            top_cause=i.top_cause or "",
+            paged=i.paged,
+            paging=notes.get(i.id or 0, "paged" if i.paged else "not paged"),
+            alert_count=i.alert_count,
+            firing_alerts=i.firing_count,
+        )
+        for i in ordered
+    ]
+
+
+# ---- one incident -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: float
+    when: str
+    kind: str  # a CSS class: alert, decision, notification, dead, kubernetes, incident
+    text: str
+
+
+@dataclass(frozen=True)
+class CauseRow:
+    rank: int
+    service: str
+    score: float
+    share: float  # of the top score, 0..1, for the bar
+    evidence: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventRow:
+    reason: str
+    count: str
+    last_seen: str
+    message: str
+    objects: str
+
+
+@dataclass(frozen=True)
+class LogLine:
+    text: str
+    error: bool
+
+
+@dataclass(frozen=True)
+class LogView:
+    title: str
+    lines: tuple[LogLine, ...]
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class TraceView:
+    service: str
+    error_traces: str
+    operations: tuple[tuple[str, str], ...]
+    deepest_span: tuple[tuple[str, str], ...]
+    links: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SourceView:
+    name: str
+    status: str
+    reason: str
+    elapsed: str
+    summary: tuple[str, ...]
+    verdict: str
+    facts: tuple[tuple[str, str], ...]
+    events: tuple[EventRow, ...]
+    logs: tuple[LogView, ...]
+    expression: str
+    chart: LineChart | None
+    traces: TraceView | None
+    raw: str  # every fact as JSON, for what the sections above do not show
+
+
+@dataclass(frozen=True)
+class AlertView:
+    alert_id: int
+    name: str
+    fingerprint: str
+    status: str
+    starts_at: str
+    ends_at: str
+    received_at: str
+    link: str | None
+    labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...]
+    decision: str
+    reason: str
+    rule: str
+    routes: tuple[str, ...]
+    sources: tuple[SourceView, ...]
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    alert_id: int
+    channel: str
+    state: str
+    dead_letter: bool
+    attempts: int
+    last_error: str
+    created: str
+    updated: str
+
+
+@dataclass(frozen=True)
+class IncidentView:
+    row: IncidentRow
+    resolved: str
+    causes: tuple[CauseRow, ...]
+    graph: GraphLayout | None
+    timeline: tuple[TimelineEntry, ...]
+    alerts: tuple[AlertView, ...]
+    notifications: tuple[NotificationRow, ...]
+    suppressed: int
+    hidden_alerts: int  # older alerts left off the page (the JSON API has them all)
+    hidden_entries: int  # older timeline entries left off
+
+
+def incident_view(detail: IncidentDetail, now: float) -> IncidentView:
+    outcomes = [a.outcome for a in detail.alerts]
+    incident = detail.incident
+    causes = root_causes(outcomes)
+    entries = timeline(detail)
+    return IncidentView(
+        row=incident_rows([incident], {incident.id or 0: paging_note(incident, outcomes)}, now)[0],
+        resolved=timestamp(incident.resolved_at),
+        causes=causes,
+        graph=dependency_graph(outcomes, [c.service for c in causes]),
+        timeline=entries[-MAX_TIMELINE:],
+        alerts=tuple(alert_view(a) for a in detail.alerts[::-1][:MAX_ALERTS_SHOWN]),
+        notifications=tuple(
+            NotificationRow(
+                alert_id=d.alert_id,
+                channel=redact_url(d.url),
+                state=d.state,
+                dead_letter=d.state == "dead",
+                attempts=d.attempts,
+                # Apprise errors can quote the URL they failed on, secrets included.
+                last_error=redact_text(d.last_error or ""),
+                created=timestamp(d.created_at),
+                updated=timestamp(d.updated_at),
+            )
+            for d in detail.deliveries
+        ),
+        suppressed=sum(1 for o in outcomes if o.get("decision") == "suppress"),
+        hidden_alerts=max(0, len(detail.alerts) - MAX_ALERTS_SHOWN),
+        hidden_entries=max(0, len(entries) - MAX_TIMELINE),
+    )
+
+
+def root_causes(outcomes: Sequence[Mapping[str, Any]]) -> tuple[CauseRow, ...]:
+    """The newest ranking any alert of the incident carries, best first."""
+    ranking = next((_list(o.get("root_causes")) for o in reversed(outcomes) if _list(o.get("root_causes"))), [])
+    causes = [_dict(c) for c in ranking if _dict(c).get("service")]
+    top = max((_score(c) for c in causes), default=0.0)
+    return tuple(
+        CauseRow(
+            rank=i + 1,
+            service=_str(c["service"]),
+            score=_score(c),
+            share=_score(c) / top if top > 0 else 0.0,
+            evidence=tuple(_str(e) for e in _list(c.get("evidence"))),
+        )
+        for i, c in enumerate(causes)
+    )
+
+
+def _score(cause: Mapping[str, Any]) -> float:
+    score = cause.get("score")
+    return float(score) if isinstance(score, int | float) and not isinstance(score, bool) else 0.0
+
+
+def dependency_graph(outcomes: Sequence[Mapping[str, Any]], causes: Sequence[str]) -> GraphLayout | None:
+    graph = next((_dict(o["graph"]) for o in reversed(outcomes) if _dict(o.get("graph"))), None)
+    if graph is None:
+        return None
+    nodes = [_str(n) for n in _list(graph.get("nodes"))]
+    edges = [[_str(x) for x in e] for e in _list(graph.get("edges")) if isinstance(e, list | tuple) and len(e) == 2]
+    return layout_graph(nodes, edges, causes)
+
+
+def timeline(detail: IncidentDetail) -> tuple[TimelineEntry, ...]:
+    """Everything with a time, oldest first; the same Kubernetes event seen by several
+    alerts of the incident appears once."""
+    incident = detail.incident
+    entries: list[tuple[float, str, str]] = [(incident.started_at, "incident", "incident opened")]
+    if incident.resolved_at is not None:
+        entries.append((incident.resolved_at, "incident", "incident resolved"))
+    for stored in detail.alerts:
+        entries += _alert_entries(stored)
+    for d in detail.deliveries:
+        channel = redact_url(d.url)
+        alert = f"alert {d.alert_id}"
+        entries.append((d.created_at, "notification", f"{alert}: notification queued for {channel}"))
+        if d.state == "delivered":
+            entries.append((d.updated_at, "notification", f"{alert}: delivered to {channel} (attempt {d.attempts})"))
+        elif d.state == "dead":
+            error = redact_text(d.last_error or "")
+            gave_up = f"{alert}: dead letter, {channel} gave up after {d.attempts} attempt(s): {error}"
+            entries.append((d.updated_at, "dead", gave_up))
+    unique = dict.fromkeys(entries)
+    return tuple(TimelineEntry(at, timestamp(at), kind, text) for at, kind, text in sorted(unique, key=lambda e: e[0]))
+
+
+def _alert_entries(stored: StoredOutcome) -> list[tuple[float, str, str]]:
+    outcome = stored.outcome
+    alert = _dict(outcome.get("alert"))
+    name = _str(_dict(alert.get("labels")).get("alertname")) or "alert"
+    status = _str(alert.get("status"))
+    entries = [(stored.received_at, "alert", f"{name} {status} received")]
+    if outcome.get("decision") == "suppress":
+        why = _str(outcome.get("reason")) + (f" ({outcome['rule']})" if outcome.get("rule") else "")
+        entries.append((stored.processed_at, "decision", f"{name}: suppressed, {why}"))
+    else:
+        routes = len(_list(outcome.get("routes")))
+        entries.append((stored.processed_at, "decision", f"{name}: notify, {routes} channel(s)"))
+    kubernetes = _dict(_dict(_dict(outcome.get("enrichment")).get("kubernetes")).get("facts"))
+    rollout = _dict(kubernetes.get("rollout"))
+    started = seconds_at(rollout.get("started_at"))
+    if started is not None:
+        what = f"rollout of {_str(rollout.get('deployment'))} revision {_str(rollout.get('revision'))}"
+        entries.append((started, "kubernetes", what))
+    for event in _list(kubernetes.get("events")):
+        event = _dict(event)
+        seen = seconds_at(event.get("last_seen"))
+        if seen is not None:
+            text = f"{_str(event.get('reason'))} x{_str(event.get('count'))}: {_str(event.get('message'))}"
+            entries.append((seen, "kubernetes", text))
+    return entries
+
+
+def alert_view(stored: StoredOutcome) -> AlertView:
+    outcome = stored.outcome
+    alert = _dict(outcome.get("alert"))
+    labels = {str(k): _str(v) for k, v in _dict(alert.get("labels")).items()}
+    enrichment = _dict(outcome.get("enrichment"))
+    return AlertView(
+        alert_id=stored.alert_id,
+        name=labels.get("alertname", "unnamed"),
+        fingerprint=_str(alert.get("fingerprint")),
+        status=_str(alert.get("status")),
+        starts_at=timestamp(seconds_at(alert.get("startsAt"))),
+        ends_at=timestamp(seconds_at(alert.get("endsAt"))),
+        received_at=timestamp(stored.received_at),
+        link=safe_link(alert.get("generatorURL")),
+        labels=tuple(sorted(labels.items())),
+        annotations=tuple(sorted((str(k), _str(v)) for k, v in _dict(alert.get("annotations")).items())),
+        decision=_str(outcome.get("decision")),
+        reason=_str(outcome.get("reason")),
+        rule=_str(outcome.get("rule")),
+        routes=tuple(_str(r) for r in _list(outcome.get("routes"))),
+        sources=tuple(
+            source_view(str(name), _dict(found), seconds_at(alert.get("startsAt")))
+            for name, found in sorted(enrichment.items(), key=lambda item: _source_rank(str(item[0])))
+        ),
+    )
+
+
+def _source_rank(name: str) -> tuple[int, str]:
+    return (SOURCE_ORDER.index(name) if name in SOURCE_ORDER else len(SOURCE_ORDER), name)
+
+
+def source_view(name: str, found: Mapping[str, Any], alert_started: float | None) -> SourceView:
+    """One enrichment source: the parts the dashboard knows how to draw, the rest as JSON."""
+    facts = _dict(found.get("facts"))
+    expression = _dict(facts.get("expression"))
+    elapsed = found.get("elapsed_seconds")
+    return SourceView(
+        name=name,
+        status=_str(found.get("status")),
+        reason=_str(found.get("reason")),
+        elapsed=f"{elapsed:.2f}s" if isinstance(elapsed, int | float) else "",
+        summary=tuple(_str(line) for line in _list(found.get("summary"))),
+        verdict=_str(facts.get("verdict")),
+        facts=tuple(_kubernetes_facts(facts) if name == "kubernetes" else _plain_facts(facts)),
+        events=tuple(_event_row(_dict(e)) for e in _list(facts.get("events"))),
+        logs=tuple(_log_views(facts)),
+        expression=_str(expression.get("expr")),
+        chart=line_chart(_list(expression.get("points")), marker_time=alert_started) if expression else None,
+        traces=_trace_view(facts) if name in TRACE_SOURCES else None,
+        raw=json.dumps(facts, indent=2, sort_keys=True, default=str)[:20000],
+    )
+
+
+def _kubernetes_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key in ("subject", "pod", "owners", "workload", "rollout", "node", "service", "pods", "failed_lookups"):
+        if facts.get(key):
+            rows += flatten(facts[key], key)
+    return rows[:MAX_FLAT_FACTS]
+
+
+def _plain_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
+    # Drawn elsewhere: the chart's points, trace details, log lines.
+    skip = {"expression", "newest", "deepest_error_span", "top_failing_operations", "links"}
+    rows = flatten({k: v for k, v in facts.items() if k not in skip})
+    expression = _dict(facts.get("expression"))
+    rows += flatten({k: v for k, v in expression.items() if k not in ("points", "expr")}, "expression")
+    return rows[:MAX_FLAT_FACTS]
+
+
+def _event_row(event: Mapping[str, Any]) -> EventRow:
+    return EventRow(
+        reason=_str(event.get("reason")),
+        count=_str(event.get("count")),
+        last_seen=timestamp(seconds_at(event.get("last_seen"))),
+        message=_str(event.get("message")),
+        objects=", ".join(_str(o) for o in _list(event.get("objects"))),
+    )
+
+
+def _log_views(facts: Mapping[str, Any]) -> list[LogView]:
+    views: list[LogView] = []
+    for excerpt in _list(facts.get("logs")):  # Kubernetes container logs
+        excerpt = _dict(excerpt)
+        errors = {i for i in _list(excerpt.get("error_lines")) if isinstance(i, int)}
+        which = "previous instance" if excerpt.get("previous") else "current"
+        views.append(
+            LogView(
+                title=f"{_str(excerpt.get('container'))} ({which})",
+                lines=tuple(LogLine(_str(line), i in errors) for i, line in enumerate(_list(excerpt.get("lines")))),
+                truncated=bool(excerpt.get("truncated")),
+            )
+        )
+    newest = _list(facts.get("newest"))  # Loki error lines
+    if newest:
+        lines = tuple(LogLine(f"{_str(_dict(n).get('pod'))}: {_str(_dict(n).get('line'))}", True) for n in newest)
+        views.append(LogView(title="newest error lines", lines=lines, truncated=bool(facts.get("error_lines_capped"))))
+    return views
+
+
+def _trace_view(facts: Mapping[str, Any]) -> TraceView:
+    count = _str(facts.get("error_traces"))
+    return TraceView(
+        service=_str(facts.get("service")),
+        error_traces=count + ("+" if facts.get("error_traces_capped") else ""),
+        operations=tuple(
+            (_str(_dict(op).get("operation")), _str(_dict(op).get("count")))
+            for op in _list(facts.get("top_failing_operations"))
+        ),
+        deepest_span=tuple(flatten(_dict(facts.get("deepest_error_span")))),
+        links=tuple(link for link in (safe_link(u) for u in _list(facts.get("links"))) if link),
+    )
