@@ -23,11 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from receiver.config import Config, read_secret
 from receiver.metrics import Metrics
 from receiver.pipeline.builder import build_pipeline
-from receiver.pipeline.notify import AppriseChannel, Channel, Channels, JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage
 from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor
 from receiver.redact import register_secret
+from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLinesChannel
+from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.priority import IntakeActivity
 from receiver.service.runtime import RUNTIME, Runtime
 from receiver.service.supervisor import Backoff, Supervisor

@@ -12,7 +12,10 @@ from receiver.config import Route
 from receiver.matchers import parse_matcher
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
-from receiver.pipeline.notify import DeliveryError, Message, Outbox, RetryPolicy, route_urls
+from receiver.pipeline.render import Message
+from receiver.pipeline.route import route_urls
+from receiver.service.channels import DeliveryError
+from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.store.sqlite import NewDelivery, SqliteStore
 from tests.conftest import accept, fixture_json, outcome_of
 

@@ -19,9 +19,10 @@ from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.metrics import Metrics
 from receiver.models import message_from_wire
-from receiver.pipeline.notify import JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage, Stage, Work
 from receiver.pipeline.suppress import Memory, Suppressor
+from receiver.service.channels import JsonLinesChannel
+from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.worker import Worker
 from receiver.store.sqlite import SqliteStore
 from receiver.wire import PayloadError, WireWebhook, decode_webhook

@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.metrics import Metrics
 from receiver.pipeline.builder import build_pipeline
-from receiver.pipeline.notify import JsonLinesChannel, Outbox, RetryPolicy
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage
 from receiver.pipeline.suppress import Memory
+from receiver.service.channels import JsonLinesChannel
+from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.worker import Worker
 from receiver.store.sqlite import SqliteStore
 from receiver.wire import MAX_LABEL_VALUE_CHARS, PayloadError, decode_webhook

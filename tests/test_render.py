@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from receiver.models import parse_webhook
-from receiver.pipeline.notify import render_message
+from receiver.pipeline.render import render_message
 from receiver.pipeline.stage import RenderStage, Work
 from tests.conftest import alerts_paged, fixture_json
 

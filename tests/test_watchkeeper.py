@@ -11,8 +11,8 @@ from receiver.app import Credentials, create_app
 from receiver.config import load
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
-from receiver.pipeline.notify import Outbox, RetryPolicy
 from receiver.pipeline.suppress import Heartbeat, Memory
+from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.runtime import RUNTIME
 from receiver.service.watchkeeper import Watchkeeper, digest_messages
 from receiver.store.sqlite import SqliteStore

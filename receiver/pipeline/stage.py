@@ -21,7 +21,8 @@ from receiver.config import Config
 from receiver.incidents import severity_rank
 from receiver.metrics import Metrics
 from receiver.models import Alert, Group
-from receiver.pipeline.notify import Message, render_message, route_urls
+from receiver.pipeline.render import Message, render_message
+from receiver.pipeline.route import route_urls
 from receiver.redact import redact_url
 
 

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from receiver.config import Config
 from receiver.metrics import Metrics
-from receiver.pipeline.notify import Outbox
 from receiver.pipeline.suppress import Heartbeat
+from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
 from receiver.service.supervisor import Supervisor
 from receiver.service.worker import Worker

@@ -16,8 +16,10 @@ from typing import Any
 import structlog
 
 from receiver.config import Config
-from receiver.pipeline.notify import Outbox, neutralise_mentions, route_urls
+from receiver.pipeline.render import neutralise_mentions
+from receiver.pipeline.route import route_urls
 from receiver.pipeline.suppress import HEARTBEAT_RULE, Memory
+from receiver.service.outbox import Outbox
 from receiver.store.sqlite import NewDelivery, Store, StoreUnavailable
 
 log = structlog.get_logger("kubebot.watch")

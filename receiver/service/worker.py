@@ -16,8 +16,8 @@ from datetime import datetime
 import structlog
 
 from receiver.metrics import Metrics
-from receiver.pipeline.notify import Outbox
 from receiver.pipeline.stage import Pipeline, StageFailed, Work
+from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
 from receiver.service.waiting import keep_working
 from receiver.store.sqlite import Finished, NewDelivery, Quarantine, QueuedAlert, Store, StoreUnavailable

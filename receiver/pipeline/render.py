@@ -1,0 +1,165 @@
+"""The text of a page: pure rendering of an alert's outcome, with untrusted text made safe."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
+MAX_LINES_PER_SOURCE = 20  # enough for a verdict, events and a short log excerpt
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    notify_type: str  # apprise NotifyType value: info, success, warning, failure
+
+
+# `@everyone`, `@here`, `@channel`, `@all`, `@someone` ping people in Discord, Slack and
+# Mattermost; `<!channel>`, `<@U123>`, `<@&role>`, `<#C123>` are Slack/Discord mention markup.
+_AT_MENTION = re.compile(r"(?<![\w.+-])@(?=\w)|@(?=(?i:everyone|here|channel|all)\b)")
+_MARKUP_MENTION = re.compile(r"<([!@#])")
+_ZERO_WIDTH_SPACE = "\u200b"
+
+
+def neutralise_mentions(text: str) -> str:
+    """Mentions stay readable but no longer ping: a zero-width space breaks the markup.
+    An e-mail address (`a@b`) is left alone: its `@` follows a word character."""
+    text = _AT_MENTION.sub("@" + _ZERO_WIDTH_SPACE, text)
+    return _MARKUP_MENTION.sub("<" + _ZERO_WIDTH_SPACE + r"\1", text)
+
+
+def page_link(url: object) -> str | None:
+    """Only a plain http(s) URL becomes a link in a page: no javascript:, data: or relative
+    ones, and nothing that could start a line of its own."""
+    if not isinstance(url, str) or not url or any(c.isspace() or not c.isprintable() for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def render_message(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
+    """Title and plain-text body an on-call engineer reads first on a phone: the alert in
+    full, and after it one line for each other alert of its group sent in the same message.
+    Labels, annotations and enrichment are untrusted: no mention in them pings anyone."""
+    message = _render_group(outcome, *others)
+    return Message(neutralise_mentions(message.title), neutralise_mentions(message.body), message.notify_type)
+
+
+def _render_group(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
+    message = _render_one(outcome)
+    if not others:
+        return message
+    status = outcome["alert"]["status"]
+    names = {o["alert"]["labels"].get("alertname", "unnamed") for o in (outcome, *others)}
+    first = outcome["alert"]["labels"]
+    where = first.get("namespace") or first.get("node") or ""
+    title = f"[{status.upper()}:{len(others) + 1}] " + (
+        first.get("alertname", "unnamed") if len(names) == 1 else f"{len(names)} kinds of alerts"
+    )
+    title += f" {where}" if where else ""
+    title += f" ({first.get('severity', 'none')})" if status == "firing" else ""
+    lines = [f"{len(others) + 1} alerts {status} in this group; first in full, then the others:", ""]
+    lines.append(message.title)
+    lines.append(message.body)
+    lines.append("")
+    lines.append("Also in this group:")
+    for other in others[:MAX_BUNDLED_LINES]:
+        labels, annotations = other["alert"]["labels"], other["alert"]["annotations"]
+        summary = annotations.get("summary") or annotations.get("message") or ""
+        verdict = ((other.get("enrichment") or {}).get("kubernetes") or {}).get("summary") or []
+        detail = verdict[0] if verdict else summary
+        lines.append(f"  - {labels.get('alertname', 'unnamed')} {_subject(labels)}" + (f": {detail}" if detail else ""))
+    if len(others) > MAX_BUNDLED_LINES:
+        lines.append(f"  ... and {len(others) - MAX_BUNDLED_LINES} more (see the dashboard)")
+    return Message(title=title, body="\n".join(lines), notify_type=message.notify_type)
+
+
+def _render_one(outcome: Mapping[str, Any]) -> Message:
+    alert = outcome["alert"]
+    labels: Mapping[str, str] = alert["labels"]
+    annotations: Mapping[str, str] = alert["annotations"]
+    group: Mapping[str, Any] = outcome["group"]
+    status = alert["status"]
+    subject = _subject(labels)
+    severity = labels.get("severity", "none")
+    flapping = outcome.get("reason") == "flapping"
+    title = f"[{'FLAPPING' if flapping else status.upper()}] {labels.get('alertname', 'unnamed')}"
+    title += f" {subject}" if subject else ""
+    title += f" ({severity})" if status == "firing" else ""
+    lines: list[str] = (
+        [f"Flapping: {outcome.get('rule')}; further changes are recorded, not paged."] if flapping else []
+    )
+    summary = annotations.get("summary") or annotations.get("message")
+    if summary:
+        lines.append(summary)
+    if annotations.get("description") and annotations.get("description") != summary:
+        lines.append(annotations["description"])
+    where = ", ".join(f"{k}={labels[k]}" for k in _PLACE_LABELS if labels.get(k))
+    lines.append(f"Severity: {severity}. Started {alert['startsAt']}" + (f". {where}" if where else ""))
+    if status == "resolved" and alert.get("endsAt"):
+        lines.append(f"Resolved at {alert['endsAt']}")
+    causes = outcome.get("root_causes") or []
+    if causes:
+        lines.append("Likely root causes:")
+        lines.extend(
+            f"  {i}. {c['service']} (score {c['score']:.2f})"
+            + (f": {'; '.join(c['evidence'][:2])}" if c["evidence"] else "")
+            for i, c in enumerate(causes[:3], 1)
+        )
+    for source, enrichment in sorted((outcome.get("enrichment") or {}).items()):
+        if enrichment["status"] == "unavailable":
+            lines.append(f"{source}: unavailable ({enrichment['reason']})")
+        else:
+            lines.extend(f"{source}: {line}" for line in enrichment["summary"][:MAX_LINES_PER_SOURCE])
+    links = [("Source", alert.get("generatorURL")), ("Runbook", annotations.get("runbook_url"))]
+    links.append(("Alertmanager", group.get("externalURL")))
+    lines.extend(f"{name}: {url}" for name, url in ((n, page_link(u)) for n, u in links) if url)
+    if group.get("truncatedAlerts"):
+        lines.append(f"Alertmanager left out {group['truncatedAlerts']} more alerts of this group.")
+    notify_type = "success" if status == "resolved" else _TYPE_BY_SEVERITY.get(severity, "warning")
+    return Message(title=title, body="\n".join(lines), notify_type=notify_type)
+
+
+_PLACE_LABELS = (
+    "namespace",
+    "pod",
+    "container",
+    "deployment",
+    "statefulset",
+    "daemonset",
+    "job",
+    "node",
+    "service",
+    "instance",
+)
+_TYPE_BY_SEVERITY = {
+    "critical": "failure",
+    "error": "failure",
+    "warning": "warning",
+    "info": "info",
+}
+
+
+def _subject(labels: Mapping[str, str]) -> str:
+    for key in (
+        "pod",
+        "deployment",
+        "statefulset",
+        "daemonset",
+        "job_name",
+        "node",
+        "service",
+        "instance",
+    ):
+        if labels.get(key):
+            namespace = labels.get("namespace")
+            return f"{namespace}/{labels[key]}" if namespace and key != "node" else labels[key]
+    return labels.get("namespace", "")
