@@ -23,8 +23,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from receiver.config import Config, read_secret
 from receiver.metrics import Metrics
 from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.render import RenderStage
+from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
-from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage
+from receiver.pipeline.stage import Pipeline
 from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor
 from receiver.redact import register_secret
 from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLinesChannel

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from receiver.app import Credentials, create_app
 from receiver.config import Config, StoreConfig
 from receiver.logs import QUIET_LOGGERS, configure_logging
-from receiver.pipeline.render import Message
+from receiver.pipeline.stage import Message
 from receiver.redact import register_secret
 from receiver.service.channels import AppriseChannel, DeliveryError
 from tests.conftest import free_port

@@ -12,8 +12,8 @@ from receiver.config import Route
 from receiver.matchers import parse_matcher
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
-from receiver.pipeline.render import Message
 from receiver.pipeline.route import route_urls
+from receiver.pipeline.stage import Message
 from receiver.service.channels import DeliveryError
 from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.store.sqlite import NewDelivery, SqliteStore

@@ -19,7 +19,9 @@ from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.metrics import Metrics
 from receiver.models import message_from_wire
-from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage, Stage, Work
+from receiver.pipeline.render import RenderStage
+from receiver.pipeline.route import RouteStage
+from receiver.pipeline.stage import Pipeline, Stage, Work
 from receiver.pipeline.suppress import Memory, Suppressor
 from receiver.service.channels import JsonLinesChannel
 from receiver.service.outbox import Outbox, RetryPolicy

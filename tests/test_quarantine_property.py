@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.metrics import Metrics
 from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.render import RenderStage
+from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
-from receiver.pipeline.stage import Pipeline, RenderStage, RouteStage
+from receiver.pipeline.stage import Pipeline
 from receiver.pipeline.suppress import Memory
 from receiver.service.channels import JsonLinesChannel
 from receiver.service.outbox import Outbox, RetryPolicy

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from receiver.models import parse_webhook
-from receiver.pipeline.render import render_message
-from receiver.pipeline.stage import RenderStage, Work
+from receiver.pipeline.render import RenderStage, render_message
+from receiver.pipeline.stage import Work
 from tests.conftest import alerts_paged, fixture_json
 
 GROUP3 = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))

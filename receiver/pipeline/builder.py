@@ -7,9 +7,12 @@ from datetime import datetime
 
 from receiver.config import Config
 from receiver.metrics import Metrics
+from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.rank import EnrichAndRankStage, GraphCache, RankStage
+from receiver.pipeline.render import RenderStage
+from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
-from receiver.pipeline.stage import EnrichStage, Pipeline, RenderStage, RouteStage
+from receiver.pipeline.stage import Pipeline
 from receiver.pipeline.suppress import Memory, Suppressor, SuppressStage
 
 

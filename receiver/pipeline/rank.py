@@ -26,7 +26,8 @@ from enrichers.telemetry.signals import SignalFetch
 from rca.graph import build_graph
 from rca.model import Edge, RootCause, SignalTable
 from rca.ranking import rank
-from receiver.pipeline.stage import EnrichStage, Work
+from receiver.pipeline.enrich import EnrichStage
+from receiver.pipeline.stage import Work
 
 log = structlog.get_logger("kubebot.rca")
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from receiver.incidents import severity_rank
+from receiver.pipeline.stage import Message, Work
+
 MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
 MAX_LINES_PER_SOURCE = 20  # enough for a verdict, events and a short log excerpt
-
-
-@dataclass(frozen=True)
-class Message:
-    title: str
-    body: str
-    notify_type: str  # apprise NotifyType value: info, success, warning, failure
 
 
 # `@everyone`, `@here`, `@channel`, `@all`, `@someone` ping people in Discord, Slack and
@@ -163,3 +159,24 @@ def _subject(labels: Mapping[str, str]) -> str:
             namespace = labels.get("namespace")
             return f"{namespace}/{labels[key]}" if namespace and key != "node" else labels[key]
     return labels.get("namespace", "")
+
+
+class RenderStage:
+    """One message per channel set and status for the alerts of a batch (one Alertmanager
+    group), as Alertmanager itself groups: 20 crash-looping pods page once, not 20 times.
+    The most severe alert carries the message; the others record that they went with it."""
+
+    async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        bundles: dict[tuple[tuple[str, ...], str], list[int]] = {}
+        for i, work in enumerate(batch):
+            if work.decision.action == "notify" and work.routes:
+                bundles.setdefault((work.routes, work.alert.status), []).append(i)
+        rendered = list(batch)
+        for members in bundles.values():
+            carrier = max(members, key=lambda i: (severity_rank(batch[i].alert.severity), -i))
+            outcomes = [batch[carrier].outcome()] + [batch[i].outcome() for i in members if i != carrier]
+            rendered[carrier] = dataclasses.replace(batch[carrier], message=render_message(*outcomes))
+            for i in members:
+                if i != carrier:
+                    rendered[i] = dataclasses.replace(batch[i], sent_with=batch[carrier].alert.fingerprint)
+        return rendered

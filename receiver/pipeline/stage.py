@@ -8,22 +8,22 @@ sets a decision with a reason, and later stages skip what is not to be sent.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from enrichers.base import EnrichContext, Enricher, Enrichment, run_enrichers
+from enrichers.base import Enrichment
 from rca.model import RootCause
-from receiver.config import Config
-from receiver.incidents import severity_rank
-from receiver.metrics import Metrics
 from receiver.models import Alert, Group
-from receiver.pipeline.render import Message, render_message
-from receiver.pipeline.route import route_urls
 from receiver.redact import redact_url
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    body: str
+    notify_type: str  # apprise NotifyType value: info, success, warning, failure
 
 
 @dataclass(frozen=True)
@@ -82,76 +82,6 @@ class Work:
 
 class Stage(Protocol):
     async def exec(self, batch: Sequence[Work]) -> list[Work]: ...
-
-
-class EnrichStage:
-    """Every source for every alert of the batch at once, each within the time budget."""
-
-    def __init__(
-        self,
-        enrichers: Sequence[Enricher],
-        timeout_seconds: float,
-        metrics: Metrics,
-        clock: Callable[[], datetime],
-    ) -> None:
-        self._enrichers = enrichers
-        self._timeout = timeout_seconds
-        self._metrics = metrics
-        self._clock = clock
-
-    async def exec(self, batch: Sequence[Work]) -> list[Work]:
-        if not self._enrichers or not batch:
-            return list(batch)
-        ctx = EnrichContext(
-            group=batch[0].group,
-            now=self._clock(),
-            timeout_seconds=self._timeout,
-            alerts=tuple(w.alert for w in batch),
-        )
-        results = await asyncio.gather(*(run_enrichers(self._enrichers, w.alert, ctx) for w in batch))
-        for found in results:
-            for name, enrichment in found.items():
-                self._metrics.enrichment_seconds.labels(name).observe(enrichment.elapsed_seconds)
-                if enrichment.status == "unavailable":
-                    self._metrics.enrichment_failures.labels(name).inc()
-        return [dataclasses.replace(w, enrichment=r) for w, r in zip(batch, results, strict=True)]
-
-
-class RouteStage:
-    """Which Apprise URLs each alert goes to, per `notify.routes` and `default_urls`."""
-
-    def __init__(self, config: Config) -> None:
-        self._routes = config.notify.routes
-        self._default_urls = config.notify.default_urls
-
-    async def exec(self, batch: Sequence[Work]) -> list[Work]:
-        return [
-            dataclasses.replace(w, routes=route_urls(self._routes, self._default_urls, w.alert.labels))
-            if w.decision.action == "notify"
-            else w
-            for w in batch
-        ]
-
-
-class RenderStage:
-    """One message per channel set and status for the alerts of a batch (one Alertmanager
-    group), as Alertmanager itself groups: 20 crash-looping pods page once, not 20 times.
-    The most severe alert carries the message; the others record that they went with it."""
-
-    async def exec(self, batch: Sequence[Work]) -> list[Work]:
-        bundles: dict[tuple[tuple[str, ...], str], list[int]] = {}
-        for i, work in enumerate(batch):
-            if work.decision.action == "notify" and work.routes:
-                bundles.setdefault((work.routes, work.alert.status), []).append(i)
-        rendered = list(batch)
-        for members in bundles.values():
-            carrier = max(members, key=lambda i: (severity_rank(batch[i].alert.severity), -i))
-            outcomes = [batch[carrier].outcome()] + [batch[i].outcome() for i in members if i != carrier]
-            rendered[carrier] = dataclasses.replace(batch[carrier], message=render_message(*outcomes))
-            for i in members:
-                if i != carrier:
-                    rendered[i] = dataclasses.replace(batch[i], sent_with=batch[carrier].alert.fingerprint)
-        return rendered
 
 
 class StageFailed(Exception):

@@ -16,7 +16,7 @@ from typing import Protocol
 import apprise
 import structlog
 
-from receiver.pipeline.render import Message
+from receiver.pipeline.stage import Message
 from receiver.redact import register_channel_url, url_scheme
 
 log = structlog.get_logger("kubebot.notify")

@@ -14,7 +14,7 @@ import structlog
 
 from receiver.config import NotifyConfig
 from receiver.metrics import Metrics
-from receiver.pipeline.render import Message
+from receiver.pipeline.stage import Message
 from receiver.redact import redact_text, redact_url, url_scheme
 from receiver.service.channels import Channel
 from receiver.service.waiting import keep_working
