@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from enrichers.telemetry.factory import TelemetrySettings, build_telemetry
 from receiver.models import Group, parse_webhook
-from receiver.pipeline.rank import GraphCache, RankStage
+from receiver.pipeline.graph import GraphCache
+from receiver.pipeline.rank import RankStage
 from receiver.pipeline.stage import Work
 from tests.fakes.telemetry_http import Reply, serve
 

@@ -8,7 +8,8 @@ from datetime import datetime
 from receiver.config import Config
 from receiver.metrics import Metrics
 from receiver.pipeline.enrich import EnrichStage
-from receiver.pipeline.rank import EnrichAndRankStage, GraphCache, RankStage
+from receiver.pipeline.graph import GraphCache
+from receiver.pipeline.rank import EnrichAndRankStage, RankStage
 from receiver.pipeline.render import RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
