@@ -37,7 +37,8 @@ from receiver.service.supervisor import Backoff, Supervisor
 from receiver.service.waiting import wait_for_wakeup
 from receiver.service.watchkeeper import Watchkeeper
 from receiver.service.worker import Worker
-from receiver.store.sqlite import SqliteStore, Store, StoreUnavailable
+from receiver.store.base import Store, StoreUnavailable
+from receiver.store.sqlite import SqliteStore
 from receiver.web import api, dashboard
 from receiver.web.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.wire import PayloadError, decode_webhook

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from receiver.models import WebhookMessage
-from receiver.store.sqlite import QueuedAlert, Store
+from receiver.store.base import QueuedAlert, Store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

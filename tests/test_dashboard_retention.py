@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from receiver.models import parse_webhook
-from receiver.store.sqlite import IncidentQuery, NewDelivery, SqliteStore
+from receiver.store.base import IncidentQuery, NewDelivery
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, fixture_json
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)

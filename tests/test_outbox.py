@@ -16,7 +16,8 @@ from receiver.pipeline.route import route_urls
 from receiver.pipeline.stage import Message
 from receiver.service.channels import DeliveryError
 from receiver.service.outbox import Outbox, RetryPolicy
-from receiver.store.sqlite import NewDelivery, SqliteStore
+from receiver.store.base import NewDelivery
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, fixture_json, outcome_of
 
 

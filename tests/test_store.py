@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receiver.models import parse_webhook
-from receiver.store.sqlite import Finished, IncidentQuery, NewDelivery, SqliteStore
+from receiver.store.base import Finished, IncidentQuery, NewDelivery
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))

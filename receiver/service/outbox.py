@@ -18,7 +18,7 @@ from receiver.pipeline.stage import Message
 from receiver.redact import redact_text, redact_url, url_scheme
 from receiver.service.channels import Channel
 from receiver.service.waiting import keep_working
-from receiver.store.sqlite import Delivery, Store
+from receiver.store.base import Delivery, Store
 
 log = structlog.get_logger("kubebot.notify")
 

@@ -20,7 +20,7 @@ from receiver.pipeline.render import neutralise_mentions
 from receiver.pipeline.route import route_urls
 from receiver.pipeline.suppress import HEARTBEAT_RULE, Memory
 from receiver.service.outbox import Outbox
-from receiver.store.sqlite import NewDelivery, Store, StoreUnavailable
+from receiver.store.base import NewDelivery, Store, StoreUnavailable
 
 log = structlog.get_logger("kubebot.watch")
 DIGEST_MARK = "digest_sent_until"

@@ -20,7 +20,7 @@ from receiver.pipeline.stage import Pipeline, StageFailed, Work
 from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
 from receiver.service.waiting import keep_working
-from receiver.store.sqlite import Finished, NewDelivery, Quarantine, QueuedAlert, Store, StoreUnavailable
+from receiver.store.base import Finished, NewDelivery, Quarantine, QueuedAlert, Store, StoreUnavailable
 
 log = structlog.get_logger("kubebot.worker")
 

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from receiver.incidents import SEVERITY_ORDER, Incident
 from receiver.service.runtime import RUNTIME
-from receiver.store.sqlite import Store
+from receiver.store.base import Store
 from receiver.web.api import BadQuery, canonical_int, parse_incident_query
 from receiver.web.view import IncidentRow, incident_rows, incident_view, paging_note
 
