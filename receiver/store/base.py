@@ -1,7 +1,9 @@
-"""The store's contracts and the values that cross them.
+"""The store's contracts, one per role, and the values that cross them.
 
-`Store` is the one interface the pipeline sees; receiver/store/sqlite.py holds the embedded
-default. A shared PostgreSQL store for several replicas implements the same Protocol.
+Each part of KubeBot sees only the role it uses: workers the `Queue`, the outbox its
+`DeliveryQueue`, the dashboard and API `Incidents`, ... receiver/store/sqlite.py is the
+embedded default of them all (`Store`); a shared PostgreSQL store for several replicas
+implements the same small contracts.
 """
 
 from __future__ import annotations
@@ -147,7 +149,9 @@ class IncidentDetail:
     deliveries: tuple[DeliveryRecord, ...]
 
 
-class Store(Protocol):
+class Queue(Protocol):
+    """The alert queue: intake keeps bodies, workers claim their alerts and finish them."""
+
     async def accept(self, body: bytes, alert_count: int, received_at: datetime) -> None:
         """Keep a validated webhook body durably; its alerts join the queue when claimed."""
 
@@ -160,24 +164,24 @@ class Store(Protocol):
 
     async def release(self, alert_ids: Sequence[int]) -> None: ...
 
-    async def finish(
-        self,
-        alert_id: int,
-        outcome: dict[str, Any],
-        deliveries: Sequence[NewDelivery],
-        now: datetime,
-    ) -> None: ...
-
     async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None: ...
 
     async def quarantine(self, items: Sequence[Quarantine], now: datetime) -> None:
         """Set claimed alerts aside with their error: kept, never claimed again."""
 
-    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
-        """The newest quarantined items first."""
-
     def take_quarantined_count(self) -> int:
         """Alerts the store itself set aside (bodies that no longer expand) since the last call."""
+
+    async def held_states(self) -> list[tuple[str, str, datetime]]:
+        """(fingerprint, startsAt, received) of alert states waiting out a grace period."""
+
+    def pending_count(self) -> int: ...
+
+
+class DeliveryQueue(Protocol):
+    """The outbox's rows: deliveries waiting to be sent, retried, or given up as dead."""
+
+    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None: ...
 
     async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
 
@@ -185,32 +189,47 @@ class Store(Protocol):
 
     async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None: ...
 
-    async def recent(self, limit: int) -> list[ProcessedAlert]: ...
+    def outbox_count(self) -> int: ...
 
-    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None: ...
 
-    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
+class Outcomes(Protocol):
+    """What was decided for finished alerts, for suppression memory and digests."""
 
     async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
         """The newest `limit` outcomes decided after `since`, oldest first, with when."""
 
-    async def held_states(self) -> list[tuple[str, str, datetime]]:
-        """(fingerprint, startsAt, received) of alert states waiting out a grace period."""
+    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
 
-    async def get_meta(self, key: str) -> str | None: ...
 
-    async def set_meta(self, key: str, value: str) -> None: ...
+class Incidents(Protocol):
+    """What people look at: incidents with their alerts and deliveries, and quarantined items."""
 
     async def incidents(self, query: IncidentQuery) -> list[Incident]: ...
 
     async def incident(self, incident_id: int) -> IncidentDetail | None: ...
 
-    async def prune(self, older_than: datetime) -> int: ...
+    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
+        """The newest quarantined items first."""
+
+
+class Meta(Protocol):
+    """Small named values KubeBot keeps across restarts (when the last digest went)."""
+
+    async def get_meta(self, key: str) -> str | None: ...
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+
+class Upkeep(Protocol):
+    """Readiness, retention and shutdown."""
 
     async def check_writable(self) -> None: ...
 
-    def pending_count(self) -> int: ...
-
-    def outbox_count(self) -> int: ...
+    async def prune(self, older_than: datetime) -> int: ...
 
     async def close(self) -> None: ...
+
+
+class Store(Queue, DeliveryQueue, Outcomes, Incidents, Meta, Upkeep, Protocol):
+    """Every role at once: what a backend implements and the runtime holds. Each consumer
+    takes only the role it uses."""
