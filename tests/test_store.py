@@ -10,7 +10,7 @@ from pathlib import Path
 from receiver.models import parse_webhook
 from receiver.store.base import Finished, IncidentQuery, NewDelivery
 from receiver.store.sqlite import SqliteStore
-from tests.conftest import accept, fixture_json, outcome_of
+from tests.conftest import accept, all_deliveries, finish, fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -86,8 +86,8 @@ async def test_finishing_twice_adds_deliveries_once(tmp_path: Path) -> None:
     await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]
     delivery = NewDelivery("json://127.0.0.1:1/x", "t", "b", "info")
-    await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
-    await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
+    await finish(store, queued.id, outcome_of(queued), [delivery], NOW)
+    await finish(store, queued.id, outcome_of(queued), [delivery], NOW)
     due = await store.due_deliveries(NOW, 10)
     await store.close()
     assert [(d.alert_id, d.url, d.attempts) for d in due] == [(queued.id, delivery.url, 0)]
@@ -98,17 +98,17 @@ async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(tmp_
     store = await SqliteStore.open(tmp_path / "kb.db")
     await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]
-    await store.finish(queued.id, outcome_of(queued), [NewDelivery("json://x", "t", "b", "info")], NOW)
+    await finish(store, queued.id, outcome_of(queued), [NewDelivery("json://x", "t", "b", "info")], NOW)
     delivery = (await store.due_deliveries(NOW, 10))[0]
     await store.delivery_failed(delivery.id, "refused", NOW, NOW + timedelta(seconds=30))
     before = await store.due_deliveries(NOW + timedelta(seconds=29), 10)
     after = await store.due_deliveries(NOW + timedelta(seconds=30), 10)
     await store.delivery_failed(delivery.id, "refused", NOW, None)
     gone = await store.due_deliveries(NOW + timedelta(days=1), 10)
-    history = await store.deliveries_for(queued.id)
+    history = await all_deliveries(store)
     await store.close()
     assert (before, [d.attempts for d in after], gone) == ([], [1], [])
-    assert [(h["state"], h["attempts"], h["last_error"]) for h in history] == [("dead", 2, "refused")]
+    assert [(h.alert_id, h.state, h.attempts, h.last_error) for h in history] == [(queued.id, "dead", 2, "refused")]
 
 
 async def test_history_past_retention_is_pruned_but_pending_work_is_kept(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ async def test_history_past_retention_is_pruned_but_pending_work_is_kept(tmp_pat
     for i in range(50):
         await accept(store, _message(i), NOW - timedelta(days=10))  # type: ignore[arg-type]
     for queued in await store.claim(40):
-        await store.finish(queued.id, outcome_of(queued), [], NOW - timedelta(days=10))
+        await finish(store, queued.id, outcome_of(queued), [], NOW - timedelta(days=10))
     removed = await store.prune(NOW - timedelta(days=7))
     left = await store.claim(100)  # 10 bodies were never expanded, none was processed
     await store.close()
@@ -149,14 +149,14 @@ async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have
     await accept(store, GROUP, NOW)
     claimed = await store.claim(3)
     for i, queued in enumerate(claimed):
-        await store.finish(queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
+        await finish(store, queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
     opened = await store.incidents(IncidentQuery())
     resolved_message = parse_webhook(
         {**GROUP.group.to_json(), "alerts": [{**_outcome(i, "resolved")["alert"]} for i in range(3)]}  # type: ignore[dict-item]
     )
     await accept(store, resolved_message, NOW)
     for i, queued in enumerate(await store.claim(3)):
-        await store.finish(queued.id, _outcome(i, "resolved"), [], NOW)
+        await finish(store, queued.id, _outcome(i, "resolved"), [], NOW)
     closed = await store.incidents(IncidentQuery())
     detail = await store.incident(closed[0].id or 0)
     await store.close()
@@ -175,7 +175,7 @@ async def test_incident_queries_filter_and_page_newest_first(tmp_path: Path) -> 
         body = {**GROUP.group.to_json(), "groupKey": f"g{i}", "alerts": [message.alerts[0].to_json()]}  # type: ignore[attr-defined]
         await accept(store, parse_webhook(body), NOW)
     for queued in await store.claim(10):
-        await store.finish(queued.id, outcome_of(queued), [], NOW)
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
     first = await store.incidents(IncidentQuery(limit=2))
     second = await store.incidents(IncidentQuery(limit=2, before_id=first[-1].id))
     none_match = await store.incidents(IncidentQuery(status="resolved"))
@@ -207,11 +207,11 @@ async def test_a_storm_incident_keeps_its_firing_set_as_rows_and_counts_resolves
         alert = {**template, "fingerprint": f"storm{i}"}
         await accept(store, parse_webhook({**body, "alerts": [alert]}), NOW)
     for queued in await store.claim(1000):
-        await store.finish(queued.id, outcome_of(queued), [], NOW)
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
     resolved = {**template, "fingerprint": "storm7", "status": "resolved"}
     await accept(store, parse_webhook({**body, "alerts": [resolved]}), NOW)
     for queued in await store.claim(10):
-        await store.finish(queued.id, outcome_of(queued), [], NOW)
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
     [incident] = await store.incidents(IncidentQuery())
     await store.close()
     with sqlite3.connect(tmp_path / "kb.db") as conn:
@@ -265,7 +265,7 @@ async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their
     claimed = await store.claim(10)
     await store.defer(claimed[0].id, NOW + timedelta(minutes=5))
     for minutes, queued in enumerate(claimed[1:]):
-        await store.finish(queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
+        await finish(store, queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
     newest_two = await store.outcomes_since(NOW - timedelta(hours=1), limit=2)
     held = await store.held_states()
     await store.close()

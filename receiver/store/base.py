@@ -63,16 +63,6 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class ProcessedAlert:
-    id: int
-    fingerprint: str
-    status: str
-    received_at: datetime
-    processed_at: datetime | None
-    outcome: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
 class Quarantine:
     """An alert set aside because a stage failed on it: it waits, with the error, for a
     person (or a fixed version); later alerts go on past it."""

@@ -36,7 +36,6 @@ from receiver.store.base import (
     IncidentDetail,
     IncidentQuery,
     NewDelivery,
-    ProcessedAlert,
     Quarantine,
     QuarantinedItem,
     QueuedAlert,
@@ -339,15 +338,6 @@ class SqliteStore:
 
         await self._call(write)
 
-    async def finish(
-        self,
-        alert_id: int,
-        outcome: dict[str, Any],
-        deliveries: Sequence[NewDelivery],
-        now: datetime,
-    ) -> None:
-        await self.finish_many([Finished(alert_id, outcome, tuple(deliveries))], now)
-
     async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None:
         """Outcomes and their deliveries in one transaction: a crash before it replays the
         alerts, a crash after it never notifies twice. One transaction for all alerts of a
@@ -509,26 +499,6 @@ class SqliteStore:
         if await self._call(write) and state == "dead":
             self._outbox -= 1
 
-    async def recent(self, limit: int) -> list[ProcessedAlert]:
-        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(
-                "SELECT id, fingerprint, status, received_at, processed_at, outcome_json"
-                " FROM alerts ORDER BY id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-
-        return [
-            ProcessedAlert(
-                id=row[0],
-                fingerprint=row[1],
-                status=row[2],
-                received_at=_time(row[3]),
-                processed_at=_time(row[4]) if row[4] is not None else None,
-                outcome=json.loads(row[5]) if row[5] else None,
-            )
-            for row in await self._call(select)
-        ]
-
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
         """Newest first; `query.before_id` continues a previous page."""
         clauses: list[str] = ["1 = 1"]
@@ -582,17 +552,6 @@ class SqliteStore:
             ),
             deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
         )
-
-    async def deliveries_for(self, alert_id: int) -> list[dict[str, Any]]:
-        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(
-                "SELECT id, url, state, attempts, last_error, updated_at FROM deliveries"
-                " WHERE alert_id = ? ORDER BY id",
-                (alert_id,),
-            ).fetchall()
-
-        keys = ("id", "url", "state", "attempts", "last_error", "updated_at")
-        return [dict(zip(keys, row, strict=True)) for row in await self._call(select)]
 
     async def prune(self, older_than: datetime) -> int:
         cutoff = older_than.timestamp()
