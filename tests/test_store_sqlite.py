@@ -1,6 +1,6 @@
-"""What is particular to the SQLite store: its file's format, read here with sqlite3 on
-purpose (these tests check what is on disk, and a migration of it). The contract every
-store keeps is in test_store.py."""
+"""What is particular to the SQLite store: its file's format (read here with sqlite3, on
+purpose: these tests check what is on disk, and a migration of it), and how often it decodes
+a stored body. The contract every store keeps is in test_store.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from receiver.models import parse_webhook
+import pytest
+
+from receiver.models import WebhookMessage, message_from_body, parse_webhook
+from receiver.store import sqlite as sqlite_store
 from receiver.store.base import IncidentQuery
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, finish, fixture_json, outcome_of
@@ -72,3 +75,20 @@ async def test_a_store_written_with_the_old_firing_json_column_is_migrated(tmp_p
     assert incident.firing_count == 2
     assert _rows(path, "SELECT fingerprint FROM incident_firing ORDER BY 1") == [("fp1",), ("fp2",)]
 
+
+async def test_a_body_expanded_and_claimed_in_one_call_is_decoded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[bytes] = []
+
+    def counting(body: bytes) -> WebhookMessage:
+        decoded.append(body)
+        return message_from_body(body)
+
+    monkeypatch.setattr(sqlite_store, "message_from_body", counting)
+    store = await SqliteStore.open(tmp_path / "kb.db")
+    await accept(store, GROUP, NOW)
+    claimed = await store.claim(100)
+    await store.close()
+    assert [q.alert for q in claimed] == list(GROUP.alerts)
+    assert len(decoded) == 1

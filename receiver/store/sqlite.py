@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -276,7 +276,7 @@ class SqliteStore:
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        def take(conn: sqlite3.Connection) -> tuple[tuple[int, int], list[tuple[Any, ...]]]:
+        def take(conn: sqlite3.Connection) -> tuple[_Expanded, list[tuple[Any, ...]]]:
             expanded = _expand(conn, limit, ts)
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
@@ -285,18 +285,21 @@ class SqliteStore:
                 " fingerprint",
                 (ts, limit),
             ).fetchall()
-            message_ids = sorted({row[1] for row in claimed})
+            # Bodies just expanded were decoded there; only older ones are read (and decoded) again.
+            message_ids = sorted({row[1] for row in claimed} - expanded.messages.keys())
             placeholders = ",".join("?" * len(message_ids))
-            bodies = dict(
-                conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids).fetchall()  # noqa: S608
+            bodies = (
+                dict(conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids))  # noqa: S608
+                if message_ids
+                else {}
             )
-            return expanded, [(*row, bodies[row[1]]) for row in claimed]
+            return expanded, [(*row, bodies.get(row[1])) for row in claimed]
 
-        (duplicates, unreadable), rows = await self._call(take)
-        self._pending -= duplicates + unreadable
-        self._duplicates += duplicates
-        self._quarantined += unreadable
-        parsed: dict[int, WebhookMessage | Exception] = {}
+        expanded, rows = await self._call(take)
+        self._pending -= expanded.duplicates + expanded.unreadable
+        self._duplicates += expanded.duplicates
+        self._quarantined += expanded.unreadable
+        parsed: dict[int, WebhookMessage | Exception] = dict(expanded.messages)
         queued = []
         unreadable_rows = []
         for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
@@ -655,10 +658,20 @@ def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, 
     return [(op, None, None) for op in ops]
 
 
-def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> tuple[int, int]:
+@dataclass
+class _Expanded:
+    """What expanding the inbox found: duplicate alerts, alerts in bodies that no longer
+    parse, and the messages just decoded whose alerts the same claim may take (each body
+    is decoded once)."""
+
+    duplicates: int = 0
+    unreadable: int = 0
+    messages: dict[int, WebhookMessage] = field(default_factory=dict)
+
+
+def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
     """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
-    inbox) are used up; returns how many alerts were duplicates, and how many are in
-    bodies that no longer parse.
+    inbox) are used up.
 
     An alert state already stored (an Alertmanager retry, the other HA peer) is kept
     once: its dedup key is unique. A body with nothing new is not kept at all. A body
@@ -666,36 +679,42 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> tuple[int, int
     in parsing it) is quarantined: kept in messages with its error, shown by the API,
     never silently dropped, and never in the way of the bodies after it.
     """
-    duplicates = unreadable = 0
+    expanded = _Expanded()
     while wanted > 0:
         row = conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1").fetchone()
         if row is None:
             break
         inbox_id, packed = row
         for body, received_at, alert_count in unpack(packed):
-            message_id = conn.execute(
-                "INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, received_at)
-            ).lastrowid
+            message_id = int(
+                conn.execute("INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, received_at)).lastrowid
+                or 0
+            )
             try:
-                alerts = message_from_body(body).alerts
+                message = message_from_body(body)
             except Exception as exc:
                 log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
-                unreadable += alert_count
+                expanded.unreadable += alert_count
                 for item in _unreadable_alerts(body, _describe(exc)):
                     _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             stored = conn.executemany(
                 "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, position,"
                 " message_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [(a.dedup_key, a.fingerprint, a.status, i, message_id, received_at) for i, a in enumerate(alerts)],
+                [
+                    (a.dedup_key, a.fingerprint, a.status, i, message_id, received_at)
+                    for i, a in enumerate(message.alerts)
+                ],
             ).rowcount
             stored = max(stored, 0)
-            duplicates += alert_count - stored
-            wanted -= stored
+            expanded.duplicates += alert_count - stored
             if stored == 0:
                 conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            elif wanted > 0:  # some of its alerts are among the first the claim can take
+                expanded.messages[message_id] = message
+            wanted -= stored
         conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
-    return duplicates, unreadable
+    return expanded
 
 
 def _parse_stored(body: bytes) -> WebhookMessage | Exception:
