@@ -37,7 +37,8 @@ from receiver.service.supervisor import Backoff, Supervisor
 from receiver.service.waiting import wait_for_wakeup
 from receiver.service.watchkeeper import Watchkeeper
 from receiver.service.worker import Worker
-from receiver.store.sqlite import SqliteStore, Store, StoreUnavailable
+from receiver.store.base import Outcomes, Queue, StoreUnavailable
+from receiver.store.sqlite import SqliteStore
 from receiver.web import api, dashboard
 from receiver.web.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.wire import PayloadError, decode_webhook
@@ -140,7 +141,7 @@ def create_app(
             clock=clock,
         )
         memory = Memory()
-        await _recall(store, Suppressor(config.suppression, clock, memory), clock())
+        await _recall(store, store, Suppressor(config.suppression, clock, memory), clock())
         pipeline = build_pipeline(config, sources, metrics, clock, memory)
         fallback = Pipeline([RouteStage(config), RenderStage()])
         intake = IntakeActivity()
@@ -201,18 +202,18 @@ def create_app(
 RECALL_LOOKBACK = timedelta(hours=24)
 
 
-async def _recall(store: Store, suppressor: Suppressor, now: datetime) -> None:
+async def _recall(history: Outcomes, queue: Queue, suppressor: Suppressor, now: datetime) -> None:
     """Suppression memory back from the outcomes the store kept, so a restart in the middle
     of an incident neither pages its symptoms again nor forgets what was flapping."""
     since = now - RECALL_LOOKBACK
-    outcomes = await store.outcomes_since(since, suppressor.memory.limit)
+    outcomes = await history.outcomes_since(since, suppressor.memory.limit)
     unreadable = 0
     for decided_at, outcome in outcomes:
         try:
             suppressor.recall(outcome, decided_at)
         except Exception:  # one unreadable outcome must not stop the start-up
             unreadable += 1
-    held = await store.held_states()
+    held = await queue.held_states()
     for fingerprint, starts_at, received in held:
         with contextlib.suppress(Exception):  # as above: memory is an optimisation, paging is not
             suppressor.recall_held(fingerprint, starts_at, received)

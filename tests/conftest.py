@@ -6,7 +6,7 @@ import asyncio
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +16,15 @@ import pytest
 from aiohttp import web
 
 from receiver.models import WebhookMessage
-from receiver.store.sqlite import QueuedAlert, Store
+from receiver.store.base import (
+    DeliveryRecord,
+    Finished,
+    IncidentQuery,
+    Incidents,
+    NewDelivery,
+    Queue,
+    QueuedAlert,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -27,7 +35,7 @@ def fixture_json(relative: str) -> Any:
     return json.loads((FIXTURES / relative).read_text(encoding="utf-8"))
 
 
-async def accept(store: Store, message: WebhookMessage, received_at: datetime) -> None:
+async def accept(store: Queue, message: WebhookMessage, received_at: datetime) -> None:
     """Hand the store a message as intake would: its body, validated, and how many alerts."""
     await store.accept(message.to_body(), len(message.alerts), received_at)
 
@@ -35,6 +43,19 @@ async def accept(store: Store, message: WebhookMessage, received_at: datetime) -
 def outcome_of(queued: QueuedAlert, decision: str = "notify") -> dict[str, Any]:
     """The smallest outcome the pipeline hands the store for a claimed alert."""
     return {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": decision, "routes": []}
+
+
+async def finish(
+    store: Queue, alert_id: int, outcome: dict[str, Any], deliveries: Sequence[NewDelivery], now: datetime
+) -> None:
+    """Record one alert's outcome, as a worker records a group's."""
+    await store.finish_many([Finished(alert_id, outcome, tuple(deliveries))], now)
+
+
+async def all_deliveries(store: Incidents) -> list[DeliveryRecord]:
+    """Every delivery of every incident, oldest first, as the incident API shows them."""
+    details = [await store.incident(i.id or 0) for i in await store.incidents(IncidentQuery())]
+    return sorted((d for detail in details if detail for d in detail.deliveries), key=lambda d: d.id)
 
 
 _SINGLE_TITLE = re.compile(r"^\[(?:FIRING|RESOLVED|FLAPPING)\] (\S+) (\S+)")

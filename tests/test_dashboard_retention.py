@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from receiver.models import parse_webhook
-from receiver.store.sqlite import IncidentQuery, NewDelivery, SqliteStore
-from tests.conftest import accept, fixture_json
+from receiver.store.base import IncidentQuery, NewDelivery
+from receiver.store.sqlite import SqliteStore
+from tests.conftest import accept, finish, fixture_json
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 RETENTION = timedelta(days=7)
@@ -28,9 +29,8 @@ async def _incident(store: SqliteStore, group: str, statuses: tuple[str, ...], a
         await accept(store, _webhook(group, status), at)
         for queued in await store.claim(10):
             outcome = {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": "notify"}
-            await store.finish(
-                queued.id, {**outcome, "routes": ["json://x"]}, [NewDelivery("json://x", "t", "b", "info")], at
-            )
+            routed = {**outcome, "routes": ["json://x"]}
+            await finish(store, queued.id, routed, [NewDelivery("json://x", "t", "b", "info")], at)
     for delivery in await store.due_deliveries(at, 100):
         await store.delivery_succeeded(delivery.id, at)
 
@@ -43,7 +43,7 @@ async def test_old_resolved_incidents_are_pruned_with_their_alerts_and_recent_on
     await store.prune(NOW - RETENTION)
     left = await store.incidents(IncidentQuery())
     old_detail = await store.incident(old.id or 0)
-    alerts = await store.recent(100)
+    alerts = await store.outcomes_since(NOW - timedelta(days=365), 100)
     await store.close()
     assert [(i.status, i.started_at) for i in left] == [("resolved", (NOW - timedelta(days=1)).timestamp())]
     assert old_detail is None

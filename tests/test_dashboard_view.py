@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from receiver.incidents import Incident
-from receiver.store.sqlite import DeliveryRecord, IncidentDetail, StoredOutcome
+from receiver.store.base import DeliveryRecord, IncidentDetail, StoredOutcome
 from receiver.web.dashboard import ListPage, render, render_list_page
 from receiver.web.view import (
     MAX_ALERTS_SHOWN,

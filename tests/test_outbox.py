@@ -16,8 +16,9 @@ from receiver.pipeline.route import route_urls
 from receiver.pipeline.stage import Message
 from receiver.service.channels import DeliveryError
 from receiver.service.outbox import Outbox, RetryPolicy
-from receiver.store.sqlite import NewDelivery, SqliteStore
-from tests.conftest import accept, fixture_json, outcome_of
+from receiver.store.base import NewDelivery
+from receiver.store.sqlite import SqliteStore
+from tests.conftest import accept, all_deliveries, finish, fixture_json, outcome_of
 
 
 class FakeClock:
@@ -52,7 +53,8 @@ async def _outbox_with_one_delivery(
     store = await SqliteStore.open(tmp_path / "kb.db")
     await accept(store, parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample.json")), clock())
     queued = (await store.claim(1))[0]
-    await store.finish(
+    await finish(
+        store,
         queued.id,
         outcome_of(queued),
         [NewDelivery("json://user:pw@127.0.0.1:9/h", "title", "body", "failure")],
@@ -99,11 +101,11 @@ async def test_after_the_last_attempt_the_delivery_is_a_dead_letter(tmp_path: Pa
     for _ in range(5):
         await outbox.send_due()
         clock.advance(120)
-    history = await store.deliveries_for(1)
+    history = await all_deliveries(store)
     await store.close()
-    assert [(h["state"], h["attempts"]) for h in history] == [("dead", 3)]
+    assert [(h.state, h.attempts) for h in history] == [("dead", 3)]
     assert metrics.registry.get_sample_value("kubebot_dead_letters_total", {"scheme": "json"}) == 1
-    assert "pw@" not in history[0]["last_error"]
+    assert "pw@" not in (history[0].last_error or "")
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 3, 4, 5, 6, 7])

@@ -28,6 +28,7 @@ from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.worker import Worker
 from receiver.store.sqlite import SqliteStore
 from receiver.wire import PayloadError, WireWebhook, decode_webhook
+from tests.conftest import finish
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -260,7 +261,7 @@ async def _store_as_an_older_version(tmp_path: Path, outcome: dict[str, Any]) ->
     now = datetime.now(UTC)
     await store.accept(body(alert("Old")), 1, now)
     [queued] = await store.claim(1, now)
-    await store.finish(queued.id, outcome, [], now)
+    await finish(store, queued.id, outcome, [], now)
     await store.close()
 
 

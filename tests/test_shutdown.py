@@ -12,7 +12,8 @@ from enrichers.base import AlertInput, EnrichContext, Enrichment
 from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, ServerConfig, StoreConfig
 from receiver.pipeline.sources import Sources
-from receiver.store.sqlite import IncidentQuery, SqliteStore
+from receiver.store.base import IncidentQuery
+from receiver.store.sqlite import SqliteStore
 from tests.conftest import fixture_json
 
 

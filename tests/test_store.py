@@ -1,18 +1,43 @@
-"""The SQLite queue: dedup, claims, crash recovery, atomic finish, bounded history."""
+"""The store's contract, for every backend: dedup, claims, crash recovery, atomic finish,
+bounded history. Only the role Protocols are used here; what is particular to SQLite's
+files is in test_store_sqlite.py."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from receiver.models import parse_webhook
-from receiver.store.sqlite import Finished, IncidentQuery, NewDelivery, SqliteStore
-from tests.conftest import accept, fixture_json, outcome_of
+from receiver.store.base import Finished, IncidentQuery, NewDelivery, Store
+from receiver.store.sqlite import SqliteStore
+from tests.conftest import accept, all_deliveries, finish, fixture_json, outcome_of
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+
+OpenStore = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
+    """Opens the backend under test, on the same database each time: a second call is a restart."""
+
+    async def sqlite() -> Store:
+        return await SqliteStore.open(tmp_path / "kb.db")
+
+    openers: dict[str, OpenStore] = {"sqlite": sqlite}
+    return openers[request.param]
+
+
+@pytest.fixture
+async def store(open_store: OpenStore) -> AsyncIterator[Store]:
+    opened = await open_store()
+    yield opened
+    await opened.close()
 
 
 def _message(i: int) -> object:
@@ -21,35 +46,22 @@ def _message(i: int) -> object:
     return parse_webhook(body)
 
 
-async def test_a_group_is_queued_once_however_often_it_arrives(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_a_group_is_queued_once_however_often_it_arrives(store: Store) -> None:
     for _ in range(3):
         await accept(store, GROUP, NOW)
     waiting_before_claim = store.pending_count()
     claimed = await store.claim(100)
     duplicates = store.take_duplicate_count()
-    await store.close()
     assert waiting_before_claim == 9  # intake only keeps bodies; dedup happens on claim
     assert len(claimed) == 3
     assert (duplicates, store.pending_count(), store.take_duplicate_count()) == (6, 3, 0)
 
 
-async def test_a_body_with_nothing_new_is_not_kept(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
-    await accept(store, GROUP, NOW)
-    await store.claim(100)
-    await accept(store, GROUP, NOW)
-    await store.claim(100)
-    await store.close()
-    with sqlite3.connect(tmp_path / "kb.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 1
-
-
-async def test_bodies_not_yet_expanded_count_as_waiting_after_a_restart(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_bodies_not_yet_expanded_count_as_waiting_after_a_restart(open_store: OpenStore) -> None:
+    store = await open_store()
     await accept(store, GROUP, NOW)
     await store.close()
-    reopened = await SqliteStore.open(tmp_path / "kb.db")
+    reopened = await open_store()
     waiting = reopened.pending_count()
     claimed = await reopened.claim(100)
     await reopened.close()
@@ -57,21 +69,19 @@ async def test_bodies_not_yet_expanded_count_as_waiting_after_a_restart(tmp_path
     assert [q.alert.fingerprint for q in claimed] == [a.fingerprint for a in GROUP.alerts]
 
 
-async def test_concurrent_requests_share_commits_and_all_land(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_concurrent_requests_share_commits_and_all_land(store: Store) -> None:
     messages = [_message(i) for i in range(200)]
     await asyncio.gather(*(accept(store, m, NOW) for m in messages))  # type: ignore[arg-type]
     claimed = await store.claim(1000)
-    await store.close()
     assert len(claimed) == 200
 
 
-async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(open_store: OpenStore) -> None:
+    store = await open_store()
     await accept(store, GROUP, NOW)
     first = await store.claim(2)
     await store.close()  # as if killed: two alerts were claimed, none finished
-    reopened = await SqliteStore.open(tmp_path / "kb.db")
+    reopened = await open_store()
     again = await reopened.claim(10)
     await reopened.close()
     assert [q.alert.fingerprint for q in first] == [q.alert.fingerprint for q in again[:2]]
@@ -80,54 +90,41 @@ async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(tmp_
     assert again[0].group == GROUP.group
 
 
-async def test_finishing_twice_adds_deliveries_once(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_finishing_twice_adds_deliveries_once(store: Store) -> None:
     await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]
     delivery = NewDelivery("json://127.0.0.1:1/x", "t", "b", "info")
-    await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
-    await store.finish(queued.id, outcome_of(queued), [delivery], NOW)
+    await finish(store, queued.id, outcome_of(queued), [delivery], NOW)
+    await finish(store, queued.id, outcome_of(queued), [delivery], NOW)
     due = await store.due_deliveries(NOW, 10)
-    await store.close()
     assert [(d.alert_id, d.url, d.attempts) for d in due] == [(queued.id, delivery.url, 0)]
     assert (store.pending_count(), store.outbox_count()) == (2, 1)
 
 
-async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_failed_delivery_waits_for_its_retry_time_then_dies_when_told(store: Store) -> None:
     await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]
-    await store.finish(queued.id, outcome_of(queued), [NewDelivery("json://x", "t", "b", "info")], NOW)
+    await finish(store, queued.id, outcome_of(queued), [NewDelivery("json://x", "t", "b", "info")], NOW)
     delivery = (await store.due_deliveries(NOW, 10))[0]
     await store.delivery_failed(delivery.id, "refused", NOW, NOW + timedelta(seconds=30))
     before = await store.due_deliveries(NOW + timedelta(seconds=29), 10)
     after = await store.due_deliveries(NOW + timedelta(seconds=30), 10)
     await store.delivery_failed(delivery.id, "refused", NOW, None)
     gone = await store.due_deliveries(NOW + timedelta(days=1), 10)
-    history = await store.deliveries_for(queued.id)
-    await store.close()
+    history = await all_deliveries(store)
     assert (before, [d.attempts for d in after], gone) == ([], [1], [])
-    assert [(h["state"], h["attempts"], h["last_error"]) for h in history] == [("dead", 2, "refused")]
+    assert [(h.alert_id, h.state, h.attempts, h.last_error) for h in history] == [(queued.id, "dead", 2, "refused")]
 
 
-async def test_history_past_retention_is_pruned_but_pending_work_is_kept(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_history_past_retention_is_pruned_but_pending_work_is_kept(store: Store) -> None:
     for i in range(50):
         await accept(store, _message(i), NOW - timedelta(days=10))  # type: ignore[arg-type]
     for queued in await store.claim(40):
-        await store.finish(queued.id, outcome_of(queued), [], NOW - timedelta(days=10))
+        await finish(store, queued.id, outcome_of(queued), [], NOW - timedelta(days=10))
     removed = await store.prune(NOW - timedelta(days=7))
     left = await store.claim(100)  # 10 bodies were never expanded, none was processed
-    await store.close()
     assert removed == 40
     assert len(left) == 10
-
-
-async def test_the_database_uses_wal_so_readers_never_block_intake(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
-    await store.close()
-    with sqlite3.connect(tmp_path / "kb.db") as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def _outcome(alert_index: int, status: str = "firing", severity: str = "warning") -> dict[str, object]:
@@ -143,22 +140,20 @@ def _outcome(alert_index: int, status: str = "firing", severity: str = "warning"
     }
 
 
-async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have(store: Store) -> None:
     await accept(store, GROUP, NOW)
     claimed = await store.claim(3)
     for i, queued in enumerate(claimed):
-        await store.finish(queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
+        await finish(store, queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
     opened = await store.incidents(IncidentQuery())
     resolved_message = parse_webhook(
         {**GROUP.group.to_json(), "alerts": [{**_outcome(i, "resolved")["alert"]} for i in range(3)]}  # type: ignore[dict-item]
     )
     await accept(store, resolved_message, NOW)
     for i, queued in enumerate(await store.claim(3)):
-        await store.finish(queued.id, _outcome(i, "resolved"), [], NOW)
+        await finish(store, queued.id, _outcome(i, "resolved"), [], NOW)
     closed = await store.incidents(IncidentQuery())
     detail = await store.incident(closed[0].id or 0)
-    await store.close()
     assert [(i.status, i.severity, i.top_cause, i.firing_count, i.paged) for i in opened] == [
         ("firing", "critical", "db", 3, True)
     ]
@@ -167,26 +162,23 @@ async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have
     assert len(detail.alerts) == 6
 
 
-async def test_incident_queries_filter_and_page_newest_first(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_incident_queries_filter_and_page_newest_first(store: Store) -> None:
     for i in range(5):
         message = _message(i)
         body = {**GROUP.group.to_json(), "groupKey": f"g{i}", "alerts": [message.alerts[0].to_json()]}  # type: ignore[attr-defined]
         await accept(store, parse_webhook(body), NOW)
     for queued in await store.claim(10):
-        await store.finish(queued.id, outcome_of(queued), [], NOW)
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
     first = await store.incidents(IncidentQuery(limit=2))
     second = await store.incidents(IncidentQuery(limit=2, before_id=first[-1].id))
     none_match = await store.incidents(IncidentQuery(status="resolved"))
     by_text = await store.incidents(IncidentQuery(text="HighErrorRate"))
     missing = await store.incident(999)
-    await store.close()
     assert [i.id for i in first + second] == [5, 4, 3, 2]
     assert (none_match, len(by_text), missing) == ([], 5, None)
 
 
-async def test_a_groups_outcomes_are_finished_in_one_transaction(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_a_groups_outcomes_are_finished_in_one_transaction(store: Store) -> None:
     await accept(store, GROUP, NOW)
     claimed = await store.claim(3, NOW)
     page = NewDelivery("json://x", "[FIRING:3] PodCrashLooping", "b", "warning")
@@ -194,69 +186,38 @@ async def test_a_groups_outcomes_are_finished_in_one_transaction(tmp_path: Path)
     await store.finish_many(finished, NOW)
     await store.finish_many(finished, NOW)  # replayed: nothing is added twice
     due = await store.due_deliveries(NOW, 10)
-    await store.close()
     assert (store.pending_count(), store.outbox_count(), len(due)) == (0, 1, 1)
 
 
-async def test_a_storm_incident_keeps_its_firing_set_as_rows_and_counts_resolves(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_a_storm_incident_counts_its_firing_alerts_and_resolves(store: Store) -> None:
     body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
     template = body["alerts"][0]
     for i in range(300):
         alert = {**template, "fingerprint": f"storm{i}"}
         await accept(store, parse_webhook({**body, "alerts": [alert]}), NOW)
     for queued in await store.claim(1000):
-        await store.finish(queued.id, outcome_of(queued), [], NOW)
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
     resolved = {**template, "fingerprint": "storm7", "status": "resolved"}
     await accept(store, parse_webhook({**body, "alerts": [resolved]}), NOW)
     for queued in await store.claim(10):
-        await store.finish(queued.id, outcome_of(queued), [], NOW)
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
     [incident] = await store.incidents(IncidentQuery())
-    await store.close()
-    with sqlite3.connect(tmp_path / "kb.db") as conn:
-        firing_rows = conn.execute("SELECT COUNT(*) FROM incident_firing").fetchone()[0]
     assert (incident.firing_count, incident.alert_count, incident.status) == (299, 301, "firing")
-    assert firing_rows == 299
 
 
-async def test_a_store_written_with_the_old_firing_json_column_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "kb.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "CREATE TABLE incidents (id INTEGER PRIMARY KEY, key TEXT NOT NULL, title TEXT NOT NULL,"
-            " status TEXT NOT NULL, severity TEXT NOT NULL, namespace TEXT NOT NULL, started_at REAL NOT NULL,"
-            " updated_at REAL NOT NULL, resolved_at REAL, top_cause TEXT, paged INTEGER NOT NULL,"
-            " firing_json TEXT NOT NULL, alert_count INTEGER NOT NULL)"
-        )
-        conn.execute(
-            "INSERT INTO incidents VALUES (1, 'k', 'T', 'firing', 'critical', 'shop', 0, 0, NULL, NULL, 1,"
-            ' \'["fp1", "fp2"]\', 2)'
-        )
-    store = await SqliteStore.open(path)
-    [incident] = await store.incidents(IncidentQuery())
-    await store.close()
-    with sqlite3.connect(path) as conn:
-        firing = conn.execute("SELECT fingerprint FROM incident_firing ORDER BY 1").fetchall()
-    assert incident.firing_count == 2
-    assert firing == [("fp1",), ("fp2",)]
-
-
-async def test_a_stored_body_that_no_longer_parses_is_kept_and_named_not_dropped(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_a_stored_body_that_no_longer_parses_is_kept_and_named_not_dropped(store: Store) -> None:
     # As if a newer, stricter version met a body an older one accepted.
     await store.accept(b'{"alerts": [{"labels": {}, "startsAt": "not a time"}]}', 1, NOW)
     await accept(store, GROUP, NOW)
     claimed = await store.claim(100)
-    await store.close()
-    with sqlite3.connect(tmp_path / "kb.db") as conn:
-        kept = conn.execute("SELECT body FROM messages ORDER BY id").fetchall()
+    [kept] = await store.quarantined(10)
     assert len(claimed) == 3
-    assert (store.pending_count(), store.take_duplicate_count()) == (3, 0)
-    assert b"not a time" in kept[0][0]
+    assert (store.pending_count(), store.take_duplicate_count(), store.take_quarantined_count()) == (3, 0, 1)
+    assert (kept.stage, kept.alert_id, kept.message_id is not None) == ("expand", None, True)
+    assert "startsAt" in kept.error
 
 
-async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their_start(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "kb.db")
+async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their_start(store: Store) -> None:
     body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
     colon = {**body["alerts"][0], "fingerprint": "team:a:1"}
     await accept(store, parse_webhook({**body, "alerts": [colon]}), NOW)
@@ -264,10 +225,9 @@ async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their
     claimed = await store.claim(10)
     await store.defer(claimed[0].id, NOW + timedelta(minutes=5))
     for minutes, queued in enumerate(claimed[1:]):
-        await store.finish(queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
+        await finish(store, queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
     newest_two = await store.outcomes_since(NOW - timedelta(hours=1), limit=2)
     held = await store.held_states()
-    await store.close()
     assert [(at, o["alert"]["fingerprint"]) for at, o in newest_two] == [
         (NOW + timedelta(minutes=1), claimed[2].alert.fingerprint),
         (NOW + timedelta(minutes=2), claimed[3].alert.fingerprint),

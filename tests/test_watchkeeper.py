@@ -16,7 +16,7 @@ from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.runtime import RUNTIME
 from receiver.service.watchkeeper import Watchkeeper, digest_messages
 from receiver.store.sqlite import SqliteStore
-from tests.conftest import accept, fixture_json, outcome_of
+from tests.conftest import accept, finish, fixture_json, outcome_of
 from tests.test_outbox import FakeClock, FlakyChannel
 
 CONFIG = load(
@@ -69,7 +69,8 @@ async def test_digest_counts_what_each_route_did_not_get_and_skips_dropped_rules
     await accept(store, parse_webhook(body), clock())
     reasons = [("rule", "drop-test"), ("maintenance", "db-upgrade"), ("rule", "quiet-info")]
     for queued, (reason, rule) in zip(await store.claim(3, clock()), reasons, strict=True):
-        await store.finish(queued.id, {**outcome_of(queued, "suppress"), "reason": reason, "rule": rule}, [], clock())
+        outcome = {**outcome_of(queued, "suppress"), "reason": reason, "rule": rule}
+        await finish(store, queued.id, outcome, [], clock())
     early = await keeper.digest_notices()
     clock.advance(3601)
     digests = await keeper.digest_notices()

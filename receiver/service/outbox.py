@@ -18,7 +18,7 @@ from receiver.pipeline.stage import Message
 from receiver.redact import redact_text, redact_url, url_scheme
 from receiver.service.channels import Channel
 from receiver.service.waiting import keep_working
-from receiver.store.sqlite import Delivery, Store
+from receiver.store.base import Delivery, DeliveryQueue
 
 log = structlog.get_logger("kubebot.notify")
 
@@ -47,7 +47,7 @@ class Outbox:
 
     def __init__(
         self,
-        store: Store,
+        store: DeliveryQueue,
         channel: Channel,
         policy: RetryPolicy,
         metrics: Metrics,

@@ -14,7 +14,7 @@ from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
 from receiver.service.supervisor import Supervisor
 from receiver.service.worker import Worker
-from receiver.store.sqlite import Store
+from receiver.store.base import Store
 
 
 @dataclass

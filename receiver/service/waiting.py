@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from receiver.store.sqlite import StoreUnavailable
+from receiver.store.base import StoreUnavailable
 
 log = structlog.get_logger("kubebot.work")
 

@@ -11,7 +11,7 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -20,7 +20,7 @@ from receiver.pipeline.render import neutralise_mentions
 from receiver.pipeline.route import route_urls
 from receiver.pipeline.suppress import HEARTBEAT_RULE, Memory
 from receiver.service.outbox import Outbox
-from receiver.store.sqlite import NewDelivery, Store, StoreUnavailable
+from receiver.store.base import DeliveryQueue, Meta, NewDelivery, Outcomes, StoreUnavailable
 
 log = structlog.get_logger("kubebot.watch")
 DIGEST_MARK = "digest_sent_until"
@@ -56,9 +56,13 @@ def digest_messages(
     return messages
 
 
+class WatchedStore(Outcomes, DeliveryQueue, Meta, Protocol):
+    """What the watchkeeper reads (suppressed outcomes, its digest mark) and writes (notices)."""
+
+
 class Watchkeeper:
     def __init__(
-        self, config: Config, store: Store, outbox: Outbox, memory: Memory, clock: Callable[[], datetime]
+        self, config: Config, store: WatchedStore, outbox: Outbox, memory: Memory, clock: Callable[[], datetime]
     ) -> None:
         self._config = config
         self._store = store

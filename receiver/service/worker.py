@@ -20,7 +20,7 @@ from receiver.pipeline.stage import Pipeline, StageFailed, Work
 from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
 from receiver.service.waiting import keep_working
-from receiver.store.sqlite import Finished, NewDelivery, Quarantine, QueuedAlert, Store, StoreUnavailable
+from receiver.store.base import Finished, NewDelivery, Quarantine, Queue, QueuedAlert, StoreUnavailable
 
 log = structlog.get_logger("kubebot.worker")
 
@@ -28,7 +28,7 @@ log = structlog.get_logger("kubebot.worker")
 class Worker:
     def __init__(
         self,
-        store: Store,
+        store: Queue,
         pipeline: Pipeline,
         fallback: Pipeline,
         outbox: Outbox,

@@ -1,7 +1,7 @@
 """The durable queue: accepted alerts, their outcomes, and the notification outbox.
 
-`Store` is the one interface the pipeline sees; `SqliteStore` is the embedded default.
-A shared PostgreSQL store for several replicas implements the same Protocol (claims
+`SqliteStore` is the embedded default of the contracts in receiver/store/base.py. A
+shared PostgreSQL store for several replicas implements the same Protocols (claims
 become leases with `FOR UPDATE SKIP LOCKED`), without touching the pipeline.
 
 SQLite runs on one dedicated thread, never on the event loop. Writes queued while a
@@ -20,15 +20,29 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
 from receiver.incidents import Incident, apply_outcome
-from receiver.models import Alert, Group, WebhookMessage, message_from_body
+from receiver.models import WebhookMessage, message_from_body
+from receiver.store.base import (
+    Delivery,
+    DeliveryRecord,
+    Finished,
+    IncidentDetail,
+    IncidentQuery,
+    NewDelivery,
+    Quarantine,
+    QuarantinedItem,
+    QueuedAlert,
+    QueueFull,
+    StoredOutcome,
+    StoreUnavailable,
+)
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
 
 log = structlog.get_logger("kubebot.store")
@@ -36,208 +50,6 @@ log = structlog.get_logger("kubebot.store")
 T = TypeVar("T")
 
 MAX_BATCH = 512
-
-
-class StoreUnavailable(Exception):
-    """The store cannot take writes now; intake answers 503 so Alertmanager retries."""
-
-
-class QueueFull(StoreUnavailable):
-    pass
-
-
-@dataclass(frozen=True)
-class QueuedAlert:
-    id: int
-    alert: Alert
-    group: Group
-    received_at: datetime
-    held: bool = False  # deferred once already (a grace period passed)
-
-
-@dataclass(frozen=True)
-class NewDelivery:
-    url: str
-    title: str
-    body: str
-    notify_type: str
-
-
-@dataclass(frozen=True)
-class Finished:
-    """A processed alert: its outcome and the deliveries it implies."""
-
-    alert_id: int
-    outcome: dict[str, Any]
-    deliveries: tuple[NewDelivery, ...] = ()
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    alert_id: int
-    url: str
-    title: str
-    body: str
-    notify_type: str
-    attempts: int
-
-
-@dataclass(frozen=True)
-class ProcessedAlert:
-    id: int
-    fingerprint: str
-    status: str
-    received_at: datetime
-    processed_at: datetime | None
-    outcome: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Quarantine:
-    """An alert set aside because a stage failed on it: it waits, with the error, for a
-    person (or a fixed version); later alerts go on past it."""
-
-    alert_id: int | None  # None when its body could not even be expanded into alert rows
-    stage: str  # expand | a pipeline stage (enrich_and_rank, suppress, route, render) | record
-    error: str
-    fingerprint: str | None = None
-    alertname: str | None = None
-
-
-@dataclass(frozen=True)
-class QuarantinedItem:
-    id: int
-    stage: str
-    error: str
-    received_at: float
-    quarantined_at: float
-    alert_id: int | None
-    message_id: int | None
-    fingerprint: str | None
-    alertname: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "stage": self.stage,
-            "error": self.error,
-            "received_at": self.received_at,
-            "quarantined_at": self.quarantined_at,
-            "alert_id": self.alert_id,
-            "message_id": self.message_id,
-            "fingerprint": self.fingerprint,
-            "alertname": self.alertname,
-        }
-
-
-@dataclass(frozen=True)
-class IncidentQuery:
-    status: str | None = None
-    severity: str | None = None
-    namespace: str | None = None
-    text: str | None = None
-    limit: int = 50
-    before_id: int | None = None
-
-
-@dataclass(frozen=True)
-class StoredOutcome:
-    alert_id: int
-    received_at: float
-    processed_at: float
-    outcome: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    """A delivery as the API shows it: the URL stays in the store, callers must redact it."""
-
-    id: int
-    alert_id: int
-    url: str
-    state: str  # pending | delivered | dead
-    attempts: int
-    last_error: str | None
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class IncidentDetail:
-    incident: Incident
-    alerts: tuple[StoredOutcome, ...]
-    deliveries: tuple[DeliveryRecord, ...]
-
-
-class Store(Protocol):
-    async def accept(self, body: bytes, alert_count: int, received_at: datetime) -> None:
-        """Keep a validated webhook body durably; its alerts join the queue when claimed."""
-
-    def take_duplicate_count(self) -> int:
-        """Alerts found to be already stored since the last call (retries, HA peers)."""
-
-    async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]: ...
-
-    async def defer(self, alert_id: int, until: datetime) -> None: ...
-
-    async def release(self, alert_ids: Sequence[int]) -> None: ...
-
-    async def finish(
-        self,
-        alert_id: int,
-        outcome: dict[str, Any],
-        deliveries: Sequence[NewDelivery],
-        now: datetime,
-    ) -> None: ...
-
-    async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None: ...
-
-    async def quarantine(self, items: Sequence[Quarantine], now: datetime) -> None:
-        """Set claimed alerts aside with their error: kept, never claimed again."""
-
-    async def quarantined(self, limit: int) -> list[QuarantinedItem]:
-        """The newest quarantined items first."""
-
-    def take_quarantined_count(self) -> int:
-        """Alerts the store itself set aside (bodies that no longer expand) since the last call."""
-
-    async def due_deliveries(self, now: datetime, limit: int) -> list[Delivery]: ...
-
-    async def delivery_succeeded(self, delivery_id: int, now: datetime) -> None: ...
-
-    async def delivery_failed(self, delivery_id: int, error: str, now: datetime, retry_at: datetime | None) -> None: ...
-
-    async def recent(self, limit: int) -> list[ProcessedAlert]: ...
-
-    async def send_later(self, deliveries: Sequence[NewDelivery], now: datetime) -> None: ...
-
-    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
-
-    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
-        """The newest `limit` outcomes decided after `since`, oldest first, with when."""
-
-    async def held_states(self) -> list[tuple[str, str, datetime]]:
-        """(fingerprint, startsAt, received) of alert states waiting out a grace period."""
-
-    async def get_meta(self, key: str) -> str | None: ...
-
-    async def set_meta(self, key: str, value: str) -> None: ...
-
-    async def incidents(self, query: IncidentQuery) -> list[Incident]: ...
-
-    async def incident(self, incident_id: int) -> IncidentDetail | None: ...
-
-    async def prune(self, older_than: datetime) -> int: ...
-
-    async def check_writable(self) -> None: ...
-
-    def pending_count(self) -> int: ...
-
-    def outbox_count(self) -> int: ...
-
-    async def close(self) -> None: ...
-
 
 _SCHEMA = """
 -- Intake's write-ahead inbox: one row per commit, holding every webhook body that commit
@@ -464,7 +276,7 @@ class SqliteStore:
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        def take(conn: sqlite3.Connection) -> tuple[tuple[int, int], list[tuple[Any, ...]]]:
+        def take(conn: sqlite3.Connection) -> tuple[_Expanded, list[tuple[Any, ...]]]:
             expanded = _expand(conn, limit, ts)
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
@@ -473,18 +285,21 @@ class SqliteStore:
                 " fingerprint",
                 (ts, limit),
             ).fetchall()
-            message_ids = sorted({row[1] for row in claimed})
+            # Bodies just expanded were decoded there; only older ones are read (and decoded) again.
+            message_ids = sorted({row[1] for row in claimed} - expanded.messages.keys())
             placeholders = ",".join("?" * len(message_ids))
-            bodies = dict(
-                conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids).fetchall()  # noqa: S608
+            bodies = (
+                dict(conn.execute(f"SELECT id, body FROM messages WHERE id IN ({placeholders})", message_ids))  # noqa: S608
+                if message_ids
+                else {}
             )
-            return expanded, [(*row, bodies[row[1]]) for row in claimed]
+            return expanded, [(*row, bodies.get(row[1])) for row in claimed]
 
-        (duplicates, unreadable), rows = await self._call(take)
-        self._pending -= duplicates + unreadable
-        self._duplicates += duplicates
-        self._quarantined += unreadable
-        parsed: dict[int, WebhookMessage | Exception] = {}
+        expanded, rows = await self._call(take)
+        self._pending -= expanded.duplicates + expanded.unreadable
+        self._duplicates += expanded.duplicates
+        self._quarantined += expanded.unreadable
+        parsed: dict[int, WebhookMessage | Exception] = dict(expanded.messages)
         queued = []
         unreadable_rows = []
         for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
@@ -525,15 +340,6 @@ class SqliteStore:
             )
 
         await self._call(write)
-
-    async def finish(
-        self,
-        alert_id: int,
-        outcome: dict[str, Any],
-        deliveries: Sequence[NewDelivery],
-        now: datetime,
-    ) -> None:
-        await self.finish_many([Finished(alert_id, outcome, tuple(deliveries))], now)
 
     async def finish_many(self, finished: Sequence[Finished], now: datetime) -> None:
         """Outcomes and their deliveries in one transaction: a crash before it replays the
@@ -696,26 +502,6 @@ class SqliteStore:
         if await self._call(write) and state == "dead":
             self._outbox -= 1
 
-    async def recent(self, limit: int) -> list[ProcessedAlert]:
-        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(
-                "SELECT id, fingerprint, status, received_at, processed_at, outcome_json"
-                " FROM alerts ORDER BY id DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-
-        return [
-            ProcessedAlert(
-                id=row[0],
-                fingerprint=row[1],
-                status=row[2],
-                received_at=_time(row[3]),
-                processed_at=_time(row[4]) if row[4] is not None else None,
-                outcome=json.loads(row[5]) if row[5] else None,
-            )
-            for row in await self._call(select)
-        ]
-
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
         """Newest first; `query.before_id` continues a previous page."""
         clauses: list[str] = ["1 = 1"]
@@ -769,17 +555,6 @@ class SqliteStore:
             ),
             deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
         )
-
-    async def deliveries_for(self, alert_id: int) -> list[dict[str, Any]]:
-        def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(
-                "SELECT id, url, state, attempts, last_error, updated_at FROM deliveries"
-                " WHERE alert_id = ? ORDER BY id",
-                (alert_id,),
-            ).fetchall()
-
-        keys = ("id", "url", "state", "attempts", "last_error", "updated_at")
-        return [dict(zip(keys, row, strict=True)) for row in await self._call(select)]
 
     async def prune(self, older_than: datetime) -> int:
         cutoff = older_than.timestamp()
@@ -883,10 +658,20 @@ def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, 
     return [(op, None, None) for op in ops]
 
 
-def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> tuple[int, int]:
+@dataclass
+class _Expanded:
+    """What expanding the inbox found: duplicate alerts, alerts in bodies that no longer
+    parse, and the messages just decoded whose alerts the same claim may take (each body
+    is decoded once)."""
+
+    duplicates: int = 0
+    unreadable: int = 0
+    messages: dict[int, WebhookMessage] = field(default_factory=dict)
+
+
+def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
     """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
-    inbox) are used up; returns how many alerts were duplicates, and how many are in
-    bodies that no longer parse.
+    inbox) are used up.
 
     An alert state already stored (an Alertmanager retry, the other HA peer) is kept
     once: its dedup key is unique. A body with nothing new is not kept at all. A body
@@ -894,36 +679,42 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> tuple[int, int
     in parsing it) is quarantined: kept in messages with its error, shown by the API,
     never silently dropped, and never in the way of the bodies after it.
     """
-    duplicates = unreadable = 0
+    expanded = _Expanded()
     while wanted > 0:
         row = conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1").fetchone()
         if row is None:
             break
         inbox_id, packed = row
         for body, received_at, alert_count in unpack(packed):
-            message_id = conn.execute(
-                "INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, received_at)
-            ).lastrowid
+            message_id = int(
+                conn.execute("INSERT INTO messages (body, received_at) VALUES (?, ?)", (body, received_at)).lastrowid
+                or 0
+            )
             try:
-                alerts = message_from_body(body).alerts
+                message = message_from_body(body)
             except Exception as exc:
                 log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
-                unreadable += alert_count
+                expanded.unreadable += alert_count
                 for item in _unreadable_alerts(body, _describe(exc)):
                     _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             stored = conn.executemany(
                 "INSERT OR IGNORE INTO alerts (dedup_key, fingerprint, status, position,"
                 " message_id, received_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [(a.dedup_key, a.fingerprint, a.status, i, message_id, received_at) for i, a in enumerate(alerts)],
+                [
+                    (a.dedup_key, a.fingerprint, a.status, i, message_id, received_at)
+                    for i, a in enumerate(message.alerts)
+                ],
             ).rowcount
             stored = max(stored, 0)
-            duplicates += alert_count - stored
-            wanted -= stored
+            expanded.duplicates += alert_count - stored
             if stored == 0:
                 conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            elif wanted > 0:  # some of its alerts are among the first the claim can take
+                expanded.messages[message_id] = message
+            wanted -= stored
         conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
-    return duplicates, unreadable
+    return expanded
 
 
 def _parse_stored(body: bytes) -> WebhookMessage | Exception:

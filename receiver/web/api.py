@@ -12,7 +12,7 @@ from aiohttp import web
 
 from receiver.redact import redact_url
 from receiver.service.runtime import RUNTIME
-from receiver.store.sqlite import IncidentDetail, IncidentQuery
+from receiver.store.base import IncidentDetail, IncidentQuery
 from receiver.web.openapi import OPENAPI_PATH, openapi_json
 
 MAX_LIMIT = 500

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from receiver.incidents import SEVERITY_ORDER, Incident
 from receiver.service.runtime import RUNTIME
-from receiver.store.sqlite import Store
+from receiver.store.base import Incidents
 from receiver.web.api import BadQuery, canonical_int, parse_incident_query
 from receiver.web.view import IncidentRow, incident_rows, incident_view, paging_note
 
@@ -92,7 +92,7 @@ def render_list_page(page: ListPage, now: float) -> str:
 
 
 async def list_page(request: web.Request) -> web.Response:
-    store = request.app[RUNTIME].store
+    store: Incidents = request.app[RUNTIME].store
     filters = {k: request.query.get(k, "") for k in ("status", "severity", "namespace", "text", "cursor")}
     try:
         query = parse_incident_query({**filters, "limit": str(PAGE_SIZE)})
@@ -129,7 +129,7 @@ async def list_page(request: web.Request) -> web.Response:
     return _html(render_list_page(page, now))
 
 
-async def _paging_notes(store: Store, incidents: list[Incident]) -> dict[int, str]:
+async def _paging_notes(store: Incidents, incidents: list[Incident]) -> dict[int, str]:
     """Why an incident paged nobody needs its alerts' decisions; paged ones need no lookup."""
     quiet = [i.id for i in incidents if not i.paged and i.id is not None][:MAX_PAGING_LOOKUPS]
     details = await asyncio.gather(*(store.incident(i) for i in quiet))

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from enrichers.times import parse_time
 from receiver.incidents import Incident, severity_rank
 from receiver.redact import redact_text, redact_url
-from receiver.store.sqlite import IncidentDetail, StoredOutcome
+from receiver.store.base import IncidentDetail, StoredOutcome
 from receiver.web.svg import GraphLayout, LineChart, layout_graph, line_chart
 
 MAX_FLAT_FACTS = 80
