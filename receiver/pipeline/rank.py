@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from enrichers.kubernetes.report import read_verdict
 from enrichers.telemetry.factory import Telemetry
 from enrichers.telemetry.naming import alert_service
 from enrichers.telemetry.signals import SignalFetch
@@ -52,7 +53,7 @@ def kubernetes_facts(batch: Sequence[Work]) -> dict[str, list[str]]:
         service = alert_service(work.alert.labels)
         if found is None or service is None:
             continue
-        verdict = str(found.facts.get("verdict") or "")
+        verdict = read_verdict(found.facts).verdict or ""
         if any(state in verdict for state in SUSPICIOUS_STATES):
             facts.setdefault(service, [])
             if verdict not in facts[service]:
