@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from enrichers.base import Enrichment
 from rca.model import RootCause
 from receiver.models import Alert, Group
+from receiver.pipeline.outcome import Decision
 from receiver.redact import redact_url
 
 
@@ -24,23 +25,6 @@ class Message:
     title: str
     body: str
     notify_type: str  # apprise NotifyType value: info, success, warning, failure
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Literal["notify", "suppress", "hold"] = "notify"
-    reason: str | None = None  # a stable word: rule, maintenance, flapping, repeat, ...
-    rule: str | None = None  # the config entry (or the fact) that decided
-    hold_until: datetime | None = None  # "hold": look again then (grace periods)
-    incident_key: str | None = None  # "symptom": the cause's incident
-
-    @classmethod
-    def suppress(cls, reason: str, rule: str | None = None) -> Decision:
-        return cls("suppress", reason, rule)
-
-    @classmethod
-    def hold(cls, until: datetime) -> Decision:
-        return cls("hold", hold_until=until)
 
 
 @dataclass(frozen=True)

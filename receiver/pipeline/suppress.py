@@ -29,7 +29,8 @@ from enrichers.telemetry.naming import alert_service
 from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
 from receiver.matchers import all_match
 from receiver.models import Alert, alert_from_json
-from receiver.pipeline.stage import Decision, Work
+from receiver.pipeline.outcome import Decision
+from receiver.pipeline.stage import Work
 
 K = TypeVar("K")
 V = TypeVar("V")
