@@ -18,7 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import networkx as nx
@@ -28,8 +28,8 @@ from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
 from enrichers.telemetry.naming import alert_service
 from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
 from receiver.matchers import all_match
-from receiver.models import Alert, alert_from_json
-from receiver.pipeline.outcome import Decision
+from receiver.models import Alert
+from receiver.pipeline.outcome import Decision, Outcome
 from receiver.pipeline.stage import Work
 
 K = TypeVar("K")
@@ -207,18 +207,17 @@ class Suppressor:
         incident_key = decision.incident_key or work.incident_key
         return dataclasses.replace(work, decision=decision, incident_key=incident_key)
 
-    def recall(self, outcome: Mapping[str, Any], decided_at: datetime) -> None:
-        """Memory as deciding this stored outcome left it (start-up, after a restart)."""
-        alert = alert_from_json(outcome["alert"])
-        enrichment = outcome.get("enrichment") or {}
-        facts = (enrichment.get("kubernetes") or {}).get("facts") or {}
-        node, service = subjects_of(alert, read_verdict(facts))
-        decision = Decision(outcome["decision"], outcome.get("reason"), outcome.get("rule"))
+    def recall(self, outcome: Outcome, decided_at: datetime) -> None:
+        """Memory as deciding this stored outcome left it (start-up, after a restart).
+        ValueError when its alert's times are not times (a damaged row)."""
+        alert = outcome.alert.to_alert()
+        node, service = subjects_of(alert, read_verdict(outcome.facts_of("kubernetes")))
+        decision = outcome.as_decision()
         self._record_change(alert, decided_at)
         if alert.status == "resolved":
             self._remember_resolved(alert, node, service, decided_at)
         else:
-            self._remember_cause(alert, node, service, outcome.get("incident_key") or "")
+            self._remember_cause(alert, node, service, outcome.incident_key or "")
         self._remember_decision(alert, decision, decided_at)
         if decision.reason == "flapping" and decision.action == "notify":
             self.memory.flapping_since.put(alert.fingerprint, decided_at)
