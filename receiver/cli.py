@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from receiver.app import create_app
@@ -21,6 +23,7 @@ from receiver.logs import configure_logging
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, message_from_body
 from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.sources import build_sources
 from receiver.pipeline.stage import Work
 from receiver.web import edge
@@ -138,18 +141,22 @@ async def _replay(config: Config, payload_path: Path) -> int:
             results[i] = work
     finally:
         await sources.close()
-    keys = (
-        "fingerprint",
-        "alertname",
-        "decision",
-        "reason",
-        "rule",
-        "routes",
-        "root_causes",
-        "enrichment",
-    )
-    print(json.dumps([{k: w.outcome()[k] for k in keys} for w in results], indent=2))
+    print(json.dumps([_replayed(w.outcome()) for w in results], indent=2))
     return 0
+
+
+def _replayed(outcome: Outcome) -> dict[str, Any]:
+    """The part of an outcome replay prints (DESIGN.md section 2): what was decided and why."""
+    return {
+        "fingerprint": outcome.fingerprint,
+        "alertname": outcome.alertname,
+        "decision": outcome.decision,
+        "reason": outcome.reason,
+        "rule": outcome.rule,
+        "routes": list(outcome.routes),
+        "root_causes": msgspec.to_builtins(outcome.root_causes),
+        "enrichment": msgspec.to_builtins(outcome.enrichment, enc_hook=str),
+    }
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from receiver.pipeline.outcome import Outcome
+
 SEVERITY_ORDER = ("none", "info", "warning", "error", "critical")
 
 
@@ -52,22 +54,20 @@ def severity_rank(severity: str) -> int:
     return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else 0
 
 
-def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: float, was_firing: bool) -> Incident:
+def apply_outcome(current: Incident | None, outcome: Outcome, now: float, was_firing: bool) -> Incident:
     """The incident after one more processed alert (pure; `current` None opens a new one).
 
     `was_firing` says whether this alert's fingerprint already counts as firing in the
     incident: the store keeps that set in its own table, so an incident of a storm's
     50,000 alerts costs one row lookup per alert, not a copy of the whole set.
     """
-    alert = outcome["alert"]
-    labels: Mapping[str, str] = alert["labels"]
+    labels = outcome.alert.labels
     severity = labels.get("severity", "none")
-    causes = outcome.get("root_causes") or []
-    paged = outcome.get("decision") == "notify" and bool(outcome.get("routes"))
+    causes = outcome.root_causes
     if current is None:
         current = Incident(
             id=None,
-            key=outcome.get("incident_key") or outcome["group"]["groupKey"],
+            key=outcome.key,
             title=_title(labels),
             status="firing",
             severity=severity,
@@ -80,7 +80,7 @@ def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: flo
             firing_count=0,
             alert_count=0,
         )
-    now_firing = alert["status"] == "firing"
+    now_firing = outcome.alert.status == "firing"
     firing = current.firing_count + int(now_firing) - int(was_firing)
     status = "firing" if firing else "resolved"
     return dataclasses.replace(
@@ -89,8 +89,8 @@ def apply_outcome(current: Incident | None, outcome: Mapping[str, Any], now: flo
         severity=severity if severity_rank(severity) > severity_rank(current.severity) else current.severity,
         updated_at=now,
         resolved_at=None if firing else now,
-        top_cause=causes[0]["service"] if causes else current.top_cause,
-        paged=current.paged or paged,
+        top_cause=causes[0].service if causes else current.top_cause,
+        paged=current.paged or outcome.paged,
         firing_count=firing,
         alert_count=current.alert_count + 1,
     )

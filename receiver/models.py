@@ -21,7 +21,6 @@ __all__ = [
     "Group",
     "PayloadError",
     "WebhookMessage",
-    "alert_from_json",
     "fingerprint_of",
     "message_from_body",
     "parse_webhook",
@@ -110,11 +109,6 @@ class WebhookMessage:
 def parse_webhook(body: object) -> WebhookMessage:
     """Validate a decoded Alertmanager webhook body (version 4). Unknown fields are ignored."""
     return message_from_wire(convert_webhook(body))
-
-
-def alert_from_json(data: Mapping[str, Any]) -> Alert:
-    """An alert back from its `to_json` form (stored outcomes)."""
-    return parse_webhook({"alerts": [dict(data)]}).alerts[0]
 
 
 def message_from_body(raw: bytes) -> WebhookMessage:

@@ -12,10 +12,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
 from receiver.models import WebhookMessage
+from receiver.pipeline.outcome import Action, Decision, Outcome
+from receiver.pipeline.stage import Work
 from receiver.store.base import (
     DeliveryRecord,
     Finished,
@@ -40,13 +43,14 @@ async def accept(store: Queue, message: WebhookMessage, received_at: datetime) -
     await store.accept(message.to_body(), len(message.alerts), received_at)
 
 
-def outcome_of(queued: QueuedAlert, decision: str = "notify") -> dict[str, Any]:
+def outcome_of(queued: QueuedAlert, decision: Action = "notify", **changes: Any) -> Outcome:
     """The smallest outcome the pipeline hands the store for a claimed alert."""
-    return {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": decision, "routes": []}
+    outcome = Work(queued.alert, queued.group, queued.received_at, decision=Decision(decision)).outcome()
+    return msgspec.structs.replace(outcome, **changes)
 
 
 async def finish(
-    store: Queue, alert_id: int, outcome: dict[str, Any], deliveries: Sequence[NewDelivery], now: datetime
+    store: Queue, alert_id: int, outcome: Outcome, deliveries: Sequence[NewDelivery], now: datetime
 ) -> None:
     """Record one alert's outcome, as a worker records a group's."""
     await store.finish_many([Finished(alert_id, outcome, tuple(deliveries))], now)

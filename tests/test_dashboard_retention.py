@@ -9,7 +9,7 @@ from typing import Any
 from receiver.models import parse_webhook
 from receiver.store.base import IncidentQuery, NewDelivery
 from receiver.store.sqlite import SqliteStore
-from tests.conftest import accept, finish, fixture_json
+from tests.conftest import accept, finish, fixture_json, outcome_of
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 RETENTION = timedelta(days=7)
@@ -28,9 +28,8 @@ async def _incident(store: SqliteStore, group: str, statuses: tuple[str, ...], a
     for status in statuses:
         await accept(store, _webhook(group, status), at)
         for queued in await store.claim(10):
-            outcome = {"alert": queued.alert.to_json(), "group": queued.group.to_json(), "decision": "notify"}
-            routed = {**outcome, "routes": ["json://x"]}
-            await finish(store, queued.id, routed, [NewDelivery("json://x", "t", "b", "info")], at)
+            outcome = outcome_of(queued, routes=("json://x",))
+            await finish(store, queued.id, outcome, [NewDelivery("json://x", "t", "b", "info")], at)
     for delivery in await store.due_deliveries(at, 100):
         await store.delivery_succeeded(delivery.id, at)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from receiver.incidents import Incident
+from receiver.pipeline.outcome import Outcome, decode_outcome
 from receiver.store.base import DeliveryRecord, IncidentDetail, StoredOutcome
 from receiver.web.dashboard import ListPage, render, render_list_page
 from receiver.web.view import (
@@ -44,8 +46,11 @@ def _incident(id: int = 1, status: str = "firing", severity: str = "critical", *
     return Incident(**{**values, **changes})
 
 
-def _outcome(decision: str = "notify", **changes: Any) -> dict[str, Any]:
-    return {
+def _outcome(decision: str = "notify", **changes: Any) -> Outcome:
+    """An outcome as the store keeps it (JSON), read back as the store reads it."""
+    stored = {
+        "fingerprint": "fp",
+        "alertname": "HighErrorRate",
         "alert": {
             "fingerprint": "fp",
             "status": "firing",
@@ -62,9 +67,10 @@ def _outcome(decision: str = "notify", **changes: Any) -> dict[str, Any]:
         "routes": ["json://<redacted:1>"] if decision == "notify" else [],
         **changes,
     }
+    return decode_outcome(json.dumps(stored))
 
 
-def _detail(*outcomes: dict[str, Any], deliveries: tuple[DeliveryRecord, ...] = ()) -> IncidentDetail:
+def _detail(*outcomes: Outcome, deliveries: tuple[DeliveryRecord, ...] = ()) -> IncidentDetail:
     stored = tuple(StoredOutcome(i + 1, T0 + i, T0 + i + 0.5, o) for i, o in enumerate(outcomes))
     return IncidentDetail(_incident(), stored, deliveries)
 
@@ -119,7 +125,7 @@ def test_nested_facts_flatten_to_rows() -> None:
         (False, [], "not paged"),
     ],
 )
-def test_the_paging_note_says_why_nobody_was_paged(paged: bool, outcomes: list[dict[str, Any]], note: str) -> None:
+def test_the_paging_note_says_why_nobody_was_paged(paged: bool, outcomes: list[Outcome], note: str) -> None:
     assert note == paging_note(_incident(paged=paged), outcomes)
 
 
@@ -149,7 +155,7 @@ def test_the_newest_ranking_is_shown_with_bars_relative_to_the_top_score() -> No
 
 
 def _kubernetes(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"kubernetes": {"status": "ok", "facts": {"events": events}}}
+    return {"kubernetes": {"source": "kubernetes", "status": "ok", "facts": {"events": events}}}
 
 
 def test_the_timeline_is_in_time_order_and_shows_a_shared_event_once() -> None:
@@ -191,7 +197,8 @@ def test_the_incident_page_draws_the_graph_with_the_top_cause_highlighted() -> N
 
 
 def test_trace_links_other_than_http_are_dropped() -> None:
-    traces = {"jaeger": {"status": "ok", "facts": {"service": "api", "links": ["http://jaeger/t/1", "javascript:x"]}}}
+    facts = {"service": "api", "links": ["http://jaeger/t/1", "javascript:x"]}
+    traces = {"jaeger": {"source": "jaeger", "status": "ok", "facts": facts}}
     page = Markup.of(render("incident.html", view=incident_view(_detail(_outcome(enrichment=traces)), T0), now=T0))
     hrefs = [attrs["href"] for tag, attrs in page.elements if tag == "a"]
     assert "http://jaeger/t/1" in hrefs

@@ -14,6 +14,7 @@ import pytest
 
 from enrichers.base import EnrichContext, Enrichment, run_enrichers
 from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
+from enrichers.kubernetes.report import KubernetesVerdict, PodState, read_verdict
 from receiver.models import Alert, Group
 from tests.fakes.kube_api import (
     K3S_CRASHLOOP_POD,
@@ -173,6 +174,29 @@ async def test_a_pod_that_is_gone_is_a_fact_not_an_error() -> None:
     assert f"{K3S_CRASHLOOP_POD}: pod no longer exists" == result.summary[0]
     assert result.facts["pod"]["exists"] is False
     assert [e["reason"] for e in result.facts["events"]] == ["BackOff"]  # events outlive it
+
+
+async def test_the_verdict_suppression_and_ranking_read_is_typed_from_the_facts() -> None:
+    result = await enrich_k3s(CRASHLOOP_LABELS)
+    verdict = read_verdict(result.facts)
+
+    assert verdict.verdict == result.summary[0]
+    assert verdict.pod == PodState(name=K3S_CRASHLOOP_POD, exists=True, phase="Running", node=K3S_NODE)
+
+
+async def test_a_gone_pod_of_a_healthy_workload_reads_as_such() -> None:
+    fake = k3s_cluster()
+    fake.remove("pods", K3S_CRASHLOOP_POD)
+    verdict = read_verdict((await enrich_k3s(CRASHLOOP_LABELS, fake)).facts)
+
+    assert verdict.pod is not None
+    assert (verdict.pod.name, verdict.pod.exists) == (K3S_CRASHLOOP_POD, False)
+
+
+def test_facts_without_a_verdict_or_of_another_shape_read_as_an_empty_verdict() -> None:
+    empty = KubernetesVerdict()
+    assert read_verdict({"subject": None}) == empty
+    assert read_verdict({"verdict": "x", "pod": ["not", "a", "pod"]}) == empty
 
 
 async def test_forbidden_subject_is_unavailable_naming_the_missing_permission() -> None:

@@ -61,5 +61,5 @@ async def test_an_alert_in_the_pipeline_when_shutdown_begins_is_finished_and_its
     await store.close()
     assert store.pending_count() == 0
     assert detail is not None
-    assert detail.alerts[0].outcome["enrichment"]["slow"]["summary"] == ["took its time"]
+    assert detail.alerts[0].outcome.enrichment["slow"].summary == ("took its time",)
     assert [d.state for d in detail.deliveries] == ["pending"]  # recorded, to be sent after restart

@@ -5,13 +5,17 @@ files is in test_store_sqlite.py."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from receiver.models import parse_webhook
+from rca.model import RootCause
+from receiver.models import Alert, AlertStatus, parse_webhook
+from receiver.pipeline.outcome import Outcome
+from receiver.pipeline.stage import Work
 from receiver.store.base import Finished, IncidentQuery, NewDelivery, Store
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, all_deliveries, finish, fixture_json, outcome_of
@@ -127,17 +131,15 @@ async def test_history_past_retention_is_pruned_but_pending_work_is_kept(store: 
     assert len(left) == 10
 
 
-def _outcome(alert_index: int, status: str = "firing", severity: str = "warning") -> dict[str, object]:
-    alert = GROUP.alerts[alert_index].to_json()
-    alert["status"] = status
-    alert["labels"] = {**alert["labels"], "severity": severity}
-    return {
-        "alert": alert,
-        "group": GROUP.group.to_json(),
-        "decision": "notify",
-        "routes": ["json://x"],
-        "root_causes": [{"service": "db", "score": 0.9, "evidence": ["OOMKilled"]}],
-    }
+def _alert(alert_index: int, status: AlertStatus = "firing", severity: str = "warning") -> Alert:
+    alert = GROUP.alerts[alert_index]
+    return dataclasses.replace(alert, status=status, labels={**alert.labels, "severity": severity})
+
+
+def _outcome(alert_index: int, status: AlertStatus = "firing", severity: str = "warning") -> Outcome:
+    cause = RootCause("db", 0.9, ("OOMKilled",))
+    alert = _alert(alert_index, status, severity)
+    return Work(alert, GROUP.group, NOW, routes=("json://x",), root_causes=(cause,)).outcome()
 
 
 async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have(store: Store) -> None:
@@ -146,9 +148,8 @@ async def test_alerts_of_one_group_form_one_incident_that_resolves_when_all_have
     for i, queued in enumerate(claimed):
         await finish(store, queued.id, _outcome(i, severity="critical" if i == 1 else "warning"), [], NOW)
     opened = await store.incidents(IncidentQuery())
-    resolved_message = parse_webhook(
-        {**GROUP.group.to_json(), "alerts": [{**_outcome(i, "resolved")["alert"]} for i in range(3)]}  # type: ignore[dict-item]
-    )
+    resolved = [_alert(i, "resolved").to_json() for i in range(3)]
+    resolved_message = parse_webhook({**GROUP.group.to_json(), "alerts": resolved})
     await accept(store, resolved_message, NOW)
     for i, queued in enumerate(await store.claim(3)):
         await finish(store, queued.id, _outcome(i, "resolved"), [], NOW)
@@ -228,7 +229,7 @@ async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their
         await finish(store, queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
     newest_two = await store.outcomes_since(NOW - timedelta(hours=1), limit=2)
     held = await store.held_states()
-    assert [(at, o["alert"]["fingerprint"]) for at, o in newest_two] == [
+    assert [(at, o.alert.fingerprint) for at, o in newest_two] == [
         (NOW + timedelta(minutes=1), claimed[2].alert.fingerprint),
         (NOW + timedelta(minutes=2), claimed[3].alert.fingerprint),
     ]

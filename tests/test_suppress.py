@@ -11,6 +11,7 @@ import networkx as nx
 import pytest
 
 from enrichers.base import Enrichment
+from enrichers.kubernetes.report import read_verdict
 from receiver.config import SuppressionConfig, load
 from receiver.models import Group, parse_webhook
 from receiver.pipeline.stage import Work
@@ -188,7 +189,7 @@ def test_not_actionable_only_when_kubernetes_says_so(facts: dict[str, Any], moot
     suppressor = Suppressor(SuppressionConfig(), Clock())
     decided = decide(suppressor, work({"alertname": "KubePodNotReady", "pod": "web-1"}, k8s=facts))
     assert (decided[1] == "not_actionable") is moot
-    assert (not_actionable(facts) is not None) is moot
+    assert (not_actionable(read_verdict(facts)) is not None) is moot
 
 
 def test_an_alert_on_a_caller_of_a_failing_service_is_its_symptom() -> None:

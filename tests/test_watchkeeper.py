@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from receiver.app import Credentials, create_app
 from receiver.config import load
 from receiver.metrics import Metrics
 from receiver.models import parse_webhook
+from receiver.pipeline.outcome import Outcome, decode_outcome
 from receiver.pipeline.suppress import Heartbeat, Memory
 from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.runtime import RUNTIME
@@ -69,8 +71,7 @@ async def test_digest_counts_what_each_route_did_not_get_and_skips_dropped_rules
     await accept(store, parse_webhook(body), clock())
     reasons = [("rule", "drop-test"), ("maintenance", "db-upgrade"), ("rule", "quiet-info")]
     for queued, (reason, rule) in zip(await store.claim(3, clock()), reasons, strict=True):
-        outcome = {**outcome_of(queued, "suppress"), "reason": reason, "rule": rule}
-        await finish(store, queued.id, outcome, [], clock())
+        await finish(store, queued.id, outcome_of(queued, "suppress", reason=reason, rule=rule), [], clock())
     early = await keeper.digest_notices()
     clock.advance(3601)
     digests = await keeper.digest_notices()
@@ -85,12 +86,18 @@ async def test_digest_counts_what_each_route_did_not_get_and_skips_dropped_rules
     assert "drop-test" not in str(digests)
 
 
+T0 = "2026-11-25T15:00:00+00:00"
+
+
+def _suppressed(alertname: str, reason: str, rule: str | None = None) -> Outcome:
+    """A stored outcome of a suppressed alert, as small as a stored one can be."""
+    alert = {"fingerprint": "fp", "status": "firing", "labels": {"alertname": alertname}, "startsAt": T0}
+    stored = {"fingerprint": "fp", "alertname": alertname, "decision": "suppress", "reason": reason, "rule": rule}
+    return decode_outcome(json.dumps({**stored, "alert": alert, "group": {"groupKey": "g"}}))
+
+
 def test_digest_messages_group_by_channel() -> None:
-    outcomes = [
-        {"alert": {"labels": {"alertname": "A"}}, "reason": "flapping", "rule": None},
-        {"alert": {"labels": {"alertname": "A"}}, "reason": "flapping", "rule": None},
-        {"alert": {"labels": {"alertname": "B"}}, "reason": "repeat", "rule": None},
-    ]
+    outcomes = [_suppressed("A", "flapping"), _suppressed("A", "flapping"), _suppressed("B", "repeat")]
     [message] = digest_messages(outcomes, lambda labels: ["json://x"], 1)
     assert message.body.splitlines()[:2] == ["2 suppressed as flapping", "1 suppressed as repeat"]
     assert "  2 x A (flapping)" in message.body
@@ -153,7 +160,7 @@ def test_a_delivery_without_the_heartbeat_alert_does_not_refresh_it() -> None:
 
 
 def test_a_mention_in_an_alert_name_cannot_ping_from_a_digest() -> None:
-    outcome = {"alert": {"labels": {"alertname": "@everyone <!channel>"}}, "reason": "rule", "rule": "quiet"}
+    outcome = _suppressed("@everyone <!channel>", "rule", "quiet")
     digests = digest_messages([outcome], lambda _: ("json://chat",), 1.0)
     assert ("@everyone" in digests[0].body, "<!channel>" in digests[0].body) == (False, False)
 

@@ -1,14 +1,18 @@
 """What the Kubernetes enricher found, and how it reads: a verdict line first, then
 compact lines (owner, rollout, node, pods, events, log excerpt), plus JSON facts.
 
-Pure: `Findings` in, facts and summary lines out.
+Pure: `Findings` in, facts and summary lines out; `read_verdict` reads back, typed, the
+part of the facts that suppression and ranking act on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from enrichers.kubernetes.facts import (
     EventFacts,
@@ -138,3 +142,47 @@ def facts(findings: Findings) -> dict[str, Any]:
     }
     result.update({key: value.to_json() for key, value in optional.items() if value is not None})
     return result
+
+
+class PodState(msgspec.Struct, frozen=True):
+    """The pod looked at closely, as far as suppression reads it."""
+
+    name: str | None = None
+    exists: bool = True
+    phase: str | None = None
+    node: str | None = None
+
+
+class WorkloadState(msgspec.Struct, frozen=True):
+    """The workload behind the alert, as far as suppression reads it."""
+
+    kind: str | None = None
+    name: str | None = None
+    exists: bool = False
+    desired: int | None = None
+    ready: int | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        """Exists, every desired replica ready, no condition in a bad state."""
+        return self.exists and self.desired is not None and (self.ready or 0) >= self.desired and not self.problems
+
+
+class KubernetesVerdict(msgspec.Struct, frozen=True):
+    """What suppression and ranking act on: the verdict line, the pod and its workload.
+    Read from the JSON facts (fresh ones and stored ones alike): the facts stay the
+    record the API and the dashboard show."""
+
+    verdict: str | None = None
+    pod: PodState | None = None
+    workload: WorkloadState | None = None
+
+
+def read_verdict(facts: Mapping[str, Any]) -> KubernetesVerdict:
+    """The typed verdict in `facts`; an empty one when they hold none, or a shape no
+    version of this enricher wrote (facts from a stored outcome of another version)."""
+    try:
+        return msgspec.convert(dict(facts), KubernetesVerdict)
+    except msgspec.ValidationError:
+        return KubernetesVerdict()

@@ -13,10 +13,10 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
+from enrichers.kubernetes.report import read_verdict
 from enrichers.telemetry.factory import Telemetry
 from enrichers.telemetry.naming import alert_service
 from enrichers.telemetry.signals import SignalFetch
@@ -24,6 +24,7 @@ from rca.model import Edge, RootCause, SignalTable
 from rca.ranking import rank
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
+from receiver.pipeline.outcome import GraphRecord
 from receiver.pipeline.stage import Work
 
 log = structlog.get_logger("kubebot.rca")
@@ -52,7 +53,7 @@ def kubernetes_facts(batch: Sequence[Work]) -> dict[str, list[str]]:
         service = alert_service(work.alert.labels)
         if found is None or service is None:
             continue
-        verdict = str(found.facts.get("verdict") or "")
+        verdict = read_verdict(found.facts).verdict or ""
         if any(state in verdict for state in SUSPICIOUS_STATES):
             facts.setdefault(service, [])
             if verdict not in facts[service]:
@@ -60,7 +61,7 @@ def kubernetes_facts(batch: Sequence[Work]) -> dict[str, list[str]]:
     return facts
 
 
-def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> dict[str, Any]:
+def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> GraphRecord:
     """The part of the graph worth drawing: the top causes and their neighbours."""
     keep: list[str] = [c.service for c in causes]
     for edge in edges:
@@ -71,7 +72,7 @@ def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> dict[str, 
                 keep.append(b)
     kept = set(keep)
     pairs = sorted({(e.caller, e.callee) for e in edges if e.caller in kept and e.callee in kept})
-    return {"nodes": keep, "edges": [list(p) for p in pairs], "causes": [c.service for c in causes]}
+    return GraphRecord(nodes=tuple(keep), edges=tuple(pairs), causes=tuple(c.service for c in causes))
 
 
 @dataclass(frozen=True)

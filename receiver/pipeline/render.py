@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 from receiver.incidents import severity_rank
+from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.stage import Message, Work
 
 MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
@@ -41,7 +41,7 @@ def page_link(url: object) -> str | None:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def render_message(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
+def render_message(outcome: Outcome, *others: Outcome) -> Message:
     """Title and plain-text body an on-call engineer reads first on a phone: the alert in
     full, and after it one line for each other alert of its group sent in the same message.
     Labels, annotations and enrichment are untrusted: no mention in them pings anyone."""
@@ -49,16 +49,16 @@ def render_message(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Me
     return Message(neutralise_mentions(message.title), neutralise_mentions(message.body), message.notify_type)
 
 
-def _render_group(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Message:
+def _render_group(outcome: Outcome, *others: Outcome) -> Message:
     message = _render_one(outcome)
     if not others:
         return message
-    status = outcome["alert"]["status"]
-    names = {o["alert"]["labels"].get("alertname", "unnamed") for o in (outcome, *others)}
-    first = outcome["alert"]["labels"]
+    status = outcome.alert.status
+    names = {o.alert.name for o in (outcome, *others)}
+    first = outcome.alert.labels
     where = first.get("namespace") or first.get("node") or ""
     title = f"[{status.upper()}:{len(others) + 1}] " + (
-        first.get("alertname", "unnamed") if len(names) == 1 else f"{len(names)} kinds of alerts"
+        outcome.alert.name if len(names) == 1 else f"{len(names)} kinds of alerts"
     )
     title += f" {where}" if where else ""
     title += f" ({first.get('severity', 'none')})" if status == "firing" else ""
@@ -68,58 +68,54 @@ def _render_group(outcome: Mapping[str, Any], *others: Mapping[str, Any]) -> Mes
     lines.append("")
     lines.append("Also in this group:")
     for other in others[:MAX_BUNDLED_LINES]:
-        labels, annotations = other["alert"]["labels"], other["alert"]["annotations"]
+        labels, annotations = other.alert.labels, other.alert.annotations
         summary = annotations.get("summary") or annotations.get("message") or ""
-        verdict = ((other.get("enrichment") or {}).get("kubernetes") or {}).get("summary") or []
+        kubernetes = other.enrichment.get("kubernetes")
+        verdict = kubernetes.summary if kubernetes is not None else ()
         detail = verdict[0] if verdict else summary
-        lines.append(f"  - {labels.get('alertname', 'unnamed')} {_subject(labels)}" + (f": {detail}" if detail else ""))
+        lines.append(f"  - {other.alert.name} {_subject(labels)}" + (f": {detail}" if detail else ""))
     if len(others) > MAX_BUNDLED_LINES:
         lines.append(f"  ... and {len(others) - MAX_BUNDLED_LINES} more (see the dashboard)")
     return Message(title=title, body="\n".join(lines), notify_type=message.notify_type)
 
 
-def _render_one(outcome: Mapping[str, Any]) -> Message:
-    alert = outcome["alert"]
-    labels: Mapping[str, str] = alert["labels"]
-    annotations: Mapping[str, str] = alert["annotations"]
-    group: Mapping[str, Any] = outcome["group"]
-    status = alert["status"]
+def _render_one(outcome: Outcome) -> Message:
+    alert, group = outcome.alert, outcome.group
+    labels, annotations = alert.labels, alert.annotations
+    status = alert.status
     subject = _subject(labels)
     severity = labels.get("severity", "none")
-    flapping = outcome.get("reason") == "flapping"
-    title = f"[{'FLAPPING' if flapping else status.upper()}] {labels.get('alertname', 'unnamed')}"
+    flapping = outcome.reason == "flapping"
+    title = f"[{'FLAPPING' if flapping else status.upper()}] {alert.name}"
     title += f" {subject}" if subject else ""
     title += f" ({severity})" if status == "firing" else ""
-    lines: list[str] = (
-        [f"Flapping: {outcome.get('rule')}; further changes are recorded, not paged."] if flapping else []
-    )
+    lines: list[str] = [f"Flapping: {outcome.rule}; further changes are recorded, not paged."] if flapping else []
     summary = annotations.get("summary") or annotations.get("message")
     if summary:
         lines.append(summary)
     if annotations.get("description") and annotations.get("description") != summary:
         lines.append(annotations["description"])
     where = ", ".join(f"{k}={labels[k]}" for k in _PLACE_LABELS if labels.get(k))
-    lines.append(f"Severity: {severity}. Started {alert['startsAt']}" + (f". {where}" if where else ""))
-    if status == "resolved" and alert.get("endsAt"):
-        lines.append(f"Resolved at {alert['endsAt']}")
-    causes = outcome.get("root_causes") or []
+    lines.append(f"Severity: {severity}. Started {alert.starts_at}" + (f". {where}" if where else ""))
+    if status == "resolved" and alert.ends_at:
+        lines.append(f"Resolved at {alert.ends_at}")
+    causes = outcome.root_causes
     if causes:
         lines.append("Likely root causes:")
         lines.extend(
-            f"  {i}. {c['service']} (score {c['score']:.2f})"
-            + (f": {'; '.join(c['evidence'][:2])}" if c["evidence"] else "")
+            f"  {i}. {c.service} (score {c.score:.2f})" + (f": {'; '.join(c.evidence[:2])}" if c.evidence else "")
             for i, c in enumerate(causes[:3], 1)
         )
-    for source, enrichment in sorted((outcome.get("enrichment") or {}).items()):
-        if enrichment["status"] == "unavailable":
-            lines.append(f"{source}: unavailable ({enrichment['reason']})")
+    for source, enrichment in sorted(outcome.enrichment.items()):
+        if enrichment.status == "unavailable":
+            lines.append(f"{source}: unavailable ({enrichment.reason})")
         else:
-            lines.extend(f"{source}: {line}" for line in enrichment["summary"][:MAX_LINES_PER_SOURCE])
-    links = [("Source", alert.get("generatorURL")), ("Runbook", annotations.get("runbook_url"))]
-    links.append(("Alertmanager", group.get("externalURL")))
+            lines.extend(f"{source}: {line}" for line in enrichment.summary[:MAX_LINES_PER_SOURCE])
+    links = [("Source", alert.generator_url), ("Runbook", annotations.get("runbook_url"))]
+    links.append(("Alertmanager", group.external_url))
     lines.extend(f"{name}: {url}" for name, url in ((n, page_link(u)) for n, u in links) if url)
-    if group.get("truncatedAlerts"):
-        lines.append(f"Alertmanager left out {group['truncatedAlerts']} more alerts of this group.")
+    if group.truncated_alerts:
+        lines.append(f"Alertmanager left out {group.truncated_alerts} more alerts of this group.")
     notify_type = "success" if status == "resolved" else _TYPE_BY_SEVERITY.get(severity, "warning")
     return Message(title=title, body="\n".join(lines), notify_type=notify_type)
 

@@ -11,11 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
 from enrichers.base import Enrichment
 from rca.model import RootCause
 from receiver.models import Alert, Group
+from receiver.pipeline.outcome import (
+    AlertRecord,
+    CauseRecord,
+    Decision,
+    EnrichmentRecord,
+    GraphRecord,
+    GroupRecord,
+    Outcome,
+)
 from receiver.redact import redact_url
 
 
@@ -24,23 +33,6 @@ class Message:
     title: str
     body: str
     notify_type: str  # apprise NotifyType value: info, success, warning, failure
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Literal["notify", "suppress", "hold"] = "notify"
-    reason: str | None = None  # a stable word: rule, maintenance, flapping, repeat, ...
-    rule: str | None = None  # the config entry (or the fact) that decided
-    hold_until: datetime | None = None  # "hold": look again then (grace periods)
-    incident_key: str | None = None  # "symptom": the cause's incident
-
-    @classmethod
-    def suppress(cls, reason: str, rule: str | None = None) -> Decision:
-        return cls("suppress", reason, rule)
-
-    @classmethod
-    def hold(cls, until: datetime) -> Decision:
-        return cls("hold", hold_until=until)
 
 
 @dataclass(frozen=True)
@@ -55,29 +47,29 @@ class Work:
     routes: tuple[str, ...] = ()
     message: Message | None = None
     # The dependency graph around the ranked causes, for the dashboard.
-    graph: Mapping[str, Any] | None = None
+    graph: GraphRecord | None = None
     # Alerts with one key share one incident; the Alertmanager group unless correlated.
     incident_key: str | None = None
     # Paged in the message of another alert of its group (that alert's fingerprint).
     sent_with: str | None = None
 
-    def outcome(self) -> dict[str, Any]:
+    def outcome(self) -> Outcome:
         """The stored and printed record of what happened to this alert (no secrets)."""
-        return {
-            "fingerprint": self.alert.fingerprint,
-            "alertname": self.alert.name,
-            "decision": self.decision.action,
-            "reason": self.decision.reason,
-            "rule": self.decision.rule,
-            "routes": [redact_url(u) for u in self.routes],
-            "root_causes": [c.to_json() for c in self.root_causes],
-            "enrichment": {name: e.to_json() for name, e in self.enrichment.items()},
-            "alert": self.alert.to_json(),
-            "group": self.group.to_json(),
-            "graph": dict(self.graph) if self.graph else None,
-            "incident_key": self.incident_key or self.group.group_key,
-            "sent_with": self.sent_with,
-        }
+        return Outcome(
+            fingerprint=self.alert.fingerprint,
+            alertname=self.alert.name,
+            decision=self.decision.action,
+            reason=self.decision.reason,
+            rule=self.decision.rule,
+            routes=tuple(redact_url(u) for u in self.routes),
+            root_causes=tuple(CauseRecord.of(c) for c in self.root_causes),
+            enrichment={name: EnrichmentRecord.of(e) for name, e in self.enrichment.items()},
+            alert=AlertRecord.of(self.alert),
+            group=GroupRecord.of(self.group),
+            graph=self.graph,
+            incident_key=self.incident_key or self.group.group_key,
+            sent_with=self.sent_with,
+        )
 
 
 class Stage(Protocol):

@@ -18,16 +18,19 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import networkx as nx
 
+from enrichers.base import Enrichment
+from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
 from enrichers.telemetry.naming import alert_service
 from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
 from receiver.matchers import all_match
-from receiver.models import Alert, alert_from_json
-from receiver.pipeline.stage import Decision, Work
+from receiver.models import Alert
+from receiver.pipeline.outcome import Decision, Outcome
+from receiver.pipeline.stage import Work
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -146,25 +149,25 @@ def in_window(window: MaintenanceWindow, now: datetime) -> bool:
     )
 
 
-def not_actionable(facts: Mapping[str, Any]) -> str | None:
+def not_actionable(kubernetes: KubernetesVerdict) -> str | None:
     """What the Kubernetes source says makes the alert moot, in words; else None."""
-    pod = facts.get("pod") or {}
-    workload = facts.get("workload") or {}
-    if pod.get("phase") == "Succeeded":
-        return f"pod {pod.get('name')} completed"
-    if pod and pod.get("exists") is False and workload.get("exists"):
-        desired, ready = workload.get("desired"), workload.get("ready") or 0
-        if desired is not None and ready >= desired and not workload.get("problems"):
-            owner = f"{workload.get('kind')} {workload.get('name')}"
-            return f"pod {pod.get('name')} no longer exists and {owner} is healthy"
+    pod, workload = kubernetes.pod, kubernetes.workload
+    if pod is not None and pod.phase == "Succeeded":
+        return f"pod {pod.name} completed"
+    if pod is not None and not pod.exists and workload is not None and workload.healthy:
+        return f"pod {pod.name} no longer exists and {workload.kind} {workload.name} is healthy"
     return None
 
 
-def subjects_of(alert: Alert, facts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def subjects_of(alert: Alert, kubernetes: KubernetesVerdict) -> tuple[str | None, str | None]:
     """(node, service) the alert is about, as far as labels and Kubernetes facts say."""
-    pod = facts.get("pod") or {}
-    node = alert.labels.get("node") or pod.get("node") or None
+    node = alert.labels.get("node") or (kubernetes.pod.node if kubernetes.pod else None) or None
     return node, alert_service(alert.labels)
+
+
+def kubernetes_verdict(enrichment: Mapping[str, Enrichment]) -> KubernetesVerdict:
+    found = enrichment.get("kubernetes")
+    return read_verdict(found.facts) if found is not None else KubernetesVerdict()
 
 
 def is_node_cause(alert: Alert) -> bool:
@@ -187,16 +190,16 @@ class Suppressor:
 
     def decide(self, work: Work) -> Work:
         alert, now, memory = work.alert, self.clock(), self.memory
-        facts = work.enrichment["kubernetes"].facts if "kubernetes" in work.enrichment else {}
+        kubernetes = kubernetes_verdict(work.enrichment)
         state = (alert.fingerprint, alert.starts_at.isoformat())
-        node, service = subjects_of(alert, facts)
+        node, service = subjects_of(alert, kubernetes)
         if not work.held:
             self._record_change(alert, now)
         if alert.status == "resolved":
             self._remember_resolved(alert, node, service, now)
         elif not work.held:
             self._remember_cause(alert, node, service, work.incident_key or work.group.group_key)
-        decision = self._first_objection(work, facts, node, service, now)
+        decision = self._first_objection(work, kubernetes, node, service, now)
         if decision.action == "notify" and alert.status == "firing" and self._hold and not work.held:
             memory.held.put(state, now)
             return dataclasses.replace(work, decision=Decision.hold(now + self._hold))
@@ -204,18 +207,17 @@ class Suppressor:
         incident_key = decision.incident_key or work.incident_key
         return dataclasses.replace(work, decision=decision, incident_key=incident_key)
 
-    def recall(self, outcome: Mapping[str, Any], decided_at: datetime) -> None:
-        """Memory as deciding this stored outcome left it (start-up, after a restart)."""
-        alert = alert_from_json(outcome["alert"])
-        enrichment = outcome.get("enrichment") or {}
-        facts = (enrichment.get("kubernetes") or {}).get("facts") or {}
-        node, service = subjects_of(alert, facts)
-        decision = Decision(outcome["decision"], outcome.get("reason"), outcome.get("rule"))
+    def recall(self, outcome: Outcome, decided_at: datetime) -> None:
+        """Memory as deciding this stored outcome left it (start-up, after a restart).
+        ValueError when its alert's times are not times (a damaged row)."""
+        alert = outcome.alert.to_alert()
+        node, service = subjects_of(alert, read_verdict(outcome.facts_of("kubernetes")))
+        decision = outcome.as_decision()
         self._record_change(alert, decided_at)
         if alert.status == "resolved":
             self._remember_resolved(alert, node, service, decided_at)
         else:
-            self._remember_cause(alert, node, service, outcome.get("incident_key") or "")
+            self._remember_cause(alert, node, service, outcome.incident_key or "")
         self._remember_decision(alert, decision, decided_at)
         if decision.reason == "flapping" and decision.action == "notify":
             self.memory.flapping_since.put(alert.fingerprint, decided_at)
@@ -240,7 +242,7 @@ class Suppressor:
             self.memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
 
     def _first_objection(
-        self, work: Work, facts: Mapping[str, Any], node: str | None, service: str | None, now: datetime
+        self, work: Work, kubernetes: KubernetesVerdict, node: str | None, service: str | None, now: datetime
     ) -> Decision:
         alert, config, memory = work.alert, self.config, self.memory
         if config.heartbeat.matchers and all_match(config.heartbeat.matchers, alert.labels):
@@ -257,7 +259,7 @@ class Suppressor:
             return flapping
         if alert.status == "resolved":
             return self._resolved(alert)
-        moot = not_actionable(facts)
+        moot = not_actionable(kubernetes)
         if moot:
             return Decision.suppress("not_actionable", moot)
         if memory.resolved_seen.get((alert.fingerprint, alert.starts_at.isoformat())) is not None:

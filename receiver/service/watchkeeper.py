@@ -11,11 +11,12 @@ import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
 from receiver.config import Config
+from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.render import neutralise_mentions
 from receiver.pipeline.route import route_urls
 from receiver.pipeline.suppress import HEARTBEAT_RULE, Memory
@@ -29,22 +30,19 @@ DIGEST_LABELS = {"alertname": "KubeBotSuppressionDigest", "severity": "info"}
 
 
 def digest_messages(
-    outcomes: Sequence[Mapping[str, Any]], routes_for: Callable[[Mapping[str, str]], Sequence[str]], hours: float
+    outcomes: Sequence[Outcome], routes_for: Callable[[Mapping[str, str]], Sequence[str]], hours: float
 ) -> list[NewDelivery]:
     """One digest per channel: counts by reason and the alerts behind them (pure)."""
-    per_url: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    per_url: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
-        for url in routes_for(outcome["alert"]["labels"]):
+        for url in routes_for(outcome.alert.labels):
             per_url[url].append(outcome)
     messages = []
     for url, items in per_url.items():
-        reasons = Counter(o.get("reason") or "unknown" for o in items)
+        reasons = Counter(o.reason or "unknown" for o in items)
         lines = [f"{count} suppressed as {reason}" for reason, count in reasons.most_common()]
         names = Counter(
-            f"{o['alert']['labels'].get('alertname', 'unnamed')} ({o.get('reason')}"
-            + (f": {o['rule']}" if o.get("rule") else "")
-            + ")"
-            for o in items
+            f"{o.alert.name} ({o.reason}" + (f": {o.rule}" if o.rule else "") + ")" for o in items
         )
         lines.append("")
         lines.extend(f"  {n} x {name}" for name, n in names.most_common(20))
@@ -132,7 +130,7 @@ class Watchkeeper:
             return []
         dropped = {rule.name for rule in self._config.suppression.rules if rule.action == "drop"}
         dropped.add(HEARTBEAT_RULE)  # the heartbeat is expected, not news
-        outcomes = [o for o in await self._store.suppressed_since(since) if o.get("rule") not in dropped]
+        outcomes = [o for o in await self._store.suppressed_since(since) if o.rule not in dropped]
         await self._store.set_meta(DIGEST_MARK, now.isoformat())
         return digest_messages(outcomes, self._routes, interval / 3600)
 

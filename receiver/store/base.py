@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from receiver.incidents import Incident
 from receiver.models import Alert, Group
+from receiver.pipeline.outcome import Outcome
 
 
 class StoreUnavailable(Exception):
@@ -47,7 +48,7 @@ class Finished:
     """A processed alert: its outcome and the deliveries it implies."""
 
     alert_id: int
-    outcome: dict[str, Any]
+    outcome: Outcome
     deliveries: tuple[NewDelivery, ...] = ()
 
 
@@ -115,7 +116,7 @@ class StoredOutcome:
     alert_id: int
     received_at: float
     processed_at: float
-    outcome: dict[str, Any]
+    outcome: Outcome
 
 
 @dataclass(frozen=True)
@@ -185,10 +186,10 @@ class DeliveryQueue(Protocol):
 class Outcomes(Protocol):
     """What was decided for finished alerts, for suppression memory and digests."""
 
-    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
+    async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, Outcome]]:
         """The newest `limit` outcomes decided after `since`, oldest first, with when."""
 
-    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[dict[str, Any]]: ...
+    async def suppressed_since(self, since: datetime, limit: int = 10_000) -> list[Outcome]: ...
 
 
 class Incidents(Protocol):

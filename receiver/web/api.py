@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from receiver.redact import redact_url
@@ -84,10 +85,7 @@ async def get_incident(request: web.Request) -> web.Response:
 
 
 def incident_json(detail: IncidentDetail) -> dict[str, Any]:
-    outcomes = [a.outcome for a in detail.alerts]
-    latest_causes: list[dict[str, Any]] = next(
-        (o["root_causes"] for o in reversed(outcomes) if o.get("root_causes")), []
-    )
+    latest_causes = next((a.outcome.root_causes for a in reversed(detail.alerts) if a.outcome.root_causes), ())
     return {
         **detail.incident.to_json(),
         "alerts": [
@@ -95,28 +93,28 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
                 "alert_id": a.alert_id,
                 "received_at": a.received_at,
                 "processed_at": a.processed_at,
-                **a.outcome["alert"],
+                **_plain(a.outcome.alert),
             }
             for a in detail.alerts
         ],
         "enrichments": [
             {
                 "alert_id": a.alert_id,
-                "fingerprint": a.outcome["alert"]["fingerprint"],
-                **a.outcome.get("enrichment", {}),
+                "fingerprint": a.outcome.alert.fingerprint,
+                **{name: _plain(found) for name, found in a.outcome.enrichment.items()},
             }
             for a in detail.alerts
         ],
-        "root_causes": latest_causes,
+        "root_causes": [_plain(cause) for cause in latest_causes],
         "decisions": [
             {
                 "alert_id": a.alert_id,
-                "fingerprint": a.outcome["alert"]["fingerprint"],
-                "status": a.outcome["alert"]["status"],
-                "decision": a.outcome.get("decision"),
-                "reason": a.outcome.get("reason"),
-                "rule": a.outcome.get("rule"),
-                "sent_with": a.outcome.get("sent_with"),
+                "fingerprint": a.outcome.alert.fingerprint,
+                "status": a.outcome.alert.status,
+                "decision": a.outcome.decision,
+                "reason": a.outcome.reason,
+                "rule": a.outcome.rule,
+                "sent_with": a.outcome.sent_with,
             }
             for a in detail.alerts
         ],
@@ -135,6 +133,13 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
             for d in detail.deliveries
         ],
     }
+
+
+def _plain(record: msgspec.Struct) -> dict[str, Any]:
+    """A part of a stored outcome as the JSON it is stored as (facts that JSON has no
+    type for as text, as they were stored)."""
+    plain: dict[str, Any] = msgspec.to_builtins(record, enc_hook=str)
+    return plain
 
 
 async def list_quarantine(request: web.Request) -> web.Response:

@@ -1,8 +1,9 @@
 """What the dashboard shows, as plain data: incidents and stored outcomes in, view rows out.
 
 Pure code, no I/O and no markup: the templates escape every string these return. Stored
-outcomes are read defensively (enrichment facts come from many sources and versions), so
-an odd shape leaves a part of the page empty instead of failing it.
+outcomes come typed from the store; the enrichment facts inside them are read defensively
+(they come from many sources and versions), so an odd shape leaves a part of the page
+empty instead of failing it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 from enrichers.times import parse_time
 from receiver.incidents import Incident, severity_rank
+from receiver.pipeline.outcome import EnrichmentRecord, Outcome
 from receiver.redact import redact_text, redact_url
 from receiver.store.base import IncidentDetail, StoredOutcome
 from receiver.web.svg import GraphLayout, LineChart, layout_graph, line_chart
@@ -125,15 +127,14 @@ class IncidentRow:
     firing_alerts: int
 
 
-def paging_note(incident: Incident, outcomes: Sequence[Mapping[str, Any]]) -> str:
+def paging_note(incident: Incident, outcomes: Sequence[Outcome]) -> str:
     """Whether anyone was paged, and if not, the newest recorded reason why not."""
     if incident.paged:
         return "paged"
     for outcome in reversed(outcomes):
-        if outcome.get("decision") == "suppress":
-            reason = _str(outcome.get("reason")) or "suppressed"
-            rule = _str(outcome.get("rule"))
-            return f"suppressed: {reason}" + (f" ({rule})" if rule else "")
+        if outcome.decision == "suppress":
+            reason = outcome.reason or "suppressed"
+            return f"suppressed: {reason}" + (f" ({outcome.rule})" if outcome.rule else "")
     if outcomes:
         return "not paged: no channel routes it"
     return "not paged"
@@ -305,41 +306,34 @@ def incident_view(detail: IncidentDetail, now: float) -> IncidentView:
             )
             for d in detail.deliveries
         ),
-        suppressed=sum(1 for o in outcomes if o.get("decision") == "suppress"),
+        suppressed=sum(1 for o in outcomes if o.decision == "suppress"),
         hidden_alerts=max(0, len(detail.alerts) - MAX_ALERTS_SHOWN),
         hidden_entries=max(0, len(entries) - MAX_TIMELINE),
     )
 
 
-def root_causes(outcomes: Sequence[Mapping[str, Any]]) -> tuple[CauseRow, ...]:
+def root_causes(outcomes: Sequence[Outcome]) -> tuple[CauseRow, ...]:
     """The newest ranking any alert of the incident carries, best first."""
-    ranking = next((_list(o.get("root_causes")) for o in reversed(outcomes) if _list(o.get("root_causes"))), [])
-    causes = [_dict(c) for c in ranking if _dict(c).get("service")]
-    top = max((_score(c) for c in causes), default=0.0)
+    ranking = next((o.root_causes for o in reversed(outcomes) if o.root_causes), ())
+    causes = [c for c in ranking if c.service]
+    top = max((c.score for c in causes), default=0.0)
     return tuple(
         CauseRow(
             rank=i + 1,
-            service=_str(c["service"]),
-            score=_score(c),
-            share=_score(c) / top if top > 0 else 0.0,
-            evidence=tuple(_str(e) for e in _list(c.get("evidence"))),
+            service=c.service,
+            score=c.score,
+            share=c.score / top if top > 0 else 0.0,
+            evidence=c.evidence,
         )
         for i, c in enumerate(causes)
     )
 
 
-def _score(cause: Mapping[str, Any]) -> float:
-    score = cause.get("score")
-    return float(score) if isinstance(score, int | float) and not isinstance(score, bool) else 0.0
-
-
-def dependency_graph(outcomes: Sequence[Mapping[str, Any]], causes: Sequence[str]) -> GraphLayout | None:
-    graph = next((_dict(o["graph"]) for o in reversed(outcomes) if _dict(o.get("graph"))), None)
+def dependency_graph(outcomes: Sequence[Outcome], causes: Sequence[str]) -> GraphLayout | None:
+    graph = next((o.graph for o in reversed(outcomes) if o.graph is not None), None)
     if graph is None:
         return None
-    nodes = [_str(n) for n in _list(graph.get("nodes"))]
-    edges = [[_str(x) for x in e] for e in _list(graph.get("edges")) if isinstance(e, list | tuple) and len(e) == 2]
-    return layout_graph(nodes, edges, causes)
+    return layout_graph(list(graph.nodes), [list(e) for e in graph.edges], causes)
 
 
 def timeline(detail: IncidentDetail) -> tuple[TimelineEntry, ...]:
@@ -367,17 +361,14 @@ def timeline(detail: IncidentDetail) -> tuple[TimelineEntry, ...]:
 
 def _alert_entries(stored: StoredOutcome) -> list[tuple[float, str, str]]:
     outcome = stored.outcome
-    alert = _dict(outcome.get("alert"))
-    name = _str(_dict(alert.get("labels")).get("alertname")) or "alert"
-    status = _str(alert.get("status"))
-    entries = [(stored.received_at, "alert", f"{name} {status} received")]
-    if outcome.get("decision") == "suppress":
-        why = _str(outcome.get("reason")) + (f" ({outcome['rule']})" if outcome.get("rule") else "")
+    name = outcome.alert.labels.get("alertname") or "alert"
+    entries = [(stored.received_at, "alert", f"{name} {outcome.alert.status} received")]
+    if outcome.decision == "suppress":
+        why = _str(outcome.reason) + (f" ({outcome.rule})" if outcome.rule else "")
         entries.append((stored.processed_at, "decision", f"{name}: suppressed, {why}"))
     else:
-        routes = len(_list(outcome.get("routes")))
-        entries.append((stored.processed_at, "decision", f"{name}: notify, {routes} channel(s)"))
-    kubernetes = _dict(_dict(_dict(outcome.get("enrichment")).get("kubernetes")).get("facts"))
+        entries.append((stored.processed_at, "decision", f"{name}: notify, {len(outcome.routes)} channel(s)"))
+    kubernetes = outcome.facts_of("kubernetes")
     rollout = _dict(kubernetes.get("rollout"))
     started = seconds_at(rollout.get("started_at"))
     if started is not None:
@@ -394,27 +385,26 @@ def _alert_entries(stored: StoredOutcome) -> list[tuple[float, str, str]]:
 
 def alert_view(stored: StoredOutcome) -> AlertView:
     outcome = stored.outcome
-    alert = _dict(outcome.get("alert"))
-    labels = {str(k): _str(v) for k, v in _dict(alert.get("labels")).items()}
-    enrichment = _dict(outcome.get("enrichment"))
+    alert = outcome.alert
+    started = seconds_at(alert.starts_at)
     return AlertView(
         alert_id=stored.alert_id,
-        name=labels.get("alertname", "unnamed"),
-        fingerprint=_str(alert.get("fingerprint")),
-        status=_str(alert.get("status")),
-        starts_at=timestamp(seconds_at(alert.get("startsAt"))),
-        ends_at=timestamp(seconds_at(alert.get("endsAt"))),
+        name=alert.name,
+        fingerprint=alert.fingerprint,
+        status=alert.status,
+        starts_at=timestamp(started),
+        ends_at=timestamp(seconds_at(alert.ends_at)),
         received_at=timestamp(stored.received_at),
-        link=safe_link(alert.get("generatorURL")),
-        labels=tuple(sorted(labels.items())),
-        annotations=tuple(sorted((str(k), _str(v)) for k, v in _dict(alert.get("annotations")).items())),
-        decision=_str(outcome.get("decision")),
-        reason=_str(outcome.get("reason")),
-        rule=_str(outcome.get("rule")),
-        routes=tuple(_str(r) for r in _list(outcome.get("routes"))),
+        link=safe_link(alert.generator_url),
+        labels=tuple(sorted(alert.labels.items())),
+        annotations=tuple(sorted(alert.annotations.items())),
+        decision=outcome.decision,
+        reason=_str(outcome.reason),
+        rule=_str(outcome.rule),
+        routes=outcome.routes,
         sources=tuple(
-            source_view(str(name), _dict(found), seconds_at(alert.get("startsAt")))
-            for name, found in sorted(enrichment.items(), key=lambda item: _source_rank(str(item[0])))
+            source_view(name, found, started)
+            for name, found in sorted(outcome.enrichment.items(), key=lambda item: _source_rank(item[0]))
         ),
     )
 
@@ -423,17 +413,16 @@ def _source_rank(name: str) -> tuple[int, str]:
     return (SOURCE_ORDER.index(name) if name in SOURCE_ORDER else len(SOURCE_ORDER), name)
 
 
-def source_view(name: str, found: Mapping[str, Any], alert_started: float | None) -> SourceView:
+def source_view(name: str, found: EnrichmentRecord, alert_started: float | None) -> SourceView:
     """One enrichment source: the parts the dashboard knows how to draw, the rest as JSON."""
-    facts = _dict(found.get("facts"))
+    facts = found.facts
     expression = _dict(facts.get("expression"))
-    elapsed = found.get("elapsed_seconds")
     return SourceView(
         name=name,
-        status=_str(found.get("status")),
-        reason=_str(found.get("reason")),
-        elapsed=f"{elapsed:.2f}s" if isinstance(elapsed, int | float) else "",
-        summary=tuple(_str(line) for line in _list(found.get("summary"))),
+        status=found.status,
+        reason=_str(found.reason),
+        elapsed=f"{found.elapsed_seconds:.2f}s",
+        summary=found.summary,
         verdict=_str(facts.get("verdict")),
         facts=tuple(_kubernetes_facts(facts) if name == "kubernetes" else _plain_facts(facts)),
         events=tuple(_event_row(_dict(e)) for e in _list(facts.get("events"))),
