@@ -18,8 +18,8 @@ from tests.fakes.chaos_tools import (
     post_alerts,
     quick_retries,
     stopped_afterwards,
-    storm,
     storm_body,
+    storm_through_a_restart,
     wait_until_idle,
 )
 from tests.processes import KubebotProcess
@@ -54,14 +54,12 @@ async def test_every_alert_acknowledged_before_sigterm_under_load_is_paged_exact
         exit_codes.append(await asyncio.to_thread(_terminate, kubebot))
 
     bodies = [storm_body(f"g{i % 30}", [f"term-{i}-{j}" for j in range(5)]) for i in range(BODIES)]
-    async with stopped_afterwards(kubebot, sink):
-        result = await storm(kubebot.url, bodies, tasks=SENDERS, after_acks=TERM_AFTER_ACKS, interrupt=terminate)
-        await sink.start()
-        await asyncio.to_thread(kubebot.start)
-        await wait_until_idle(kubebot.url)
+    result, pages = await storm_through_a_restart(
+        kubebot, sink, bodies, tasks=SENDERS, after_acks=TERM_AFTER_ACKS, interrupt=terminate
+    )
     assert exit_codes == [0]
     assert len(result.acknowledged) >= 5 * TERM_AFTER_ACKS
-    assert missing_and_doubled(result.acknowledged, paged_pods(sink.received)) == (set(), {})
+    assert missing_and_doubled(result.acknowledged, pages) == (set(), {})
 
 
 async def test_sigterm_while_pages_are_in_flight_does_not_page_twice(tmp_path: Path) -> None:

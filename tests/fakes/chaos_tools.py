@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import alerts_paged
+from tests.conftest import HttpSink, alerts_paged
 from tests.processes import KubebotProcess
 
 ALERTNAME = "ChaosStorm"
@@ -146,6 +146,27 @@ async def storm(
             await interrupt()
         await asyncio.gather(*senders)
     return result
+
+
+async def storm_through_a_restart(
+    kubebot: KubebotProcess,
+    sink: HttpSink,
+    bodies: Sequence[dict[str, Any]],
+    *,
+    tasks: int,
+    after_acks: int,
+    interrupt: Callable[[], Awaitable[None]],
+) -> tuple[StormResult, Counter[str]]:
+    """A storm while the sink is down, the process interrupted after `after_acks`
+    acknowledged bodies; then the sink up, the process started again, and everything sent:
+    the storm's result and the pods paged. A page cannot be half-delivered when the
+    process goes, so any second page is the pipeline's fault."""
+    async with stopped_afterwards(kubebot, sink):
+        result = await storm(kubebot.url, bodies, tasks=tasks, after_acks=after_acks, interrupt=interrupt)
+        await sink.start()
+        await asyncio.to_thread(kubebot.start)
+        await wait_until_idle(kubebot.url)
+    return result, paged_pods(sink.received)
 
 
 async def get_json(base: str, path: str) -> Any:
