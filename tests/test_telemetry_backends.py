@@ -17,6 +17,7 @@ from enrichers.telemetry.http import HttpBackend
 from enrichers.telemetry.jaeger import JaegerEnricher, JaegerSettings
 from enrichers.telemetry.loki import LokiEnricher, LokiSettings
 from enrichers.telemetry.tempo import TempoEnricher, TempoSettings
+from tests.conftest import free_port
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import (
     LOKI_MATRIX,
@@ -27,7 +28,6 @@ from tests.fakes.telemetry_fixtures import (
     jaeger_envelope_with_error_trace,
 )
 from tests.fakes.telemetry_http import Reply, Seen, serve
-from tests.fakes.telemetry_prometheus import free_port
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 STARTS_AT = NOW - timedelta(minutes=8)
