@@ -22,6 +22,7 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
+from bench.figures import print_figures
 from tests.conftest import free_port
 from tests.processes import KubebotProcess, wait_http
 
@@ -195,9 +196,7 @@ def main() -> list[tuple[str, str]]:
         ("ingest ratio kubebot / bare (goal >= 0.5)", f"{ratio:.2f} (median of {ROUNDS} rounds)"),
         ("ingest alerts processed meanwhile (workers)", f"{processed:,} of {posted:,.0f}"),
     ]
-    for name, value in rows:
-        print(f"{name:<50} {value}")
-    return rows
+    return print_figures(rows, width=50)
 
 
 if __name__ == "__main__":

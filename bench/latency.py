@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.figures import print_figures, requests_per_alert
 from tests.fakes.chaos_tools import delayed_sources, pod_of_title, post_alerts, storm_body
 from tests.processes import KubebotProcess
 
@@ -109,7 +110,7 @@ def main() -> list[tuple[str, str]]:
     enriched, bare, requests = asyncio.run(measure())
     p50, p99 = _p(enriched, 50) * 1000, _p(enriched, 99) * 1000
     slowest = SOURCE_DELAY_SECONDS * 1000
-    per_alert = ", ".join(f"{k} {v / (ALERTS + 5):.1f}" for k, v in sorted(requests.items()))
+    per_alert = requests_per_alert(requests, ALERTS + 5)
     rows = [
         (
             f"latency POST->page, 3 sources at 50 ms ({ALERTS} alerts)",
@@ -122,9 +123,7 @@ def main() -> list[tuple[str, str]]:
             f"p50 {_p(bare, 50) * 1000:.0f} ms, p99 {_p(bare, 99) * 1000:.0f} ms",
         ),
     ]
-    for name, value in rows:
-        print(f"{name:<58} {value}")
-    return rows
+    return print_figures(rows)
 
 
 if __name__ == "__main__":

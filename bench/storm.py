@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.figures import print_figures, requests_per_alert
 from tests.fakes.chaos_tools import delayed_sources, metric, post_alerts, rss_kib, storm_body
 from tests.processes import KubebotProcess
 
@@ -186,7 +187,7 @@ def main() -> list[tuple[str, str]]:
     first, second, incidents = asyncio.run(measure_reference())
     alerts = first.alerts + second.alerts
     pages = first.pages + second.pages
-    per_alert = ", ".join(f"{k} {v / max(enriched.processed, 1):.1f}" for k, v in sorted(requests.items()))
+    per_alert = requests_per_alert(requests, max(enriched.processed, 1))
     peak = max(enriched.peak_mib, second.peak_mib)
     rows = [
         ("storm posting 10,000 alerts in 500 groups (goal < 60 s)", f"{enriched.posted_seconds:.1f} s"),
@@ -206,9 +207,7 @@ def main() -> list[tuple[str, str]]:
             f"{first.rss_mib:.0f} / {second.rss_mib:.0f} MiB, ratio {second.rss_mib / first.rss_mib:.2f}",
         ),
     ]
-    for name, value in rows:
-        print(f"{name:<58} {value}")
-    return rows
+    return print_figures(rows)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 import structlog
 
 EnrichmentStatus = Literal["ok", "partial", "unavailable"]
+DEFAULT_BUDGET_SECONDS = 5.0  # per alert, every source together (config: enrichment.timeout_seconds)
 log = structlog.get_logger("kubebot.enrich")
 
 

@@ -26,6 +26,10 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from enrichers.base import DEFAULT_BUDGET_SECONDS
+from enrichers.kubernetes.enricher import KubernetesSettings
+from enrichers.telemetry.http import DEFAULT_WINDOW
+from enrichers.telemetry.signals import DEFAULT_SERVICE_LABEL
 from receiver.matchers import Matcher, MatcherError, parse_matcher
 
 ENV_PREFIX = "KUBEBOT_"
@@ -82,16 +86,18 @@ class KubernetesConfig:
     kubeconfig: str | None = None
     host: str | None = None
     token_file: str | None = None
-    log_lines: int = 50
-    events_window_seconds: float = 3600.0
-    call_timeout_seconds: float = 3.0
-    max_concurrency: int = 8
+    # What the enricher reads: its own defaults (sources.kubernetes_settings maps them).
+    log_lines: int = KubernetesSettings.log_lines
+    events_window_seconds: float = KubernetesSettings.events_window_seconds
+    call_timeout_seconds: float = KubernetesSettings.call_timeout_seconds
+    max_concurrency: int = KubernetesSettings.max_concurrency
 
 
 @dataclass(frozen=True)
 class PrometheusConfig:
     url: str | None = None
-    window_seconds: float = 1800.0
+    # Looked at before the alert started, by every telemetry source.
+    window_seconds: float = DEFAULT_WINDOW.total_seconds()
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class LogsConfig:
 
 @dataclass(frozen=True)
 class EnrichmentConfig:
-    timeout_seconds: float = 5.0
+    timeout_seconds: float = DEFAULT_BUDGET_SECONDS
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,7 @@ class SignalConfig:
 
 @dataclass(frozen=True)
 class RcaConfig:
-    service_label: str = "service"
+    service_label: str = DEFAULT_SERVICE_LABEL
     signals: tuple[SignalConfig, ...] = ()  # empty: the built-in kube-prometheus-stack set
     step_seconds: float = 30.0
     max_causes: int = 5

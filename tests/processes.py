@@ -40,6 +40,16 @@ def wait_http(
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
+def terminate(proc: subprocess.Popen[bytes], grace_seconds: float) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited within `grace_seconds`."""
+    proc.terminate()
+    try:
+        proc.wait(grace_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 @dataclass
 class KubebotProcess:
     """`kubebot serve` as a user runs it, in its own working directory."""
@@ -83,12 +93,7 @@ class KubebotProcess:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc, grace_seconds=15)
         self.proc = None
 
     def log(self) -> str:
@@ -164,12 +169,7 @@ class AlertmanagerProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            terminate(self.proc, grace_seconds=10)
             self.proc = None
 
 
@@ -208,13 +208,12 @@ class PrometheusProcess:
                 stderr=subprocess.STDOUT,
             )
         url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/-/ready", proc=proc)
+        try:
+            wait_http(f"{url}/-/ready", timeout=30.0, proc=proc, log=workdir / "prometheus.log")
+        except BaseException:
+            terminate(proc, grace_seconds=10)
+            raise
         return cls(url, proc)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        terminate(self.proc, grace_seconds=10)

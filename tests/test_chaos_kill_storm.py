@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import HttpSink, free_port
-from tests.fakes.chaos_tools import paged_pods, storm, storm_body, wait_until_idle
+from tests.fakes.chaos_tools import missing_and_doubled, quick_retries, storm_body, storm_through_a_restart
 from tests.processes import KubebotProcess
 
 BODIES = 120  # of 5 alerts each, over 30 groups
@@ -17,15 +17,7 @@ KILL_AFTER_ACKS = 40
 
 
 def _config(sink_url: str) -> dict[str, Any]:
-    return {
-        "notify": {
-            "default_urls": [sink_url],
-            "backoff_initial_seconds": 0.1,
-            "backoff_max_seconds": 0.5,
-            "max_attempts": 1000,
-            "timeout_seconds": 5,
-        }
-    }
+    return {"notify": quick_retries(sink_url, timeout_seconds=5)}
 
 
 def _storm_bodies() -> list[dict[str, Any]]:
@@ -33,8 +25,6 @@ def _storm_bodies() -> list[dict[str, Any]]:
 
 
 async def test_every_alert_acknowledged_before_kill_9_in_a_storm_is_paged_exactly_once(tmp_path: Path) -> None:
-    # The sink is down during the storm: no page can be half-delivered when the process
-    # dies, so any second page after the restart would be the pipeline's fault.
     sink = HttpSink(port=free_port())
     kubebot = KubebotProcess.create(tmp_path, _config(sink.url()))
     await asyncio.to_thread(kubebot.start)
@@ -42,17 +32,9 @@ async def test_every_alert_acknowledged_before_kill_9_in_a_storm_is_paged_exactl
     async def kill() -> None:
         await asyncio.to_thread(kubebot.kill)
 
-    try:
-        result = await storm(kubebot.url, _storm_bodies(), tasks=SENDERS, after_acks=KILL_AFTER_ACKS, interrupt=kill)
-        await sink.start()
-        await asyncio.to_thread(kubebot.start)
-        await wait_until_idle(kubebot.url)
-    finally:
-        await asyncio.to_thread(kubebot.stop)
-        await sink.stop()
-    pages = paged_pods(sink.received)
-    acknowledged = set(result.acknowledged)
-    assert len(acknowledged) >= 5 * KILL_AFTER_ACKS
+    result, pages = await storm_through_a_restart(
+        kubebot, sink, _storm_bodies(), tasks=SENDERS, after_acks=KILL_AFTER_ACKS, interrupt=kill
+    )
+    assert len(set(result.acknowledged)) >= 5 * KILL_AFTER_ACKS
     assert result.statuses[None] >= 1  # the kill really landed mid-storm
-    assert acknowledged - set(pages) == set()
-    assert {pod: n for pod, n in pages.items() if n > 1} == {}
+    assert missing_and_doubled(result.acknowledged, pages) == (set(), {})

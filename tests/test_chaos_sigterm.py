@@ -11,7 +11,17 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import HttpSink, free_port
-from tests.fakes.chaos_tools import SlowSink, paged_pods, post_alerts, storm, storm_body, wait_until_idle
+from tests.fakes.chaos_tools import (
+    SlowSink,
+    missing_and_doubled,
+    paged_pods,
+    post_alerts,
+    quick_retries,
+    stopped_afterwards,
+    storm_body,
+    storm_through_a_restart,
+    wait_until_idle,
+)
 from tests.processes import KubebotProcess
 
 BODIES = 120  # of 5 alerts each, over 30 groups
@@ -20,15 +30,7 @@ TERM_AFTER_ACKS = 40
 
 
 def _config(sink_url: str) -> dict[str, Any]:
-    return {
-        "notify": {
-            "default_urls": [sink_url],
-            "backoff_initial_seconds": 0.1,
-            "backoff_max_seconds": 0.5,
-            "max_attempts": 1000,
-            "timeout_seconds": 10,
-        }
-    }
+    return {"notify": quick_retries(sink_url, timeout_seconds=10)}
 
 
 def _terminate(kubebot: KubebotProcess) -> int:
@@ -52,19 +54,12 @@ async def test_every_alert_acknowledged_before_sigterm_under_load_is_paged_exact
         exit_codes.append(await asyncio.to_thread(_terminate, kubebot))
 
     bodies = [storm_body(f"g{i % 30}", [f"term-{i}-{j}" for j in range(5)]) for i in range(BODIES)]
-    try:
-        result = await storm(kubebot.url, bodies, tasks=SENDERS, after_acks=TERM_AFTER_ACKS, interrupt=terminate)
-        await sink.start()
-        await asyncio.to_thread(kubebot.start)
-        await wait_until_idle(kubebot.url)
-    finally:
-        await asyncio.to_thread(kubebot.stop)
-        await sink.stop()
-    pages = paged_pods(sink.received)
+    result, pages = await storm_through_a_restart(
+        kubebot, sink, bodies, tasks=SENDERS, after_acks=TERM_AFTER_ACKS, interrupt=terminate
+    )
     assert exit_codes == [0]
     assert len(result.acknowledged) >= 5 * TERM_AFTER_ACKS
-    assert set(result.acknowledged) - set(pages) == set()
-    assert {pod: n for pod, n in pages.items() if n > 1} == {}
+    assert missing_and_doubled(result.acknowledged, pages) == (set(), {})
 
 
 async def test_sigterm_while_pages_are_in_flight_does_not_page_twice(tmp_path: Path) -> None:
@@ -72,7 +67,7 @@ async def test_sigterm_while_pages_are_in_flight_does_not_page_twice(tmp_path: P
     await sink.start()
     kubebot = KubebotProcess.create(tmp_path, _config(sink.url))
     await asyncio.to_thread(kubebot.start)
-    try:
+    async with stopped_afterwards(kubebot, sink):
         async with aiohttp.ClientSession() as session:
             assert await post_alerts(session, kubebot.url, storm_body("inflight", ["fly-0", "fly-1", "fly-2"])) == 200
         await sink.wait_for(1)  # the group's page has reached the channel, not yet answered
@@ -80,7 +75,4 @@ async def test_sigterm_while_pages_are_in_flight_does_not_page_twice(tmp_path: P
         sink.delay_seconds = 0.0
         await asyncio.to_thread(kubebot.start)
         await wait_until_idle(kubebot.url)
-    finally:
-        await asyncio.to_thread(kubebot.stop)
-        await sink.stop()
     assert paged_pods(sink.received) == {"fly-0": 1, "fly-1": 1, "fly-2": 1}

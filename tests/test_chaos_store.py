@@ -19,7 +19,17 @@ import aiohttp
 import pytest
 
 from tests.conftest import HttpSink, free_port
-from tests.fakes.chaos_tools import get_json, paged_pods, pods_of, post_alerts, storm_body, wait_until_idle
+from tests.fakes.chaos_tools import (
+    get_json,
+    missing_and_doubled,
+    paged_pods,
+    pods_of,
+    post_alerts,
+    quick_retries,
+    stopped_afterwards,
+    storm_body,
+    wait_until_idle,
+)
 from tests.fakes.telemetry_http import Reply, serve
 from tests.processes import KubebotProcess
 
@@ -61,12 +71,7 @@ def _fill(disk: Path) -> Path:
 def _config(disk: Path, sink_url: str) -> dict[str, Any]:
     return {
         "store": {"path": str(disk / "kubebot.db")},
-        "notify": {
-            "default_urls": [sink_url],
-            "backoff_initial_seconds": 0.1,
-            "backoff_max_seconds": 0.5,
-            "max_attempts": 1000,
-        },
+        "notify": quick_retries(sink_url),
     }
 
 
@@ -116,19 +121,14 @@ async def test_full_disk_refuses_intake_with_503_until_space_returns_and_acknowl
     await sink.start()
     kubebot = KubebotProcess.create(tmp_path, _config(tiny_disk, sink.url()))
     await asyncio.to_thread(kubebot.start)
-    try:
+    async with stopped_afterwards(kubebot, sink):
         run = await _through_a_full_disk(kubebot.url, tiny_disk)
         # A restart requeues whatever a worker had claimed; what was acknowledged is on disk.
         await asyncio.to_thread(kubebot.stop)
         await asyncio.to_thread(kubebot.start)
         await wait_until_idle(kubebot.url)
-    finally:
-        await asyncio.to_thread(kubebot.stop)
-        await sink.stop()
-    pages = paged_pods(sink.received)
     assert (run.refused, run.ready_when_full, run.accepted_after) == (503, 503, 200)
-    assert set(run.acknowledged) - set(pages) == set()
-    assert {pod: n for pod, n in pages.items() if n > 1} == {}
+    assert missing_and_doubled(run.acknowledged, paged_pods(sink.received)) == (set(), {})
 
 
 async def test_alerts_whose_outcome_could_not_be_stored_are_paged_once_the_disk_has_space_again(
@@ -148,14 +148,11 @@ async def test_alerts_whose_outcome_could_not_be_stored_are_paged_once_the_disk_
                 while '"task": "worker"' not in kubebot.log():
                     await asyncio.sleep(0.1)
 
-        try:
+        async with stopped_afterwards(kubebot, sink):
             run = await _through_a_full_disk(kubebot.url, tiny_disk, until_a_worker_meets_the_full_disk)
             ready, reasons = await _poll_ready(kubebot.url, attempts=25)
             with contextlib.suppress(TimeoutError):
                 await wait_until_idle(kubebot.url, timeout_seconds=10)
-        finally:
-            await asyncio.to_thread(kubebot.stop)
-            await sink.stop()
     assert (run.refused, run.accepted_after) == (503, 200)
     assert ready == 200, reasons
     assert set(run.acknowledged) - set(paged_pods(sink.received)) == set()

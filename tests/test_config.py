@@ -56,6 +56,13 @@ notify:
 """
 
 
+def problems_of(text: str, environ: dict[str, str] | None = None) -> list[str]:
+    """What `load` refuses the text for (it must refuse it)."""
+    with pytest.raises(ConfigError) as raised:
+        load(text, environ or {})
+    return raised.value.problems
+
+
 def test_empty_document_gives_the_embedded_defaults() -> None:
     config = load("", {})
     assert (config.server.host, config.server.port, config.store.path) == (
@@ -97,9 +104,8 @@ suppression:
   rules: [{name: r, matchers: [], action: nuke}]
 graph: {static_edges: [[a]]}
 """
-    with pytest.raises(ConfigError) as raised:
-        load(text, {"KUBEBOT_STORE__NOPE": "1"})
-    assert [p.split(":")[0] for p in raised.value.problems] == [
+    problems = problems_of(text, {"KUBEBOT_STORE__NOPE": "1"})
+    assert [p.split(":")[0] for p in problems] == [
         "server.bogus",
         "notify.routes[0].matchers[0]",
         "suppression.rules[0].action",
@@ -125,9 +131,8 @@ graph: {static_edges: [[a]]}
     ],
 )
 def test_invalid_values_are_named(text: str, problem: str) -> None:
-    with pytest.raises(ConfigError) as raised:
-        load(text, {})
-    assert any(p.startswith(problem) for p in raised.value.problems), raised.value.problems
+    problems = problems_of(text)
+    assert any(p.startswith(problem) for p in problems), problems
 
 
 def test_secrets_are_read_from_files_without_the_trailing_newline(tmp_path: Path) -> None:
@@ -225,15 +230,13 @@ def test_the_defaults_pass_in_a_fresh_directory_whose_data_directory_is_yet_to_b
 
 def test_a_yaml_error_names_the_line_and_never_echoes_it() -> None:
     text = 'server: {port: 8080}\nnotify:\n  default_urls: ["json://am:hunter2@10.0.0.1/hook"\n  timeout_seconds: 5\n'
-    with pytest.raises(ConfigError) as raised:
-        load(text, {})
-    assert raised.value.problems == ["notify: not valid YAML at line 4, column 3 (in what opens at line 3)"]
+    problems = problems_of(text)
+    assert problems == ["notify: not valid YAML at line 4, column 3 (in what opens at line 3)"]
 
 
 def test_a_yaml_constructor_error_does_not_echo_the_tag() -> None:
-    with pytest.raises(ConfigError) as raised:
-        load("store: !!python/object:hunter2 {}\n", {})
-    assert raised.value.problems == ["store: not valid YAML at line 1, column 8"]
+    problems = problems_of("store: !!python/object:hunter2 {}\n")
+    assert problems == ["store: not valid YAML at line 1, column 8"]
 
 
 def test_a_config_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path: Path) -> None:
@@ -314,9 +317,8 @@ WINDOW = "suppression: {maintenance: [{name: w, matchers: [], %s}]}"
     ],
 )
 def test_an_absurd_value_is_refused_with_its_key_path(text: str, problem: str) -> None:
-    with pytest.raises(ConfigError) as raised:
-        load(text, {})
-    assert [problem] == [p[: len(problem)] for p in raised.value.problems]
+    problems = problems_of(text)
+    assert [problem] == [p[: len(problem)] for p in problems]
 
 
 def test_times_are_kept_in_utc() -> None:

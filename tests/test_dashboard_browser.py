@@ -21,14 +21,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from receiver.app import Credentials, create_app
+from receiver.app import Credentials
 from tests.conftest import free_port
 from tests.test_dashboard_support import (
     IMG,
     SCRIPT,
     Markup,
-    dashboard_config,
-    hostile_sources,
+    dashboard_app,
     hostile_webhook,
     wait_for_incidents,
 )
@@ -42,7 +41,7 @@ BROWSER_SECONDS = 60
 
 @pytest.fixture
 async def base_url(tmp_path: Path) -> AsyncIterator[str]:
-    app = create_app(dashboard_config(tmp_path), credentials=Credentials(), sources_factory=hostile_sources)
+    app = dashboard_app(tmp_path, Credentials())
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from receiver.app import Credentials, create_app
+from receiver.app import Credentials
 from receiver.web.dashboard import CONTENT_SECURITY_POLICY
 from tests.conftest import fixture_json
 from tests.test_dashboard_support import (
@@ -19,8 +19,7 @@ from tests.test_dashboard_support import (
     PAYLOADS,
     SCRIPT,
     Markup,
-    dashboard_config,
-    hostile_sources,
+    dashboard_app,
     hostile_webhook,
     wait_for_incidents,
 )
@@ -31,9 +30,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
-    app = create_app(
-        dashboard_config(tmp_path), credentials=Credentials(bearer_token=TOKEN), sources_factory=hostile_sources
-    )
+    app = dashboard_app(tmp_path, Credentials(bearer_token=TOKEN))
     async with TestClient(TestServer(app)) as c:
         yield c
 

@@ -14,7 +14,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from enrichers.base import AlertInput, EnrichContext, Enrichment
+from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, StoreConfig
 from receiver.pipeline.sources import Sources
 from tests.conftest import fixture_json
@@ -111,11 +114,13 @@ async def hostile_sources(_: Config) -> Sources:
     return Sources(enrichers=[HostileSource("kubernetes"), HostileSource("prometheus")])
 
 
-def dashboard_config(tmp_path: Path) -> Config:
-    return Config(
+def dashboard_app(tmp_path: Path, credentials: Credentials) -> web.Application:
+    """The app with its store under `tmp_path`, the hostile sources, and one dead channel."""
+    config = Config(
         store=StoreConfig(path=str(tmp_path / "kb.db")),
         notify=NotifyConfig(default_urls=(f"jsonl://{tmp_path}/n.jsonl", DEAD_CHANNEL), max_attempts=1),
     )
+    return create_app(config, credentials=credentials, sources_factory=hostile_sources)
 
 
 async def wait_for_incidents(get_json: Callable[[str], Awaitable[Any]], alerts: int) -> list[Any]:

@@ -191,138 +191,78 @@ def series(metric: str, **labels: str) -> str:
     return metric + "{" + ", ".join(f'{k}="{v}"' for k, v in pairs.items()) + "}"
 
 
+def given(*series_values: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"series": name, "values": values} for name, values in series_values]
+
+
+def quiet(at: str, alertname: str) -> dict[str, Any]:
+    return {"eval_time": at, "alertname": alertname, "exp_alerts": []}
+
+
+def fires(at: str, alertname: str, **labels: str) -> dict[str, Any]:
+    """At `at`, exactly one `alertname` alert, with (at least) these labels."""
+    return {"eval_time": at, "alertname": alertname, "exp_alerts": [{"exp_labels": labels}]}
+
+
 # Series are sampled every minute; `values` uses promtool's expanding notation.
 RULE_TESTS: list[dict[str, Any]] = [
     {
         "name": "down while scraped and failing",
-        "input_series": [{"series": series("up"), "values": "1 1 0x20"}],
+        "input_series": given((series("up"), "1 1 0x20")),
         "alert_rule_test": [
-            {"eval_time": "4m", "alertname": "KubeBotDown", "exp_alerts": []},
-            {
-                "eval_time": "10m",
-                "alertname": "KubeBotDown",
-                "exp_alerts": [{"exp_labels": {"severity": "critical", "job": "kubebot", "namespace": "kubebot"}}],
-            },
+            quiet("4m", "KubeBotDown"),
+            fires("10m", "KubeBotDown", severity="critical", job="kubebot", namespace="kubebot"),
         ],
     },
     {
         "name": "down when the target vanished from discovery",
-        "input_series": [{"series": series("up"), "values": "1x3 _x30"}],
+        "input_series": given((series("up"), "1x3 _x30")),
         "alert_rule_test": [
-            {"eval_time": "5m", "alertname": "KubeBotDown", "exp_alerts": []},
-            {
-                "eval_time": "20m",
-                "alertname": "KubeBotDown",
-                "exp_alerts": [{"exp_labels": {"severity": "critical", "job": "kubebot"}}],
-            },
+            quiet("5m", "KubeBotDown"),
+            fires("20m", "KubeBotDown", severity="critical", job="kubebot"),
         ],
     },
     {
         "name": "dead letters growing per channel",
-        "input_series": [
-            {
-                "series": series("kubebot_dead_letters_total", scheme="slack"),
-                "values": "0x10 1x10",
-            },
-            {
-                "series": series("kubebot_dead_letters_total", scheme="mailto"),
-                "values": "3x20",
-            },
-        ],
+        "input_series": given(
+            (series("kubebot_dead_letters_total", scheme="slack"), "0x10 1x10"),
+            (series("kubebot_dead_letters_total", scheme="mailto"), "3x20"),
+        ),
         "alert_rule_test": [
-            {"eval_time": "9m", "alertname": "KubeBotDeadLettersGrowing", "exp_alerts": []},
-            {
-                "eval_time": "15m",
-                "alertname": "KubeBotDeadLettersGrowing",
-                "exp_alerts": [
-                    {
-                        "exp_labels": {
-                            "severity": "warning",
-                            "namespace": "kubebot",
-                            "scheme": "slack",
-                        }
-                    }
-                ],
-            },
+            quiet("9m", "KubeBotDeadLettersGrowing"),
+            fires("15m", "KubeBotDeadLettersGrowing", severity="warning", namespace="kubebot", scheme="slack"),
         ],
     },
     {
         "name": "queue backing up only when it stays deep",
-        "input_series": [
-            {
-                "series": series("kubebot_queue_depth"),
-                "values": "500x30",
-            },
-            {
-                "series": series("kubebot_outbox_depth"),
-                "values": "0x30",
-            },
-        ],
+        "input_series": given((series("kubebot_queue_depth"), "500x30"), (series("kubebot_outbox_depth"), "0x30")),
         "alert_rule_test": [
-            {"eval_time": "10m", "alertname": "KubeBotQueueBackingUp", "exp_alerts": []},
-            {
-                "eval_time": "20m",
-                "alertname": "KubeBotQueueBackingUp",
-                "exp_alerts": [{"exp_labels": {"severity": "warning", "namespace": "kubebot"}}],
-            },
-            {"eval_time": "20m", "alertname": "KubeBotOutboxBackingUp", "exp_alerts": []},
+            quiet("10m", "KubeBotQueueBackingUp"),
+            fires("20m", "KubeBotQueueBackingUp", severity="warning", namespace="kubebot"),
+            quiet("20m", "KubeBotOutboxBackingUp"),
         ],
     },
     {
         "name": "an enrichment source failing most lookups, not one that works",
-        "input_series": [
-            {
-                "series": series("kubebot_enrichment_failures_total", source="loki"),
-                "values": "0+10x60",
-            },
-            {
-                "series": series("kubebot_enrichment_seconds_count", source="loki"),
-                "values": "0+10x60",
-            },
-            {
-                "series": series("kubebot_enrichment_failures_total", source="kubernetes"),
-                "values": "0x60",
-            },
-            {
-                "series": series("kubebot_enrichment_seconds_count", source="kubernetes"),
-                "values": "0+10x60",
-            },
-        ],
+        "input_series": given(
+            (series("kubebot_enrichment_failures_total", source="loki"), "0+10x60"),
+            (series("kubebot_enrichment_seconds_count", source="loki"), "0+10x60"),
+            (series("kubebot_enrichment_failures_total", source="kubernetes"), "0x60"),
+            (series("kubebot_enrichment_seconds_count", source="kubernetes"), "0+10x60"),
+        ),
         "alert_rule_test": [
-            {
-                "eval_time": "40m",
-                "alertname": "KubeBotEnrichmentSourceFailing",
-                "exp_alerts": [
-                    {
-                        "exp_labels": {
-                            "severity": "warning",
-                            "namespace": "kubebot",
-                            "source": "loki",
-                        }
-                    }
-                ],
-            }
+            fires("40m", "KubeBotEnrichmentSourceFailing", severity="warning", namespace="kubebot", source="loki"),
         ],
     },
     {
         "name": "webhooks refused with 401 mean a token mismatch",
-        "input_series": [
-            {
-                "series": series("kubebot_webhook_requests_total", code="401"),
-                "values": "0+2x30",
-            },
-            {
-                "series": series("kubebot_webhook_requests_total", code="200"),
-                "values": "0+20x30",
-            },
-        ],
+        "input_series": given(
+            (series("kubebot_webhook_requests_total", code="401"), "0+2x30"),
+            (series("kubebot_webhook_requests_total", code="200"), "0+20x30"),
+        ),
         "alert_rule_test": [
-            {
-                "eval_time": "20m",
-                "alertname": "KubeBotWebhookUnauthorized",
-                "exp_alerts": [{"exp_labels": {"severity": "warning", "namespace": "kubebot"}}],
-            },
-            {"eval_time": "20m", "alertname": "KubeBotWebhookErrors", "exp_alerts": []},
+            fires("20m", "KubeBotWebhookUnauthorized", severity="warning", namespace="kubebot"),
+            quiet("20m", "KubeBotWebhookErrors"),
         ],
     },
 ]

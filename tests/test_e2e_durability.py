@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import FIXTURES, HttpSink, alerts_paged, free_port
-from tests.fakes.chaos_tools import wait_until_idle
+from tests.fakes.chaos_tools import quick_retries, stopped_afterwards, wait_until_idle
 from tests.processes import KubebotProcess
 
 GROUP_OF_THREE = (FIXTURES / "alertmanager" / "alertmanager_webhook_sample_group3.json").read_bytes()
@@ -42,15 +42,7 @@ async def _metric_reaching(base: str, name: str, value: float, seconds: float = 
 
 
 def _config(sink_url: str) -> dict[str, Any]:
-    return {
-        "notify": {
-            "default_urls": [sink_url],
-            "backoff_initial_seconds": 0.1,
-            "backoff_max_seconds": 0.5,
-            "max_attempts": 100,
-            "timeout_seconds": 5,
-        }
-    }
+    return {"notify": quick_retries(sink_url, max_attempts=100, timeout_seconds=5)}
 
 
 async def test_alerts_acknowledged_before_kill_9_are_delivered_once_after_restart(
@@ -64,14 +56,11 @@ async def test_alerts_acknowledged_before_kill_9_are_delivered_once_after_restar
     assert (status, answer["alerts"]) == (200, 3)
 
     await sink.start()
-    try:
+    async with stopped_afterwards(kubebot, sink):
         await asyncio.to_thread(kubebot.start)
         received = await sink.wait_for(1)
         # Count once nothing is left to send: a duplicate would have been sent by then.
         await wait_until_idle(kubebot.url)
-    finally:
-        await asyncio.to_thread(kubebot.stop)
-        await sink.stop()
     # One page for the group (as Alertmanager groups), naming all three alerts once.
     assert len(received) == 1
     assert sorted(alerts_paged(received)) == [
@@ -85,16 +74,13 @@ async def test_channel_down_then_back_delivers_each_page_once(tmp_path: Path) ->
     sink = HttpSink(port=free_port())
     kubebot = KubebotProcess.create(tmp_path, _config(sink.url()))
     await asyncio.to_thread(kubebot.start)
-    try:
+    async with stopped_afterwards(kubebot, sink):
         await asyncio.to_thread(_post, kubebot.url, GROUP_OF_THREE)
         failures = await _metric_reaching(kubebot.url, 'kubebot_notifications_total{result="failure"', 3)
         await sink.start()
         received = await sink.wait_for(1)
         await wait_until_idle(kubebot.url)
         delivered = await asyncio.to_thread(_metric, kubebot.url, 'kubebot_notifications_total{result="success"')
-    finally:
-        await asyncio.to_thread(kubebot.stop)
-        await sink.stop()
     assert failures >= 3
     assert len(received) == 1  # the group's one page, delivered once
     assert len(alerts_paged(received)) == 3

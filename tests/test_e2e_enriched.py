@@ -74,8 +74,7 @@ async def test_the_page_carries_kubernetes_facts_the_metric_and_the_failing_oper
                 await asyncio.to_thread(kubebot.stop)
     finally:
         await kube.close()
-        prometheus_proc.terminate()
-        await asyncio.to_thread(prometheus_proc.wait, 10)
+        await asyncio.to_thread(prometheus_proc.stop)
     message = page["message"]
     assert f"kubernetes: {K3S_CRASHLOOP_POD}: CrashLoopBackOff" in message  # the verdict first
     assert "last Error (exit 1)" in message  # the last termination

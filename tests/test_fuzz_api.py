@@ -7,6 +7,7 @@ import http.client
 import json
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,18 +56,25 @@ def requests(draw: st.DrawFn) -> tuple[str, str]:
     return template, f"{path}?{query}" if query else path
 
 
-@pytest.fixture(scope="module")
-def kubebot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubebotProcess]:
-    tmp: Path = tmp_path_factory.mktemp("fuzz-api")
+@contextmanager
+def kubebot_with_incidents(tmp: Path, groups: tuple[str, ...]) -> Iterator[KubebotProcess]:
+    """`kubebot serve` with one incident per group (ids 1, 2, ...), stopped afterwards."""
     process = KubebotProcess.create(tmp, {"notify": {"default_urls": [f"jsonl://{tmp}/pages.jsonl"]}})
     process.start()
     try:
-        for group in ("a", "b", "c"):  # a few incidents, so that ids and cursors lead somewhere
+        for group in groups:
             status, _ = _request(process.port, "POST", "/api/v1/alerts", json.dumps(storm_body(group, [group])))
             assert status == 200
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def kubebot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubebotProcess]:
+    # A few incidents, so that ids and cursors lead somewhere.
+    with kubebot_with_incidents(tmp_path_factory.mktemp("fuzz-api"), ("a", "b", "c")) as process:
+        yield process
 
 
 def _request(port: int, method: str, target: str, body: str | None = None) -> tuple[int, bytes]:

@@ -22,6 +22,7 @@ from tests.fakes.kube_api import (
     OOM_NAMESPACE,
     OOM_POD,
     FakeKubeApi,
+    Fault,
     k3s_cluster,
     minikube_oom_cluster,
 )
@@ -76,6 +77,22 @@ async def serving(
 async def enrich_k3s(labels: dict[str, str], fake: FakeKubeApi | None = None) -> Enrichment:
     async with serving(fake or k3s_cluster()) as enricher:
         return await enricher.enrich(alert(labels), context())
+
+
+def k3s_failing(resource: str, how: Fault) -> FakeKubeApi:
+    """The k3s cluster, every request for `resource` ("*": any) failing `how`."""
+    fake = k3s_cluster()
+    fake.fail(resource, how)
+    return fake
+
+
+async def enrich_while_hanging(resource: str, *, budget_seconds: float) -> Enrichment:
+    """The crash-looping pod's alert through the runner while `resource` hangs, the
+    client's own call timeout longer than the budget."""
+    fake = k3s_failing(resource, "hang")
+    async with serving(fake, settings=KubernetesSettings(call_timeout_seconds=30)) as enricher:
+        results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=budget_seconds))
+    return results["kubernetes"]
 
 
 async def test_crashlooping_pod_shows_restarts_waiting_reason_previous_log_and_events() -> None:
@@ -200,8 +217,7 @@ def test_facts_without_a_verdict_or_of_another_shape_read_as_an_empty_verdict() 
 
 
 async def test_forbidden_subject_is_unavailable_naming_the_missing_permission() -> None:
-    fake = k3s_cluster()
-    fake.fail("pods", "forbidden")
+    fake = k3s_failing("pods", "forbidden")
     result = await enrich_k3s(CRASHLOOP_LABELS, fake)
 
     assert result.status == "unavailable"
@@ -211,8 +227,7 @@ async def test_forbidden_subject_is_unavailable_naming_the_missing_permission() 
 
 
 async def test_forbidden_logs_give_a_partial_result() -> None:
-    fake = k3s_cluster()
-    fake.fail("pods/log", "forbidden")
+    fake = k3s_failing("pods/log", "forbidden")
     result = await enrich_k3s(CRASHLOOP_LABELS, fake)
 
     assert result.status == "partial"
@@ -222,23 +237,13 @@ async def test_forbidden_logs_give_a_partial_result() -> None:
 
 
 async def test_a_hanging_api_is_unavailable_within_the_budget() -> None:
-    fake = k3s_cluster()
-    fake.fail("*", "hang")
-    async with serving(fake, settings=KubernetesSettings(call_timeout_seconds=30)) as enricher:
-        results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=0.5))
-
-    result = results["kubernetes"]
+    result = await enrich_while_hanging("*", budget_seconds=0.5)
     assert result.status == "unavailable"
     assert "timed out" in (result.reason or "")
 
 
 async def test_hanging_log_reads_still_return_the_pod_on_time() -> None:
-    fake = k3s_cluster()
-    fake.fail("pods/log", "hang")
-    async with serving(fake, settings=KubernetesSettings(call_timeout_seconds=30)) as enricher:
-        results = await run_enrichers([enricher], alert(CRASHLOOP_LABELS), context(timeout_seconds=1.0))
-
-    result = results["kubernetes"]
+    result = await enrich_while_hanging("pods/log", budget_seconds=1.0)
     assert result.status == "partial"
     assert "get pods/log in namespace default: timed out" in (result.reason or "")
     assert result.summary[0].startswith(f"{K3S_CRASHLOOP_POD}: CrashLoopBackOff")
@@ -246,8 +251,7 @@ async def test_hanging_log_reads_still_return_the_pod_on_time() -> None:
 
 
 async def test_garbage_from_the_api_is_a_classified_failure() -> None:
-    fake = k3s_cluster()
-    fake.fail("events", "garbage")
+    fake = k3s_failing("events", "garbage")
     result = await enrich_k3s(CRASHLOOP_LABELS, fake)
 
     assert result.status == "partial"
@@ -342,8 +346,7 @@ async def test_no_cluster_means_no_enricher(mode: str, tmp_path: Path, monkeypat
 
 
 async def test_a_node_that_is_gone_is_a_fact_about_the_pod() -> None:
-    fake = k3s_cluster()
-    fake.fail("nodes", "not_found")
+    fake = k3s_failing("nodes", "not_found")
     result = await enrich_k3s(CRASHLOOP_LABELS, fake)
 
     assert result.status == "ok"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,25 +19,17 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from receiver.web.openapi import OPENAPI_PATH, document
-from tests.fakes.chaos_tools import storm_body
 from tests.processes import KubebotProcess
-from tests.test_fuzz_api import _request
+from tests.test_fuzz_api import _request, kubebot_with_incidents
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
 def kubebot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubebotProcess]:
-    tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    process = KubebotProcess.create(tmp, {"notify": {"default_urls": [f"jsonl://{tmp}/pages.jsonl"]}})
-    process.start()
-    try:
-        for group in ("a", "b"):  # incidents 1 and 2, so that generated ids sometimes lead somewhere
-            status, _ = _request(process.port, "POST", "/api/v1/alerts", json.dumps(storm_body(group, [group])))
-            assert status == 200
+    # Incidents 1 and 2, so that generated ids sometimes lead somewhere.
+    with kubebot_with_incidents(tmp_path_factory.mktemp("schemathesis"), ("a", "b")) as process:
         yield process
-    finally:
-        process.stop()
 
 
 # The document the app serves (checked below to be this one), loaded at collection time

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+
+import yaml
 
 from enrichers.base import run_enrichers
 from enrichers.kubernetes.enricher import KubernetesSettings
+from enrichers.telemetry.jaeger import JaegerSettings
+from enrichers.telemetry.loki import LokiSettings
+from enrichers.telemetry.tempo import TempoSettings
 from receiver.config import KubernetesConfig
 from receiver.config import load as load_config
-from receiver.pipeline.sources import build_sources, kubernetes_settings
+from receiver.pipeline.sources import build_sources, kubernetes_settings, telemetry_settings
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import LOKI_STREAMS, TEMPO_SEARCH, fixture
 from tests.fakes.telemetry_http import Reply, serve
@@ -45,5 +51,32 @@ def test_the_kubernetes_config_section_reaches_the_enricher_settings() -> None:
     assert kubernetes_settings(config.kubernetes) == expected
 
 
-def test_the_kubernetes_config_defaults_are_the_enricher_defaults() -> None:
-    assert kubernetes_settings(KubernetesConfig()) == KubernetesSettings()
+def test_every_kubernetes_key_the_enricher_reads_reaches_its_settings() -> None:
+    # The config section takes its defaults from KubernetesSettings; what can still go
+    # wrong is a key that is never handed on, or handed to the wrong setting.
+    shared = {f.name for f in fields(KubernetesConfig)} & {f.name for f in fields(KubernetesSettings)}
+    changed = {name: getattr(KubernetesSettings(), name) + index for index, name in enumerate(sorted(shared), 1)}
+    config = load_config(yaml.safe_dump({"kubernetes": changed}), {})
+    settings = kubernetes_settings(config.kubernetes)
+    assert len(shared) == 4
+    assert {name: getattr(settings, name) for name in shared} == changed
+
+
+def test_every_traces_and_logs_key_reaches_its_backends_settings() -> None:
+    config = load_config(
+        """
+traces:
+  jaeger: {url: "http://jaeger", ui_url: "https://jaeger.example"}
+  tempo: {url: "http://tempo", trace_url_template: "https://grafana/{trace_id}", tenant: traces-team}
+logs: {loki: {url: "http://loki", tenant: logs-team}}
+prometheus: {url: "http://prometheus", window_seconds: 600}
+""",
+        {},
+    )
+    settings = telemetry_settings(config)
+    assert settings.jaeger == JaegerSettings("http://jaeger", ui_url="https://jaeger.example")
+    assert settings.tempo == TempoSettings(
+        "http://tempo", trace_url_template="https://grafana/{trace_id}", tenant="traces-team"
+    )
+    assert settings.loki == LokiSettings("http://loki", tenant="logs-team")
+    assert (settings.prometheus_url, settings.window) == ("http://prometheus", timedelta(minutes=10))

@@ -96,25 +96,26 @@ async def test_backoff_doubles_from_one_second_up_to_a_minute() -> None:
     assert time.slept == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
 
 
-async def test_a_task_that_keeps_failing_is_reported_for_readiness() -> None:
-    time = FakeTime(block_after=3)
+async def problems_of_a_failing_task(backoffs: int) -> list[str]:
+    """What readiness hears of a task that always fails, once it has waited out `backoffs`
+    backoffs and failed again."""
+    time = FakeTime(block_after=backoffs)
     run, _ = failing(100)
     supervisor = Supervisor(Metrics(), sleep=time.sleep, clock=time.clock)
     task = supervisor.spawn("worker-1", run)
     await time.blocked.wait()
     problems = supervisor.problems()
     task.cancel()
+    return problems
+
+
+async def test_a_task_that_keeps_failing_is_reported_for_readiness() -> None:
+    problems = await problems_of_a_failing_task(backoffs=3)
     assert problems == ["worker-1 failing: 4 failures in a row, last: RuntimeError: boom 4"]
 
 
 async def test_a_task_that_failed_once_is_not_reported() -> None:
-    time = FakeTime(block_after=1)
-    run, _ = failing(100)
-    supervisor = Supervisor(Metrics(), sleep=time.sleep, clock=time.clock)
-    task = supervisor.spawn("worker-1", run)
-    await time.blocked.wait()
-    problems = supervisor.problems()
-    task.cancel()
+    problems = await problems_of_a_failing_task(backoffs=1)
     assert problems == []
 
 

@@ -13,9 +13,11 @@ import pytest
 
 from enrichers.base import Enrichment, run_enrichers
 from enrichers.telemetry.graph import GraphSources
+from enrichers.telemetry.http import HttpBackend
 from enrichers.telemetry.jaeger import JaegerEnricher, JaegerSettings
 from enrichers.telemetry.loki import LokiEnricher, LokiSettings
 from enrichers.telemetry.tempo import TempoEnricher, TempoSettings
+from tests.conftest import free_port
 from tests.fakes.telemetry_alerts import alert_with, context
 from tests.fakes.telemetry_fixtures import (
     LOKI_MATRIX,
@@ -26,7 +28,6 @@ from tests.fakes.telemetry_fixtures import (
     jaeger_envelope_with_error_trace,
 )
 from tests.fakes.telemetry_http import Reply, Seen, serve
-from tests.fakes.telemetry_prometheus import free_port
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 STARTS_AT = NOW - timedelta(minutes=8)
@@ -47,6 +48,14 @@ def tempo_trace_with_error() -> dict[str, Any]:
     return body
 
 
+async def enrich_once(enricher: HttpBackend[Any], alert: Any) -> Enrichment:
+    """One alert through a new enricher, which is closed afterwards."""
+    try:
+        return await enricher.enrich(alert, context(NOW))
+    finally:
+        await enricher.close()
+
+
 # --- Jaeger ----------------------------------------------------------------------------
 
 
@@ -56,11 +65,8 @@ async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
     }
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(JaegerSettings(jaeger.url, ui_url="https://jaeger.example"))
-        try:
-            result = await enricher.enrich(service_alert("service-x"), context(NOW))
-        finally:
-            await enricher.close()
+        settings = JaegerSettings(jaeger.url, ui_url="https://jaeger.example")
+        result = await enrich_once(JaegerEnricher(settings), service_alert("service-x"))
         query = jaeger.requests_to("/api/traces")[0].query
 
     assert result.status == "ok"
@@ -79,11 +85,7 @@ async def test_jaeger_reports_error_traces_and_the_deepest_error() -> None:
 async def test_jaeger_says_so_when_it_has_never_seen_the_service() -> None:
     routes = {"/api/services": Reply.json(fixture("jaeger/jaeger_apiv3_services_response.json"))}
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
-        try:
-            result = await enricher.enrich(service_alert("checkout"), context(NOW))
-        finally:
-            await enricher.close()
+        result = await enrich_once(JaegerEnricher(JaegerSettings(jaeger.url)), service_alert("checkout"))
         asked_for_traces = jaeger.requests_to("/api/traces")
 
     assert result.status == "ok"
@@ -97,11 +99,7 @@ async def test_jaeger_without_its_service_list_is_partial() -> None:
         "/api/traces": Reply.json(jaeger_envelope_with_error_trace()),
     }
     async with serve(routes) as jaeger:
-        enricher = JaegerEnricher(JaegerSettings(jaeger.url))
-        try:
-            result = await enricher.enrich(service_alert("service-x"), context(NOW))
-        finally:
-            await enricher.close()
+        result = await enrich_once(JaegerEnricher(JaegerSettings(jaeger.url)), service_alert("service-x"))
 
     assert result.status == "partial"
     assert result.facts["problems"] == ["services: HTTP 500 from /api/services"]
@@ -117,11 +115,8 @@ async def test_tempo_reports_error_traces_and_the_deepest_error() -> None:
         "/api/traces/": Reply.json(tempo_trace_with_error()),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(TempoSettings(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}"))
-        try:
-            result = await enricher.enrich(service_alert("productpage"), context(NOW))
-        finally:
-            await enricher.close()
+        settings = TempoSettings(tempo.url, trace_url_template="https://grafana.example/trace/{trace_id}")
+        result = await enrich_once(TempoEnricher(settings), service_alert("productpage"))
         search = tempo.requests_to("/api/search")[0].query
         details = [s.path for s in tempo.seen if s.path.startswith("/api/traces/")]
 
@@ -142,11 +137,7 @@ async def test_tempo_failing_trace_details_are_partial() -> None:
         "/api/traces/": Reply(body={"error": "boom"}, status=500),
     }
     async with serve(routes) as tempo:
-        enricher = TempoEnricher(TempoSettings(tempo.url))
-        try:
-            result = await enricher.enrich(service_alert("productpage"), context(NOW))
-        finally:
-            await enricher.close()
+        result = await enrich_once(TempoEnricher(TempoSettings(tempo.url)), service_alert("productpage"))
 
     assert result.status == "partial"
     assert result.facts["error_traces"] == 1
@@ -175,11 +166,7 @@ async def test_loki_reports_the_workloads_error_lines() -> None:
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_STREAMS))}
     labels = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "checkout-1"}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(LokiSettings(loki.url, tenant="team-a"))
-        try:
-            result = await enricher.enrich(alert_with(labels, STARTS_AT), context(NOW))
-        finally:
-            await enricher.close()
+        result = await enrich_once(LokiEnricher(LokiSettings(loki.url, tenant="team-a")), alert_with(labels, STARTS_AT))
         seen = loki.requests_to("/loki/api/v1/query_range")[0]
 
     assert result.status == "ok"
@@ -196,11 +183,7 @@ async def test_loki_reports_the_workloads_error_lines() -> None:
 async def test_loki_answering_a_metric_matrix_is_malformed() -> None:
     routes = {"/loki/api/v1/query_range": Reply.json(fixture(LOKI_MATRIX))}
     async with serve(routes) as loki:
-        enricher = LokiEnricher(LokiSettings(loki.url))
-        try:
-            result = await enricher.enrich(service_alert("checkout"), context(NOW))
-        finally:
-            await enricher.close()
+        result = await enrich_once(LokiEnricher(LokiSettings(loki.url)), service_alert("checkout"))
 
     assert result.status == "unavailable"
     assert result.reason == "malformed response: query_range did not return streams"

@@ -18,6 +18,7 @@ from enrichers.telemetry.promclient import PromClient
 from enrichers.telemetry.prometheus import PrometheusEnricher
 from enrichers.telemetry.promql import SPARK_BARS
 from enrichers.telemetry.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
+from tests.conftest import free_port as unused_port
 from tests.fakes.telemetry_alerts import alert_with, at, context
 from tests.fakes.telemetry_http import Reply, serve
 from tests.fakes.telemetry_prometheus import (
@@ -30,7 +31,6 @@ from tests.fakes.telemetry_prometheus import (
     PrometheusServer,
     prometheus_fixture,  # noqa: F401  (registers the session fixture `prometheus`)
 )
-from tests.fakes.telemetry_prometheus import free_port as unused_port
 
 CRASHLOOP_LABELS = {
     "alertname": "KubePodCrashLooping",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from enrichers.base import Enricher
+from enrichers.base import DEFAULT_BUDGET_SECONDS, Enricher
 from enrichers.telemetry.graph import EdgeFetch, GraphSources
 from enrichers.telemetry.http import DEFAULT_WINDOW
 from enrichers.telemetry.jaeger import JaegerEnricher, JaegerSettings
@@ -38,7 +38,7 @@ class TelemetrySettings:
     jaeger: JaegerSettings | None = None
     tempo: TempoSettings | None = None
     loki: LokiSettings | None = None
-    budget_seconds: float = 5.0  # enrichment.timeout_seconds
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS  # enrichment.timeout_seconds
     window: timedelta = DEFAULT_WINDOW  # looked at before the alert started
     service_label: str = DEFAULT_SERVICE_LABEL  # rca.service_label
     signals: tuple[SignalQuery, ...] = DEFAULT_SIGNALS  # rca.signals

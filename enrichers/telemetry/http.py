@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
 
-from enrichers.base import AlertInput
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 
 T = TypeVar("T")
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -91,21 +93,46 @@ class JsonHttp:
             self._session = None
 
 
-class HttpBackend:
-    """What the Jaeger, Tempo and Loki enrichers share: one JSON client (sending the
-    tenant as X-Scope-OrgID where one is set) and the window looked at before the alert."""
+class BackendSettings(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+S = TypeVar("S", bound=BackendSettings)
+
+
+class HttpBackend(Generic[S]):
+    """What the Jaeger, Tempo and Loki enrichers share: their settings, one JSON client
+    (sending the tenant as X-Scope-OrgID where the settings name one), the window looked
+    at before the alert, and `enrich`'s timing: a `SourceUnavailable` raised anywhere in
+    `lookup` makes the source unavailable with its reason."""
+
+    name: str
 
     def __init__(
         self,
-        url: str,
+        settings: S,
         *,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         window: timedelta = DEFAULT_WINDOW,
-        tenant: str | None = None,
     ) -> None:
+        self.settings = settings
         self.window = window
+        tenant = getattr(settings, "tenant", None)  # Jaeger's settings have none
         headers = {"X-Scope-OrgID": tenant} if tenant else None
-        self._http = JsonHttp(url, timeout_seconds=timeout_seconds, headers=headers)
+        self._http = JsonHttp(settings.url, timeout_seconds=timeout_seconds, headers=headers)
+
+    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
+        started = time.monotonic()
+        try:
+            found = await self.lookup(alert, ctx)
+        except SourceUnavailable as exc:
+            found = Enrichment.unavailable(self.name, exc.reason)
+        return replace(found, elapsed_seconds=time.monotonic() - started)
+
+    async def lookup(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
+        """What the backend says about the alert; `enrich` adds the time it took."""
+        raise NotImplementedError
 
     async def close(self) -> None:
         await self._http.close()

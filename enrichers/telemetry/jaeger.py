@@ -11,27 +11,17 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.telemetry.http import (
-    DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_WINDOW,
     HttpBackend,
     MalformedResponse,
     SourceUnavailable,
     alert_window,
 )
 from enrichers.telemetry.naming import alert_service
-from enrichers.telemetry.traces import (
-    MAX_LINKS,
-    SpanInfo,
-    TraceSummary,
-    deepest_error,
-    resolve_service,
-    top_operations,
-)
+from enrichers.telemetry.traces import MAX_LINKS, SpanInfo, TraceSummary, deepest_error, resolve_service, top_operations
 
 _MESSAGE_KEYS = ("otel.status_description", "error.message", "exception.message", "message")
 SERVICES_TTL_SECONDS = 60.0
@@ -140,20 +130,15 @@ class JaegerSettings:
     limit: int = 20  # error traces asked for
 
 
-class JaegerEnricher(HttpBackend):
+class JaegerEnricher(HttpBackend[JaegerSettings]):
     name = "jaeger"
 
-    def __init__(
-        self,
-        settings: JaegerSettings,
-        *,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        window: timedelta = DEFAULT_WINDOW,
-    ) -> None:
-        super().__init__(settings.url, timeout_seconds=timeout_seconds, window=window)
-        self.ui_url = (settings.ui_url or settings.url).rstrip("/")
-        self.limit = settings.limit
-        self._services: tuple[float, asyncio.Future[tuple[str, ...]]] | None = None
+    # The service list, when it was asked for (see _known_services); per instance once set.
+    _services: tuple[float, asyncio.Future[tuple[str, ...]]] | None = None
+
+    @property
+    def ui_url(self) -> str:
+        return (self.settings.ui_url or self.settings.url).rstrip("/")
 
     async def _known_services(self) -> tuple[str, ...]:
         """The service list changes slowly: one request per SERVICES_TTL_SECONDS, shared by
@@ -171,8 +156,7 @@ class JaegerEnricher(HttpBackend):
             self._services = cached
         return await asyncio.shield(cached[1])
 
-    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
-        started = time.monotonic()
+    async def lookup(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         wanted = alert_service(alert.labels)
         if wanted is None:
             return Enrichment.unavailable(self.name, "the alert names no service")
@@ -183,25 +167,20 @@ class JaegerEnricher(HttpBackend):
             resolved = resolve_service(wanted, known)
             if resolved is None:
                 facts = {"service": wanted, "known_services": len(known)}
-                line = f"Jaeger: no traces recorded for service {wanted}"
-                elapsed = time.monotonic() - started
-                return Enrichment(self.name, "ok", facts, (line,), None, elapsed)
+                return Enrichment.found(self.name, facts, (f"Jaeger: no traces recorded for service {wanted}",))
             service = resolved
         except SourceUnavailable as exc:
             # The traces query may still work with the alert's own name.
             problems.append(f"services: {exc.reason}")
         start, end = alert_window(alert, ctx.now, self.window)
+        limit = self.settings.limit
         params = {
             "service": service,
             "start": str(int(start.timestamp() * 1_000_000)),
             "end": str(int(end.timestamp() * 1_000_000)),
             "tags": json.dumps({"error": "true"}),
-            "limit": str(self.limit),
+            "limit": str(limit),
         }
-        try:
-            body = await self._http.get("/api/traces", params)
-            summary = summarize_jaeger_traces(body, service, limit=self.limit, ui_url=self.ui_url)
-        except SourceUnavailable as exc:
-            return Enrichment.unavailable(self.name, exc.reason, time.monotonic() - started)
-        elapsed = time.monotonic() - started
-        return Enrichment.found(self.name, summary.to_facts(), summary.lines(), problems, elapsed)
+        body = await self._http.get("/api/traces", params)
+        summary = summarize_jaeger_traces(body, service, limit=limit, ui_url=self.ui_url)
+        return Enrichment.found(self.name, summary.to_facts(), summary.lines(), problems)

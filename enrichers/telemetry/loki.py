@@ -6,27 +6,14 @@ GET /loki/api/v1/query_range?query=<LogQL>&start=&end=&limit=&direction=backward
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
-from enrichers.telemetry.http import (
-    DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_WINDOW,
-    HttpBackend,
-    MalformedResponse,
-    SourceUnavailable,
-    alert_window,
-)
-from enrichers.telemetry.naming import (
-    alert_service,
-    promql_regex_literal,
-    promql_string,
-)
+from enrichers.telemetry.http import HttpBackend, MalformedResponse, alert_window
+from enrichers.telemetry.naming import alert_service, promql_regex_literal, promql_string
 
 DEFAULT_LINE_FILTER = "(?i)(error|exception|fatal|panic|traceback)"
 MAX_LINE_CHARS = 300
@@ -136,38 +123,23 @@ class LokiSettings:
     line_filter: str = DEFAULT_LINE_FILTER
 
 
-class LokiEnricher(HttpBackend):
+class LokiEnricher(HttpBackend[LokiSettings]):
     name = "loki"
 
-    def __init__(
-        self,
-        settings: LokiSettings,
-        *,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        window: timedelta = DEFAULT_WINDOW,
-    ) -> None:
-        super().__init__(settings.url, timeout_seconds=timeout_seconds, window=window, tenant=settings.tenant)
-        self.limit = settings.limit
-        self.line_filter = settings.line_filter
-
-    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
-        started = time.monotonic()
+    async def lookup(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         selector = log_selector(alert.labels)
         if selector is None:
             return Enrichment.unavailable(self.name, "the alert names no workload")
-        query = error_query(selector, self.line_filter)
+        query = error_query(selector, self.settings.line_filter)
         start, end = alert_window(alert, ctx.now, self.window)
+        limit = self.settings.limit
         params = {
             "query": query,
             "start": str(int(start.timestamp() * 1e9)),
             "end": str(int(end.timestamp() * 1e9)),
-            "limit": str(self.limit),
+            "limit": str(limit),
             "direction": "backward",
         }
-        try:
-            body = await self._http.get("/loki/api/v1/query_range", params)
-            summary = summarize_streams(body, limit=self.limit)
-        except SourceUnavailable as exc:
-            return Enrichment.unavailable(self.name, exc.reason, time.monotonic() - started)
-        elapsed = time.monotonic() - started
-        return Enrichment.found(self.name, {"query": query, **summary.to_facts()}, summary.lines(), (), elapsed)
+        body = await self._http.get("/loki/api/v1/query_range", params)
+        summary = summarize_streams(body, limit=limit)
+        return Enrichment.found(self.name, {"query": query, **summary.to_facts()}, summary.lines())

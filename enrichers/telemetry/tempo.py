@@ -10,20 +10,11 @@ import asyncio
 import base64
 import binascii
 import string
-import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
-from enrichers.telemetry.http import (
-    DEFAULT_TIMEOUT_SECONDS,
-    DEFAULT_WINDOW,
-    HttpBackend,
-    MalformedResponse,
-    SourceUnavailable,
-    alert_window,
-)
+from enrichers.telemetry.http import HttpBackend, MalformedResponse, SourceUnavailable, alert_window
 from enrichers.telemetry.naming import alert_service
 from enrichers.telemetry.traces import (
     MAX_LINKS,
@@ -161,53 +152,39 @@ class TempoSettings:
     detail_traces: int = 3  # fetched whole, for the deepest error
 
 
-class TempoEnricher(HttpBackend):
+class TempoEnricher(HttpBackend[TempoSettings]):
     name = "tempo"
 
-    def __init__(
-        self,
-        settings: TempoSettings,
-        *,
-        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        window: timedelta = DEFAULT_WINDOW,
-    ) -> None:
-        super().__init__(settings.url, timeout_seconds=timeout_seconds, window=window, tenant=settings.tenant)
-        url = settings.url.rstrip("/")
-        self.trace_url_template = settings.trace_url_template or f"{url}/api/traces/{{trace_id}}"
-        self.limit = settings.limit
-        self.detail_traces = settings.detail_traces
+    def trace_url(self, trace_id: str) -> str:
+        template = self.settings.trace_url_template
+        if not template:  # Tempo's own trace JSON
+            return f"{self.settings.url.rstrip('/')}/api/traces/{trace_id}"
+        return template.replace("{trace_id}", trace_id)
 
-    async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
-        started = time.monotonic()
+    async def lookup(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         service = alert_service(alert.labels)
         if service is None:
             return Enrichment.unavailable(self.name, "the alert names no service")
         start, end = alert_window(alert, ctx.now, self.window)
+        limit = self.settings.limit
         params = {
             "q": traceql_errors(service),
             "start": str(int(start.timestamp())),
             "end": str(int(end.timestamp()) + 1),
-            "limit": str(self.limit),
+            "limit": str(limit),
         }
-        try:
-            traces = search_traces(await self._http.get("/api/search", params))
-        except SourceUnavailable as exc:
-            return Enrichment.unavailable(self.name, exc.reason, time.monotonic() - started)
-        spans, problems = await self._details(traces[: self.detail_traces])
+        traces = search_traces(await self._http.get("/api/search", params))
+        spans, problems = await self._details(traces[: self.settings.detail_traces])
         summary = TraceSummary(
             backend="Tempo",
             service=service,
             error_trace_count=len(traces),
-            count_is_capped=len(traces) >= self.limit,
+            count_is_capped=len(traces) >= limit,
             top_operations=top_operations(failing_operations(traces)),
             deepest=deepest_error(spans),
-            links=tuple(
-                self.trace_url_template.replace("{trace_id}", t["traceID"])
-                for t in traces[:MAX_LINKS]
-            ),
+            links=tuple(self.trace_url(t["traceID"]) for t in traces[:MAX_LINKS]),
         )
-        elapsed = time.monotonic() - started
-        return Enrichment.found(self.name, summary.to_facts(), summary.lines(), problems, elapsed)
+        return Enrichment.found(self.name, summary.to_facts(), summary.lines(), problems)
 
     async def _details(self, traces: list[dict[str, Any]]) -> tuple[list[SpanInfo], list[str]]:
         answers = await asyncio.gather(

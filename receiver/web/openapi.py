@@ -25,6 +25,20 @@ def _html(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+def _path_parameter(name: str, kind: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+
+
+def _get(
+    summary: str, responses: dict[str, Any], *, parameters: list[Any] | None = None, secured: bool = True
+) -> dict[str, Any]:
+    """A path with one GET operation; `secured`: behind the configured credentials."""
+    operation: dict[str, Any] = {"summary": summary, "security": _SECURED if secured else []}
+    if parameters is not None:
+        operation["parameters"] = parameters
+    return {"get": {**operation, "responses": responses}}
+
+
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _UNAUTHORIZED = {"401": _error("missing or wrong credentials (when auth is configured)")}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"basic": []}]
@@ -206,126 +220,84 @@ PATHS: dict[str, Any] = {
             },
         }
     },
-    "/api/v1/incidents": {
-        "get": {
-            "summary": "Incidents, newest first",
-            "security": _SECURED,
-            "parameters": _LIST_PARAMETERS,
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
-                            "next": {"type": ["string", "null"]},
-                        },
+    "/api/v1/incidents": _get(
+        "Incidents, newest first",
+        {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
+                        "next": {"type": ["string", "null"]},
                     },
-                    "one page of incidents",
-                ),
-                "400": _error("a bad query parameter"),
-                **_UNAUTHORIZED,
-            },
-        }
-    },
-    "/api/v1/incidents/{id}": {
-        "get": {
-            "summary": "One incident in full",
-            "security": _SECURED,
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {
-                "200": _json({"$ref": "#/components/schemas/IncidentDetail"}, "the incident"),
-                **_UNAUTHORIZED,
-                "404": _error("no such incident (or pruned), or an id not in plain digits"),
-            },
-        }
-    },
-    "/api/v1/quarantine": {
-        "get": {
-            "summary": "Alerts set aside because a stage failed on them (kept, never dropped), newest first",
-            "security": _SECURED,
-            "parameters": [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}
-            ],
-            "responses": {
-                "200": _json(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/QuarantinedItem"}}
-                        },
+                },
+                "one page of incidents",
+            ),
+            "400": _error("a bad query parameter"),
+            **_UNAUTHORIZED,
+        },
+        parameters=_LIST_PARAMETERS,
+    ),
+    "/api/v1/incidents/{id}": _get(
+        "One incident in full",
+        {
+            "200": _json({"$ref": "#/components/schemas/IncidentDetail"}, "the incident"),
+            **_UNAUTHORIZED,
+            "404": _error("no such incident (or pruned), or an id not in plain digits"),
+        },
+        parameters=[_path_parameter("id", "integer")],
+    ),
+    "/api/v1/quarantine": _get(
+        "Alerts set aside because a stage failed on them (kept, never dropped), newest first",
+        {
+            "200": _json(
+                {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/QuarantinedItem"}}
                     },
-                    "the quarantined items",
-                ),
-                "400": _error("a bad limit"),
-                **_UNAUTHORIZED,
-            },
-        }
-    },
-    "/quarantine": {
-        "get": {
-            "summary": "Dashboard: quarantined alerts",
-            "security": _SECURED,
-            "responses": {"200": _html("HTML page"), **_UNAUTHORIZED},
-        }
-    },
-    OPENAPI_PATH: {
-        "get": {
-            "summary": "This description",
-            "security": _SECURED,
-            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document"), **_UNAUTHORIZED},
-        }
-    },
-    "/healthz": {
-        "get": {
-            "summary": "Liveness",
-            "security": [],
-            "responses": {"200": _json({"type": "object"}, "the process runs")},
-        }
-    },
-    "/readyz": {
-        "get": {
-            "summary": "Readiness",
-            "security": [],
-            "responses": {
-                "200": _json({"type": "object"}, "store writable and workers running"),
-                "503": _json(
-                    {"type": "object", "properties": {"reasons": {"type": "array", "items": {"type": "string"}}}},
-                    "not ready, with the reasons",
-                ),
-            },
-        }
-    },
-    "/metrics": {
-        "get": {
-            "summary": "Prometheus exposition, names prefixed kubebot_",
-            "security": [],
-            "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
-        }
-    },
-    "/": {
-        "get": {
-            "summary": "Dashboard: the incident list",
-            "security": _SECURED,
-            "parameters": [p for p in _LIST_PARAMETERS if p["name"] != "limit"],
-            "responses": {"200": _html("HTML page"), "400": _html("a bad filter"), **_UNAUTHORIZED},
-        }
-    },
-    "/incidents/{id}": {
-        "get": {
-            "summary": "Dashboard: one incident",
-            "security": _SECURED,
-            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": _html("HTML page"), "404": _html("no such incident"), **_UNAUTHORIZED},
-        }
-    },
-    "/static/{name}": {
-        "get": {
-            "summary": "Dashboard stylesheet and script",
-            "security": _SECURED,
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "the file"}, "404": {"description": "no such file"}},
-        }
-    },
+                },
+                "the quarantined items",
+            ),
+            "400": _error("a bad limit"),
+            **_UNAUTHORIZED,
+        },
+        parameters=[{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+    ),
+    "/quarantine": _get("Dashboard: quarantined alerts", {"200": _html("HTML page"), **_UNAUTHORIZED}),
+    OPENAPI_PATH: _get("This description", {"200": _json({"type": "object"}, "OpenAPI 3.1 document"), **_UNAUTHORIZED}),
+    "/healthz": _get("Liveness", {"200": _json({"type": "object"}, "the process runs")}, secured=False),
+    "/readyz": _get(
+        "Readiness",
+        {
+            "200": _json({"type": "object"}, "store writable and workers running"),
+            "503": _json(
+                {"type": "object", "properties": {"reasons": {"type": "array", "items": {"type": "string"}}}},
+                "not ready, with the reasons",
+            ),
+        },
+        secured=False,
+    ),
+    "/metrics": _get(
+        "Prometheus exposition, names prefixed kubebot_",
+        {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        secured=False,
+    ),
+    "/": _get(
+        "Dashboard: the incident list",
+        {"200": _html("HTML page"), "400": _html("a bad filter"), **_UNAUTHORIZED},
+        parameters=[p for p in _LIST_PARAMETERS if p["name"] != "limit"],
+    ),
+    "/incidents/{id}": _get(
+        "Dashboard: one incident",
+        {"200": _html("HTML page"), "404": _html("no such incident"), **_UNAUTHORIZED},
+        parameters=[_path_parameter("id", "integer")],
+    ),
+    "/static/{name}": _get(
+        "Dashboard stylesheet and script",
+        {"200": {"description": "the file"}, "404": {"description": "no such file"}},
+        parameters=[_path_parameter("name", "string")],
+    ),
 }
 
 

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 
-from tests.conftest import alerts_paged
+from tests.conftest import HttpSink, alerts_paged
+from tests.processes import KubebotProcess
 
 ALERTNAME = "ChaosStorm"
 NAMESPACE = "chaos"
@@ -145,6 +146,27 @@ async def storm(
             await interrupt()
         await asyncio.gather(*senders)
     return result
+
+
+async def storm_through_a_restart(
+    kubebot: KubebotProcess,
+    sink: HttpSink,
+    bodies: Sequence[dict[str, Any]],
+    *,
+    tasks: int,
+    after_acks: int,
+    interrupt: Callable[[], Awaitable[None]],
+) -> tuple[StormResult, Counter[str]]:
+    """A storm while the sink is down, the process interrupted after `after_acks`
+    acknowledged bodies; then the sink up, the process started again, and everything sent:
+    the storm's result and the pods paged. A page cannot be half-delivered when the
+    process goes, so any second page is the pipeline's fault."""
+    async with stopped_afterwards(kubebot, sink):
+        result = await storm(kubebot.url, bodies, tasks=tasks, after_acks=after_acks, interrupt=interrupt)
+        await sink.start()
+        await asyncio.to_thread(kubebot.start)
+        await wait_until_idle(kubebot.url)
+    return result, paged_pods(sink.received)
 
 
 async def get_json(base: str, path: str) -> Any:
@@ -275,6 +297,36 @@ async def delayed_sources(delay_seconds: float) -> AsyncIterator[DelayedSources]
     finally:
         for runner in runners:
             await runner.cleanup()
+
+
+# ---- a kubebot under test and the sink it pages --------------------------------------------
+
+
+def quick_retries(sink_url: str, **notify: Any) -> dict[str, Any]:
+    """A `notify` section paging `sink_url` only, retrying soon (0.1 s, at most 0.5 s apart)
+    and long (1000 attempts, unless `notify` says otherwise)."""
+    retries = {"backoff_initial_seconds": 0.1, "backoff_max_seconds": 0.5, "max_attempts": 1000}
+    return {"default_urls": [sink_url], **retries, **notify}
+
+
+class Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+@asynccontextmanager
+async def stopped_afterwards(kubebot: KubebotProcess, sink: Stoppable) -> AsyncIterator[None]:
+    """The process, then the sink, stopped on the way out, however the block ends."""
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(kubebot.stop)
+        await sink.stop()
+
+
+def missing_and_doubled(acknowledged: Iterable[str], pages: Counter[str]) -> tuple[set[str], dict[str, int]]:
+    """Acknowledged pods never paged, and pods paged more than once: both empty when each
+    acknowledged alert was paged exactly once."""
+    return set(acknowledged) - set(pages), {pod: n for pod, n in pages.items() if n > 1}
 
 
 # ---- a sink that is slow to answer ------------------------------------------------------------

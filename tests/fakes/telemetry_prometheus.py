@@ -14,17 +14,14 @@ fixture's name is `prometheus`; importing it registers it).
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.processes import PrometheusProcess
 
 HOUR = 3600
 STEP = 15
@@ -169,82 +166,24 @@ def openmetrics(story: Story) -> str:
     return "\n".join(out) + "\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class PrometheusServer:
     url: str
     story: Story
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prometheus exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"prometheus at {url} not ready within {timeout}s")
-
-
-def start_prometheus(workdir: Path, story: Story) -> tuple[PrometheusServer, subprocess.Popen[bytes]]:
-    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
-    if prometheus is None or promtool is None:
+def start_prometheus(workdir: Path, story: Story) -> tuple[PrometheusServer, PrometheusProcess]:
+    if not PrometheusProcess.available():
         pytest.skip("the prometheus Debian package is not installed (make system-deps)")
-    data = workdir / "om.txt"
-    data.write_text(openmetrics(story), encoding="utf-8")
-    tsdb = workdir / "tsdb"
-    subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(data), str(tsdb)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    config = workdir / "prometheus.yml"
-    config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n", encoding="utf-8")
-    port = free_port()
-    with (workdir / "prometheus.log").open("wb") as log:  # the child keeps its own copy
-        proc = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tsdb}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--storage.tsdb.retention.time=100y",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, proc)
-    except BaseException:
-        proc.terminate()
-        proc.wait(10)
-        raise
-    return PrometheusServer(url, story), proc
+    process = PrometheusProcess.start(workdir, openmetrics(story))
+    return PrometheusServer(process.url, story), process
 
 
 @pytest.fixture(scope="session", name="prometheus")
 def prometheus_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     workdir = tmp_path_factory.mktemp("prometheus")
-    server, proc = start_prometheus(workdir, Story(now=int(time.time())))
+    server, process = start_prometheus(workdir, Story(now=int(time.time())))
     try:
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        process.stop()
