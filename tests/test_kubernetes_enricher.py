@@ -339,6 +339,22 @@ async def test_an_alert_without_kubernetes_labels_reads_nothing() -> None:
     assert fake.requests == []
 
 
+async def test_a_kind_not_looked_up_yet_is_named_without_reading_the_cluster() -> None:
+    fake = k3s_cluster()
+    labels = {"alertname": "KubeHpaMaxedOut", "namespace": "shop", "horizontalpodautoscaler": "frontend"}
+    async with serving(fake) as enricher:
+        result = await enricher.enrich(alert(labels), context())
+
+    assert result.status == "ok"
+    assert result.facts["subject"] == {
+        "kind": "HorizontalPodAutoscaler",
+        "namespace": "shop",
+        "name": "frontend",
+        "container": None,
+    }
+    assert fake.requests == []
+
+
 @pytest.mark.parametrize("mode", ["off", "auto"])
 async def test_no_cluster_means_no_enricher(mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)

@@ -41,7 +41,7 @@ def k3s_pod(name: str) -> dict[str, Any]:
     [
         (
             {"namespace": "shop", "pod": "checkout-7d9f", "container": "app", "job": "ksm"},
-            Subject("pod", "checkout-7d9f", "shop", "app"),
+            Subject("Pod", "checkout-7d9f", "shop", "app"),
         ),
         (
             {
@@ -50,33 +50,37 @@ def k3s_pod(name: str) -> dict[str, Any]:
                 "exported_namespace": "shop",
                 "exported_pod": "checkout-7d9f",
             },
-            Subject("pod", "checkout-7d9f", "shop"),
+            Subject("Pod", "checkout-7d9f", "shop"),
         ),
         (
             {"namespace": "shop", "deployment": "checkout"},
-            Subject("deployment", "checkout", "shop"),
+            Subject("Deployment", "checkout", "shop"),
         ),
-        ({"namespace": "db", "statefulset": "pg"}, Subject("statefulset", "pg", "db")),
+        ({"namespace": "db", "statefulset": "pg"}, Subject("StatefulSet", "pg", "db")),
         (
             {"namespace": "kube-system", "daemonset": "cilium"},
-            Subject("daemonset", "cilium", "kube-system"),
+            Subject("DaemonSet", "cilium", "kube-system"),
         ),
         (
             {"namespace": "batch", "job_name": "nightly", "job": "kube-state-metrics"},
-            Subject("job", "nightly", "batch"),
+            Subject("Job", "nightly", "batch"),
         ),
         (
             {"namespace": "shop", "replicaset": "checkout-7d9f"},
-            Subject("replicaset", "checkout-7d9f", "shop"),
+            Subject("ReplicaSet", "checkout-7d9f", "shop"),
         ),
         (
             {"namespace": "shop", "service": "checkout", "job": "checkout"},
-            Subject("service", "checkout", "shop"),
+            Subject("Service", "checkout", "shop"),
         ),
-        ({"node": "worker-1", "job": "kube-state-metrics"}, Subject("node", "worker-1", None)),
+        ({"node": "worker-1", "job": "kube-state-metrics"}, Subject("Node", "worker-1", None)),
+        (  # a scrape job is the scrape target, not a Kubernetes Job
+            {"job": "kube-state-metrics", "namespace": "monitoring"},
+            Subject("Service", "kube-state-metrics", "monitoring"),
+        ),
         (
             {"namespace": "shop", "pod": "checkout-7d9f", "container": "POD"},
-            Subject("pod", "checkout-7d9f", "shop"),
+            Subject("Pod", "checkout-7d9f", "shop"),
         ),
     ],
 )
@@ -88,7 +92,6 @@ def test_subject_is_the_most_specific_object_the_labels_name(labels: dict[str, s
     "labels",
     [
         {"alertname": "Watchdog"},
-        {"job": "kube-state-metrics", "namespace": "monitoring"},  # a scrape job, not a Job
         {"pod": "checkout-7d9f"},  # a namespaced name without its namespace
     ],
 )

@@ -55,13 +55,15 @@ BUDGET_SHARE = 0.8
 MAX_OWNER_DEPTH = 3
 # kind -> (RBAC resource, Kind) for what an alert label or an ownerReference can name.
 WORKLOADS: Mapping[str, tuple[str, str]] = {
-    "deployment": ("deployments", "Deployment"),
-    "statefulset": ("statefulsets", "StatefulSet"),
-    "daemonset": ("daemonsets", "DaemonSet"),
-    "replicaset": ("replicasets", "ReplicaSet"),
-    "job": ("jobs", "Job"),
-    "cronjob": ("cronjobs", "CronJob"),
+    "Deployment": ("deployments", "Deployment"),
+    "StatefulSet": ("statefulsets", "StatefulSet"),
+    "DaemonSet": ("daemonsets", "DaemonSet"),
+    "ReplicaSet": ("replicasets", "ReplicaSet"),
+    "Job": ("jobs", "Job"),
+    "CronJob": ("cronjobs", "CronJob"),
 }
+# Subject kinds read so far; the others (HPA, PVC, PV, PDB, Namespace...) are named only.
+LOOKED_UP_KINDS = frozenset({"Pod", "Node", "Service", *WORKLOADS})
 OWNER_RESOURCES: Mapping[str, str] = {kind: resource for resource, kind in WORKLOADS.values()}
 
 
@@ -113,6 +115,13 @@ class KubernetesEnricher:
                 status="ok",
                 facts={"subject": None},
                 reason="no Kubernetes object named in the alert's labels",
+            )
+        if subject.kind not in LOOKED_UP_KINDS:
+            return Enrichment(
+                source=self.name,
+                status="ok",
+                facts={"subject": subject.to_json()},
+                reason=f"no lookups for a {subject.kind} yet",
             )
         deadline = started + ctx.timeout_seconds * BUDGET_SHARE
         investigation = _Investigation(Lookups(self._api, ctx.cache, deadline), self.settings, subject, alert, ctx.now)
@@ -168,11 +177,11 @@ class _Investigation:
 
     async def run(self) -> Findings:
         kind = self.subject.kind
-        if kind == "pod":
+        if kind == "Pod":
             await self._pod_subject()
-        elif kind == "node":
+        elif kind == "Node":
             await self._node_subject()
-        elif kind == "service":
+        elif kind == "Service":
             await self._service_subject()
         else:
             await self._workload_subject()

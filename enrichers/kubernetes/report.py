@@ -52,11 +52,11 @@ class Findings:
 
 def verdict(findings: Findings) -> str:
     subject, now = findings.subject, findings.now
-    if subject.kind == "pod" and findings.pod is not None:
+    if subject.kind == "Pod" and findings.pod is not None:
         return pod_verdict(findings.pod, now, subject.container)
-    if subject.kind == "node" and findings.node is not None:
+    if subject.kind == "Node" and findings.node is not None:
         return findings.node.verdict() + _pods_health(findings.pods)
-    if subject.kind == "service" and findings.service is not None:
+    if subject.kind == "Service" and findings.service is not None:
         return findings.service.verdict()
     if findings.workload is not None:
         return findings.workload.verdict()
@@ -91,16 +91,16 @@ def _brief(pod: PodFacts) -> str:
 def summary_lines(findings: Findings) -> tuple[str, ...]:
     now = findings.now
     lines = [verdict(findings)]
-    closer_look = findings.pod if findings.subject.kind != "pod" else None
+    closer_look = findings.pod if findings.subject.kind != "Pod" else None
     if closer_look is not None and pod_badness(closer_look)[0] > 0:
         lines.append("worst pod " + pod_verdict(closer_look, now))
     if findings.owners:
         lines.append("owner: " + " -> ".join(o.describe() for o in findings.owners))
-    if findings.workload is not None and findings.subject.kind in ("pod", "service"):
+    if findings.workload is not None and findings.subject.kind in ("Pod", "Service"):
         lines.append(findings.workload.verdict())
     if findings.rollout is not None:
         lines.append(findings.rollout.describe(findings.alert_time))
-    if findings.node is not None and findings.subject.kind != "node":
+    if findings.node is not None and findings.subject.kind != "Node":
         lines.append(findings.node.verdict())
     pods_line = _pods_line(findings.pods)
     if pods_line is not None:
