@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from enrichers.base import Enrichment
 from receiver.models import parse_webhook
 from receiver.pipeline.render import RenderStage, render_message
 from receiver.pipeline.stage import Work
@@ -133,3 +134,80 @@ def test_an_http_source_is_printed_as_a_link() -> None:
     assert "Source: https://prom.example/graph?g0.expr=up" in _page(
         generator_url="https://prom.example/graph?g0.expr=up"
     )
+
+
+RUNBOOK = "https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubepodcrashlooping"
+
+
+def _crash_looping(
+    *, status: str = "firing", runbook: str = RUNBOOK, pod: str = "checkout-7d9f-x2", group: int = 1
+) -> list[Work]:
+    """A group whose critical alert is a pod crash looping, with what the Kubernetes
+    enricher found: its container's waiting reason, its Deployment and a rollout minutes before."""
+    body = fixture_json("alertmanager/alertmanager_webhook_sample_group3.json")
+    alert = body["alerts"][2]
+    alert["status"] = status
+    alert["labels"] |= {"namespace": "shop", "pod": pod, "container": "app"}
+    alert["annotations"] = {"summary": "Pod is crash looping.", "runbook_url": runbook}
+    webhook = parse_webhook({**body, "alerts": [*body["alerts"][: group - 1], alert]})
+    container = {"name": "app", "waiting_reason": "CrashLoopBackOff", "last_termination": {"reason": "Error"}}
+    facts = {
+        "pod": {"name": pod, "namespace": "shop", "exists": True, "containers": [container]},
+        "workload": {"kind": "Deployment", "name": "checkout", "namespace": "shop", "exists": True},
+        "rollout": {
+            "deployment": "checkout",
+            "revision": 4,
+            "previous_revision": 3,
+            "started_at": "2026-11-25T14:50:00Z",
+        },
+    }
+    kubernetes = Enrichment.found("kubernetes", facts, ("checkout-7d9f-x2: CrashLoopBackOff",))
+    return [
+        Work(a, webhook.group, NOW, routes=("json://a",), enrichment={"kubernetes": kubernetes}) for a in webhook.alerts
+    ]
+
+
+def _body(works: list[Work]) -> str:
+    messages = [w.message for w in works if w.message is not None]
+    assert len(messages) == 1
+    assert messages[0] is not None
+    return messages[0].body
+
+
+async def test_a_page_ends_with_what_to_do_and_the_runbook() -> None:
+    body = _body(await RenderStage().exec(_crash_looping()))
+    assert body.splitlines()[-4:] == [
+        "What to do:",
+        "  * Revision 4 rolled out just before: roll back to revision 3, the last good one:"
+        " kubectl -n shop rollout undo deployment/checkout --to-revision=3",
+        "  * Read why the last instance exited: kubectl -n shop logs checkout-7d9f-x2 -c app --previous",
+        f"Runbook: {RUNBOOK}",
+    ]
+
+
+async def test_a_group_page_ends_with_what_to_do_about_the_alert_it_leads_with() -> None:
+    body = _body(await RenderStage().exec(_crash_looping(group=3)))
+    assert body.index("Also in this group:") < body.index("What to do:")
+    assert body.splitlines()[-1] == f"Runbook: {RUNBOOK}"
+    assert "--to-revision=3" in body.splitlines()[-3]
+
+
+async def test_a_resolved_page_has_nothing_to_do_but_keeps_its_runbook() -> None:
+    body = _body(await RenderStage().exec(_crash_looping(status="resolved")))
+    assert "What to do:" not in body
+    assert body.splitlines()[-1] == f"Runbook: {RUNBOOK}"
+
+
+async def test_a_runbook_that_is_not_an_http_link_is_left_out() -> None:
+    body = _body(await RenderStage().exec(_crash_looping(runbook="javascript:alert(1)")))
+    assert "Runbook" not in body
+    assert "javascript" not in body
+    assert body.splitlines()[-1].startswith("  * ")
+
+
+async def test_a_hostile_pod_name_gets_words_but_no_command_and_cannot_ping() -> None:
+    body = _body(await RenderStage().exec(_crash_looping(pod="x @here; rm -rf /")))
+    advice = body[body.index("What to do:") :].splitlines()[1:3]
+    assert advice[1] == "  * Read why the last instance exited"
+    assert "@here" not in body
+    assert "rm -rf" not in "".join(advice)

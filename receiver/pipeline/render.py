@@ -7,7 +7,11 @@ import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
+from enrichers.kubernetes.report import read_verdict
+from enrichers.kubernetes.subject import resolve
+from enrichers.times import parse_time
 from receiver.incidents import severity_rank
+from receiver.pipeline.advice import advice
 from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.stage import Message, Work
 
@@ -46,7 +50,22 @@ def render_message(outcome: Outcome, *others: Outcome) -> Message:
     full, and after it one line for each other alert of its group sent in the same message.
     Labels, annotations and enrichment are untrusted: no mention in them pings anyone."""
     message = _render_group(outcome, *others)
-    return Message(neutralise_mentions(message.title), neutralise_mentions(message.body), message.notify_type)
+    body = "\n".join((message.body, *_what_to_do(outcome)))
+    return Message(neutralise_mentions(message.title), neutralise_mentions(body), message.notify_type)
+
+
+def _what_to_do(outcome: Outcome) -> list[str]:
+    """The page ends with what to do about the alert it leads with, and the rule's runbook."""
+    alert = outcome.alert
+    lines: list[str] = []
+    if alert.status == "firing":
+        facts = outcome.facts_of("kubernetes")
+        subject = resolve(alert.labels).subject
+        started = parse_time(alert.starts_at)
+        hints = advice(subject, read_verdict(facts), alert.labels, alert.annotations, facts, started)
+        lines += ["What to do:", *(f"  * {hint}" for hint in hints)] if hints else []
+    runbook = page_link(alert.annotations.get("runbook_url"))
+    return lines + ([f"Runbook: {runbook}"] if runbook else [])
 
 
 def _render_group(outcome: Outcome, *others: Outcome) -> Message:
@@ -111,8 +130,7 @@ def _render_one(outcome: Outcome) -> Message:
             lines.append(f"{source}: unavailable ({enrichment.reason})")
         else:
             lines.extend(f"{source}: {line}" for line in enrichment.summary[:MAX_LINES_PER_SOURCE])
-    links = [("Source", alert.generator_url), ("Runbook", annotations.get("runbook_url"))]
-    links.append(("Alertmanager", group.external_url))
+    links = [("Source", alert.generator_url), ("Alertmanager", group.external_url)]
     lines.extend(f"{name}: {url}" for name, url in ((n, page_link(u)) for n, u in links) if url)
     if group.truncated_alerts:
         lines.append(f"Alertmanager left out {group.truncated_alerts} more alerts of this group.")
