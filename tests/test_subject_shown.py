@@ -136,3 +136,24 @@ async def test_the_dashboard_shows_the_subject(client: TestClient[Any, Any]) -> 
     html = await (await client.get(f"/incidents/{incident['id']}")).text()
     assert '<dd class="subject">PersistentVolumeClaim shop/data-db-0</dd>' in html
 
+
+async def test_a_filling_volume_folds_nothing_on_its_node(client: TestClient[Any, Any]) -> None:
+    """The issue's case through the whole pipeline: nothing is folded under the claim."""
+    throttling = {"alertname": "CPUThrottlingHigh", "namespace": "shop", "container": "app", "node": "worker-3"}
+    await post_and_wait(
+        client,
+        [
+            webhook(
+                "shop",
+                PVC,
+                {**KSM, "alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-7d9f-x2"},
+                {**KSM, "alertname": "KubeJobFailed", "namespace": "shop", "job_name": "backup-29012"},
+                {**KSM, "alertname": "KubeDeploymentReplicasMismatch", "namespace": "shop", "deployment": "web"},
+                {**throttling, "pod": "api-7d9f-x2"},
+                {**throttling, "pod": "web-5c4f-abcde"},
+            )
+        ],
+    )
+    [incident] = (await (await client.get("/api/v1/incidents")).json())["incidents"]
+    detail = await (await client.get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert [(d["decision"], d["reason"]) for d in detail["decisions"]] == [("notify", None)] * 6
