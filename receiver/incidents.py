@@ -8,11 +8,12 @@ cause's incident when correlation finds one).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from receiver.pipeline.outcome import Outcome
+import msgspec
+
+from receiver.pipeline.outcome import Outcome, SubjectRecord
 
 SEVERITY_ORDER = ("none", "info", "warning", "error", "critical")
 
@@ -32,6 +33,8 @@ class Incident:
     paged: bool
     firing_count: int  # alerts of this incident still firing
     alert_count: int
+    # What the alert that opened it is about; None only for incidents stored before subjects.
+    subject: SubjectRecord | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,7 +50,16 @@ class Incident:
             "paged": self.paged,
             "firing_alerts": self.firing_count,
             "alert_count": self.alert_count,
+            "subject": subject_json(self.subject),
         }
+
+
+def subject_json(subject: SubjectRecord | None) -> dict[str, Any] | None:
+    """`{"kind", "namespace", "name"}`, as the API shows a subject."""
+    if subject is None:
+        return None
+    plain: dict[str, Any] = msgspec.to_builtins(subject)
+    return plain
 
 
 def severity_rank(severity: str) -> int:
@@ -61,17 +73,17 @@ def apply_outcome(current: Incident | None, outcome: Outcome, now: float, was_fi
     incident: the store keeps that set in its own table, so an incident of a storm's
     50,000 alerts costs one row lookup per alert, not a copy of the whole set.
     """
-    labels = outcome.alert.labels
-    severity = labels.get("severity", "none")
+    severity = outcome.alert.labels.get("severity", "none")
     causes = outcome.root_causes
+    subject = outcome.about
     if current is None:
         current = Incident(
             id=None,
             key=outcome.key,
-            title=_title(labels),
+            title=_title(outcome.alertname, subject),
             status="firing",
             severity=severity,
-            namespace=labels.get("namespace", ""),
+            namespace=_namespace(subject),
             started_at=now,
             updated_at=now,
             resolved_at=None,
@@ -79,6 +91,7 @@ def apply_outcome(current: Incident | None, outcome: Outcome, now: float, was_fi
             paged=False,
             firing_count=0,
             alert_count=0,
+            subject=subject,
         )
     now_firing = outcome.alert.status == "firing"
     firing = current.firing_count + int(now_firing) - int(was_firing)
@@ -93,10 +106,17 @@ def apply_outcome(current: Incident | None, outcome: Outcome, now: float, was_fi
         paged=current.paged or outcome.paged,
         firing_count=firing,
         alert_count=current.alert_count + 1,
+        subject=current.subject or subject,
     )
 
 
-def _title(labels: Mapping[str, str]) -> str:
-    where = labels.get("namespace") or labels.get("node") or labels.get("job") or ""
-    name = labels.get("alertname", "unnamed")
-    return f"{name} in {where}" if where else name
+def _title(alertname: str, subject: SubjectRecord) -> str:
+    """The alert and its subject: "KubeHpaMaxedOut HorizontalPodAutoscaler shop/frontend"."""
+    return f"{alertname} {subject.ref}" if subject.names_an_object else alertname
+
+
+def _namespace(subject: SubjectRecord) -> str:
+    """The subject's namespace (a Namespace's own name), never the exporter's."""
+    if subject.kind == "Namespace":
+        return subject.name
+    return subject.namespace or ""

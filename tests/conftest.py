@@ -62,9 +62,10 @@ async def all_deliveries(store: Incidents) -> list[DeliveryRecord]:
     return sorted((d for detail in details if detail for d in detail.deliveries), key=lambda d: d.id)
 
 
-_SINGLE_TITLE = re.compile(r"^\[(?:FIRING|RESOLVED|FLAPPING)\] (\S+) (\S+)")
+# A headline names the alert, then its subject: "Kind namespace/name" (or "Kind name").
+_SINGLE_TITLE = re.compile(r"^\[(?:FIRING|RESOLVED|FLAPPING)\] (\S+) (?:[A-Z][A-Za-z]+ )?(\S+)")
 _BUNDLE_TITLE = re.compile(r"^\[(?:FIRING|RESOLVED):\d+\] ")
-_BUNDLED_LINE = re.compile(r"^  - (\S+) (\S+?)(?::|$)")
+_BUNDLED_LINE = re.compile(r"^  - (\S+) (?:[A-Z][A-Za-z]+ )?(\S+?)(?::|$)")
 
 
 def alerts_paged(received: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:

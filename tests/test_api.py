@@ -72,7 +72,7 @@ async def test_filters_and_cursor_page_through_newest_first(client: TestClient[A
     ids = [i["id"] for i in first["incidents"] + rest["incidents"]]
     assert ids == sorted(ids, reverse=True)
     assert len(ids) == 4
-    assert [i["title"] for i in by_text["incidents"]] == ["AlertB in default"]
+    assert [i["title"] for i in by_text["incidents"]] == ["AlertB Pod default/checkout-7d9f"]
     assert resolved == {"incidents": [], "next": None}
 
 

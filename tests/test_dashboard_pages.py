@@ -66,7 +66,7 @@ async def test_the_list_shows_firing_incidents_above_resolved_ones(
     client: TestClient[Any, Any], incidents: list[dict[str, Any]]
 ) -> None:
     html = await _page(client, "/")
-    assert html.index("HighErrorRate in default") < html.index("DiskFull in default")
+    assert html.index("HighErrorRate Pod default/checkout-7d9f") < html.index("DiskFull Pod default/checkout-7d9f")
     assert html.index("Firing") < html.index("Resolved")
 
 

@@ -97,7 +97,7 @@ async def test_alert_posted_to_alertmanager_arrives_by_json_and_mail_then_resolv
         await asyncio.to_thread(am.stop)
         await asyncio.to_thread(kubebot.stop)
 
-    assert firing["title"] == "[FIRING] E2ECheckoutErrors shop/checkout-1 (critical)"
+    assert firing["title"] == "[FIRING] E2ECheckoutErrors Pod shop/checkout-1 (critical)"
     assert "checkout returns 5xx <b>now</b>" in firing["message"]
     assert http_sink.headers[0]["User-Agent"] == "Apprise"
     assert resolved["title"].startswith("[RESOLVED] E2ECheckoutErrors")

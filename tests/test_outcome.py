@@ -11,7 +11,7 @@ import pytest
 from enrichers.base import Enrichment
 from rca.model import Edge, RootCause
 from receiver.models import parse_webhook
-from receiver.pipeline.outcome import Decision, GraphRecord, decode_outcome
+from receiver.pipeline.outcome import Decision, GraphRecord, SubjectRecord, decode_outcome
 from receiver.pipeline.rank import graph_view
 from receiver.pipeline.stage import Work
 
@@ -119,9 +119,18 @@ def test_an_outcome_stored_before_it_had_a_type_decodes_and_encodes_back_unchang
     assert outcome.to_json() == json.loads(stored)
 
 
-def test_the_pipeline_records_the_outcome_it_recorded_before() -> None:
-    assert _crash_looping().outcome() == decode_outcome(STORED_PAGED)
-    assert json.loads(_crash_looping().outcome().encode()) == json.loads(STORED_PAGED)
+def test_the_pipeline_records_the_outcome_it_recorded_before_plus_its_subject() -> None:
+    subject = SubjectRecord(kind="Pod", namespace="shop", name="api-7d9f-x2")
+    assert _crash_looping().outcome() == msgspec.structs.replace(decode_outcome(STORED_PAGED), subject=subject)
+    assert json.loads(_crash_looping().outcome().encode()) == {
+        **json.loads(STORED_PAGED),
+        "subject": {"kind": "Pod", "namespace": "shop", "name": "api-7d9f-x2"},
+    }
+
+
+def test_a_row_written_before_subjects_is_about_what_its_labels_name() -> None:
+    assert decode_outcome(STORED_PAGED).about == SubjectRecord(kind="Pod", namespace="shop", name="api-7d9f-x2")
+    assert decode_outcome(STORED_RESOLVED).about == SubjectRecord(kind="Node", name="node-1")
 
 
 def test_a_decoded_outcome_is_typed() -> None:

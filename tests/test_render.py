@@ -40,7 +40,7 @@ async def test_a_groups_alerts_go_out_as_one_message_carried_by_the_most_severe(
 async def test_a_single_alert_gets_its_own_title() -> None:
     rendered = await RenderStage().exec(_works()[:1])
     assert rendered[0].message is not None
-    assert rendered[0].message.title == "[FIRING] PodCrashLooping default/api-1 (warning)"
+    assert rendered[0].message.title == "[FIRING] PodCrashLooping Pod default/api-1 (warning)"
 
 
 async def test_alerts_for_different_channels_are_not_bundled() -> None:

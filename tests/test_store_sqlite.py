@@ -92,3 +92,29 @@ async def test_a_body_expanded_and_claimed_in_one_call_is_decoded_once(
     await store.close()
     assert [q.alert for q in claimed] == list(GROUP.alerts)
     assert len(decoded) == 1
+
+
+async def test_an_incident_stored_before_subjects_gets_one_with_its_next_alert(tmp_path: Path) -> None:
+    path = tmp_path / "kb.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE incidents (id INTEGER PRIMARY KEY, key TEXT NOT NULL, title TEXT NOT NULL,"
+            " status TEXT NOT NULL, severity TEXT NOT NULL, namespace TEXT NOT NULL, started_at REAL NOT NULL,"
+            " updated_at REAL NOT NULL, resolved_at REAL, top_cause TEXT, paged INTEGER NOT NULL,"
+            " firing_count INTEGER NOT NULL, alert_count INTEGER NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO incidents VALUES (1, ?, 'PodCrashLooping in default', 'firing', 'warning', 'default',"
+            " 0, 0, NULL, NULL, 1, 0, 0)",
+            (GROUP.group.group_key,),
+        )
+    store = await SqliteStore.open(path)
+    [before] = await store.incidents(IncidentQuery())
+    await accept(store, GROUP, NOW)
+    [first, *_] = await store.claim(10)
+    await finish(store, first.id, outcome_of(first), [], NOW)
+    [after] = await store.incidents(IncidentQuery())
+    await store.close()
+    assert before.subject is None
+    assert after.subject is not None
+    assert (after.id, after.title, after.subject.ref) == (1, "PodCrashLooping in default", "Pod default/api-1")

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from enrichers.base import Enrichment, EnrichmentStatus
+from enrichers.kubernetes.subject import Subject, resolve
 from enrichers.times import parse_time
 from rca.model import RootCause
 from receiver.models import Alert, AlertStatus, Group
@@ -159,6 +160,32 @@ class GraphRecord(msgspec.Struct, frozen=True, kw_only=True):
     causes: tuple[str, ...] = ()
 
 
+class SubjectRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The object the alert is about (`{"kind", "namespace", "name"}`, as the API shows it)."""
+
+    kind: str
+    namespace: str | None = None  # None for cluster-scoped kinds
+    name: str
+
+    @classmethod
+    def of(cls, subject: Subject) -> SubjectRecord:
+        return cls(kind=subject.kind, namespace=subject.namespace, name=subject.name)
+
+    @classmethod
+    def of_labels(cls, labels: Mapping[str, str]) -> SubjectRecord:
+        return cls.of(resolve(labels).subject)
+
+    @property
+    def ref(self) -> str:
+        """As people read it: "HorizontalPodAutoscaler shop/frontend", "Node worker-3"."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+    @property
+    def names_an_object(self) -> bool:
+        """False for the cluster as a whole: the labels named nothing in it."""
+        return self.kind != "Cluster"
+
+
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     """What happened to one alert (no secrets: routes are redacted before they get here)."""
 
@@ -176,6 +203,9 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     # None only in rows written before correlation: the group is the incident then.
     incident_key: str | None = None
     sent_with: str | None = None  # paged in the message of this alert of its group
+    # Unset (and so left out of the JSON) only in rows written before subjects: `about`
+    # resolves those from their labels, which is what the pipeline does too.
+    subject: SubjectRecord | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def key(self) -> str:
@@ -185,6 +215,13 @@ class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def paged(self) -> bool:
         return self.decision == "notify" and bool(self.routes)
+
+    @property
+    def about(self) -> SubjectRecord:
+        """The object the alert is about, for rows of every version."""
+        if isinstance(self.subject, SubjectRecord):
+            return self.subject
+        return SubjectRecord.of_labels(self.alert.labels)
 
     def as_decision(self) -> Decision:
         return Decision(self.decision, self.reason, self.rule)

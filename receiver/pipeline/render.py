@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from enrichers.kubernetes.report import read_verdict
@@ -74,8 +74,9 @@ def _render_group(outcome: Outcome, *others: Outcome) -> Message:
         return message
     status = outcome.alert.status
     names = {o.alert.name for o in (outcome, *others)}
-    first = outcome.alert.labels
-    where = first.get("namespace") or first.get("node") or ""
+    first, subject = outcome.alert.labels, outcome.about
+    # The carrier's subject's namespace (or its node): never the exporter's namespace.
+    where = (subject.namespace or subject.name) if subject.names_an_object else ""
     title = f"[{status.upper()}:{len(others) + 1}] " + (
         outcome.alert.name if len(names) == 1 else f"{len(names)} kinds of alerts"
     )
@@ -87,12 +88,12 @@ def _render_group(outcome: Outcome, *others: Outcome) -> Message:
     lines.append("")
     lines.append("Also in this group:")
     for other in others[:MAX_BUNDLED_LINES]:
-        labels, annotations = other.alert.labels, other.alert.annotations
+        annotations = other.alert.annotations
         summary = annotations.get("summary") or annotations.get("message") or ""
         kubernetes = other.enrichment.get("kubernetes")
         verdict = kubernetes.summary if kubernetes is not None else ()
         detail = verdict[0] if verdict else summary
-        lines.append(f"  - {other.alert.name} {_subject(labels)}" + (f": {detail}" if detail else ""))
+        lines.append(f"  - {other.alert.name} {headline_subject(other)}" + (f": {detail}" if detail else ""))
     if len(others) > MAX_BUNDLED_LINES:
         lines.append(f"  ... and {len(others) - MAX_BUNDLED_LINES} more (see the dashboard)")
     return Message(title=title, body="\n".join(lines), notify_type=message.notify_type)
@@ -102,7 +103,7 @@ def _render_one(outcome: Outcome) -> Message:
     alert, group = outcome.alert, outcome.group
     labels, annotations = alert.labels, alert.annotations
     status = alert.status
-    subject = _subject(labels)
+    subject = headline_subject(outcome)
     severity = labels.get("severity", "none")
     flapping = outcome.reason == "flapping"
     title = f"[{'FLAPPING' if flapping else status.upper()}] {alert.name}"
@@ -158,21 +159,11 @@ _TYPE_BY_SEVERITY = {
 }
 
 
-def _subject(labels: Mapping[str, str]) -> str:
-    for key in (
-        "pod",
-        "deployment",
-        "statefulset",
-        "daemonset",
-        "job_name",
-        "node",
-        "service",
-        "instance",
-    ):
-        if labels.get(key):
-            namespace = labels.get("namespace")
-            return f"{namespace}/{labels[key]}" if namespace and key != "node" else labels[key]
-    return labels.get("namespace", "")
+def headline_subject(outcome: Outcome) -> str:
+    """The object the alert is about ("HorizontalPodAutoscaler shop/frontend"), never the
+    exporter that reported it; empty for an alert about the cluster as a whole."""
+    subject = outcome.about
+    return subject.ref if subject.names_an_object else ""
 
 
 class RenderStage:

@@ -24,6 +24,7 @@ from receiver.pipeline.outcome import (
     GraphRecord,
     GroupRecord,
     Outcome,
+    SubjectRecord,
 )
 from receiver.redact import redact_url
 
@@ -69,6 +70,7 @@ class Work:
             graph=self.graph,
             incident_key=self.incident_key or self.group.group_key,
             sent_with=self.sent_with,
+            subject=SubjectRecord.of_labels(self.alert.labels),
         )
 
 

@@ -18,13 +18,15 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
 import networkx as nx
 
 from enrichers.base import Enrichment
 from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
+from enrichers.kubernetes.subject import Subject, label_value, resolve
 from enrichers.telemetry.naming import alert_service
 from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
 from receiver.matchers import all_match
@@ -36,7 +38,30 @@ K = TypeVar("K")
 V = TypeVar("V")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HEARTBEAT_RULE = "heartbeat"
-NODE_DOWN_ALERTS = frozenset({"KubeNodeNotReady", "KubeNodeUnreachable", "NodeDown"})
+
+# What a node alert says is wrong with its node, read from what its labels mean:
+# kube-state-metrics' kube_node_status_condition names the condition in `condition`, and
+# kube_node_spec_taint names in `key` the taints the node lifecycle controller sets.
+_CONDITION_TROUBLE = {
+    "Ready": "NotReady",
+    "MemoryPressure": "under MemoryPressure",
+    "DiskPressure": "under DiskPressure",
+    "PIDPressure": "under PIDPressure",
+    "NetworkUnavailable": "without network",
+}
+_TAINT_TROUBLE = {
+    "node.kubernetes.io/not-ready": "NotReady",
+    "node.kubernetes.io/unreachable": "unreachable",
+    "node.kubernetes.io/memory-pressure": "under MemoryPressure",
+    "node.kubernetes.io/disk-pressure": "under DiskPressure",
+    "node.kubernetes.io/pid-pressure": "under PIDPressure",
+    "node.kubernetes.io/network-unavailable": "without network",
+}
+# Rules that aggregate those labels away but whose names say the same thing.
+_NAMED_TROUBLE = {"KubeNodeNotReady": "NotReady", "KubeNodeUnreachable": "unreachable", "NodeDown": "down"}
+# A filesystem or block device on a node is what such an alert is about, never the node.
+_FILESYSTEM_LABELS = ("mountpoint", "fstype", "device")
+_VOLUME_KINDS = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
 
 
 class Bounded(Generic[K, V]):
@@ -72,6 +97,7 @@ class ActiveCause:
     fingerprint: str
     incident_key: str
     alertname: str
+    trouble: str = ""  # a node cause: what is wrong with the node ("NotReady", "unreachable")
 
 
 @dataclass
@@ -159,19 +185,91 @@ def not_actionable(kubernetes: KubernetesVerdict) -> str | None:
     return None
 
 
-def subjects_of(alert: Alert, kubernetes: KubernetesVerdict) -> tuple[str | None, str | None]:
-    """(node, service) the alert is about, as far as labels and Kubernetes facts say."""
-    node = alert.labels.get("node") or (kubernetes.pod.node if kubernetes.pod else None) or None
-    return node, alert_service(alert.labels)
+class NodeState(msgspec.Struct, frozen=True):
+    """A node as the Kubernetes facts describe it (the alert's node, or its pod's)."""
+
+    name: str | None = None
+    exists: bool = True
+    ready: bool | None = None
+    problems: tuple[str, ...] = ()  # "NotReady: reason", "MemoryPressure", ...
+
+    @property
+    def healthy(self) -> bool:
+        return self.exists and self.ready is True and not self.problems
+
+    def trouble(self) -> str | None:
+        if not self.exists:
+            return None  # gone: nothing to say about what runs there
+        if self.ready is False:
+            return "NotReady"
+        return next((_CONDITION_TROUBLE[p] for p in self.problems if p in _CONDITION_TROUBLE), None)
+
+
+def node_state(facts: Mapping[str, Any]) -> NodeState | None:
+    found = facts.get("node")
+    if not isinstance(found, Mapping):
+        return None
+    try:
+        return msgspec.convert(dict(found), NodeState)
+    except msgspec.ValidationError:
+        return None  # a shape no version of the enricher wrote: no word about the node
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What suppression reads about one alert to follow causal links: its subject, the
+    service it concerns, and for a pod the node it runs on, for a node what is wrong."""
+
+    subject: Subject
+    service: str | None
+    pod_node: str | None = None  # a pod alert: the node its pod runs on
+    node_healthy: bool = False  # a pod alert: its own facts show that node Ready
+    node_trouble: str | None = None  # a node alert that says the node is down or under pressure
+
+    @property
+    def is_node_cause(self) -> bool:
+        return self.node_trouble is not None
+
+
+def read_alert(alert: Alert, facts: Mapping[str, Any]) -> Reading:
+    """The reading of `alert` from its labels and its Kubernetes facts (fresh or stored)."""
+    labels = alert.labels
+    subject = resolve(labels).subject
+    # A volume or filesystem alert names the exporter's or kubelet's service, if any: no
+    # service failure other alerts could depend on.
+    volume = subject.kind in _VOLUME_KINDS or any(label_value(labels, k) for k in _FILESYSTEM_LABELS)
+    service = None if volume else alert_service(labels)
+    node = node_state(facts)
+    if subject.kind == "Pod":
+        pod = read_verdict(facts).pod
+        on = (pod.node if pod is not None else None) or label_value(labels, "node")
+        healthy = node is not None and node.name == on and node.healthy
+        return Reading(subject, service, pod_node=on, node_healthy=healthy)
+    if subject.kind == "Node" and not volume:
+        return Reading(subject, service, node_trouble=node_trouble(labels, node))
+    return Reading(subject, service)
+
+
+def node_trouble(labels: Mapping[str, str], node: NodeState | None) -> str | None:
+    """What a node alert says is wrong with its node, in words; None when it does not say
+    the node is down, unreachable or under pressure. Facts showing the node Ready win."""
+    if node is not None and node.healthy:
+        return None
+    said = (
+        _CONDITION_TROUBLE.get(label_value(labels, "condition") or "")
+        or _TAINT_TROUBLE.get(label_value(labels, "key") or "")
+        or _NAMED_TROUBLE.get(labels.get("alertname", ""))
+    )
+    return said or (node.trouble() if node is not None else None)
+
+
+def kubernetes_facts(enrichment: Mapping[str, Enrichment]) -> Mapping[str, Any]:
+    found = enrichment.get("kubernetes")
+    return found.facts if found is not None else {}
 
 
 def kubernetes_verdict(enrichment: Mapping[str, Enrichment]) -> KubernetesVerdict:
-    found = enrichment.get("kubernetes")
-    return read_verdict(found.facts) if found is not None else KubernetesVerdict()
-
-
-def is_node_cause(alert: Alert) -> bool:
-    return alert.name in NODE_DOWN_ALERTS or (bool(alert.labels.get("node")) and not alert.labels.get("pod"))
+    return read_verdict(kubernetes_facts(enrichment))
 
 
 class Suppressor:
@@ -192,14 +290,14 @@ class Suppressor:
         alert, now, memory = work.alert, self.clock(), self.memory
         kubernetes = kubernetes_verdict(work.enrichment)
         state = (alert.fingerprint, alert.starts_at.isoformat())
-        node, service = subjects_of(alert, kubernetes)
+        reading = read_alert(alert, kubernetes_facts(work.enrichment))
         if not work.held:
             self._record_change(alert, now)
         if alert.status == "resolved":
-            self._remember_resolved(alert, node, service, now)
+            self._remember_resolved(alert, reading, now)
         elif not work.held:
-            self._remember_cause(alert, node, service, work.incident_key or work.group.group_key)
-        decision = self._first_objection(work, kubernetes, node, service, now)
+            self._remember_cause(alert, reading, work.incident_key or work.group.group_key)
+        decision = self._first_objection(work, kubernetes, reading, now)
         if decision.action == "notify" and alert.status == "firing" and self._hold and not work.held:
             memory.held.put(state, now)
             return dataclasses.replace(work, decision=Decision.hold(now + self._hold))
@@ -211,13 +309,13 @@ class Suppressor:
         """Memory as deciding this stored outcome left it (start-up, after a restart).
         ValueError when its alert's times are not times (a damaged row)."""
         alert = outcome.alert.to_alert()
-        node, service = subjects_of(alert, read_verdict(outcome.facts_of("kubernetes")))
+        reading = read_alert(alert, outcome.facts_of("kubernetes"))
         decision = outcome.as_decision()
         self._record_change(alert, decided_at)
         if alert.status == "resolved":
-            self._remember_resolved(alert, node, service, decided_at)
+            self._remember_resolved(alert, reading, decided_at)
         else:
-            self._remember_cause(alert, node, service, outcome.incident_key or "")
+            self._remember_cause(alert, reading, outcome.incident_key or "")
         self._remember_decision(alert, decision, decided_at)
         if decision.reason == "flapping" and decision.action == "notify":
             self.memory.flapping_since.put(alert.fingerprint, decided_at)
@@ -228,10 +326,10 @@ class Suppressor:
         """An alert state still waiting out its grace period in the store."""
         self.memory.held.put((fingerprint, starts_at), held_since)
 
-    def _remember_resolved(self, alert: Alert, node: str | None, service: str | None, now: datetime) -> None:
+    def _remember_resolved(self, alert: Alert, reading: Reading, now: datetime) -> None:
         self.memory.resolved_seen.put((alert.fingerprint, alert.starts_at.isoformat()), now)
         self.memory.last_paged.pop((alert.fingerprint, "firing"))  # firing again is news, not a repeat
-        self._forget_cause(alert, node, service)
+        self._forget_cause(alert, reading)
 
     def _remember_decision(self, alert: Alert, decision: Decision, now: datetime) -> None:
         state = (alert.fingerprint, alert.starts_at.isoformat())
@@ -241,9 +339,7 @@ class Suppressor:
         if decision.action == "notify":
             self.memory.last_paged.put((alert.fingerprint, alert.status), (now, alert.starts_at.isoformat()))
 
-    def _first_objection(
-        self, work: Work, kubernetes: KubernetesVerdict, node: str | None, service: str | None, now: datetime
-    ) -> Decision:
+    def _first_objection(self, work: Work, kubernetes: KubernetesVerdict, reading: Reading, now: datetime) -> Decision:
         alert, config, memory = work.alert, self.config, self.memory
         if config.heartbeat.matchers and all_match(config.heartbeat.matchers, alert.labels):
             memory.heartbeat_at = now
@@ -264,10 +360,10 @@ class Suppressor:
             return Decision.suppress("not_actionable", moot)
         if memory.resolved_seen.get((alert.fingerprint, alert.starts_at.isoformat())) is not None:
             return Decision.suppress("resolved_in_grace", f"resolved within {self._hold.total_seconds():g}s")
-        cause = self._cause_of(alert, node, service)
+        cause = self._cause_of(alert, reading)
         if cause is not None:
-            key, found = cause
-            return dataclasses.replace(Decision.suppress("symptom", key), incident_key=found.incident_key)
+            link, found = cause
+            return dataclasses.replace(Decision.suppress("symptom", link), incident_key=found.incident_key)
         last = memory.last_paged.get((alert.fingerprint, alert.status))
         # The same alert state decided again (its outcome could not be stored) is not a repeat.
         if last is not None and last[1] != alert.starts_at.isoformat():
@@ -317,25 +413,30 @@ class Suppressor:
             return Decision("notify", "flapping", detail)
         return Decision.suppress("flapping", detail)
 
-    def _remember_cause(self, alert: Alert, node: str | None, service: str | None, incident_key: str) -> None:
-        cause = ActiveCause(alert.fingerprint, incident_key, alert.name)
-        if node and is_node_cause(alert):
-            self.memory.active.put(f"node:{node}", cause)
-        if service:
-            self.memory.active.put(f"service:{service}", cause)
+    def _remember_cause(self, alert: Alert, reading: Reading, incident_key: str) -> None:
+        cause = ActiveCause(alert.fingerprint, incident_key, alert.name, reading.node_trouble or "")
+        if reading.node_trouble:
+            self.memory.active.put(f"node:{reading.subject.name}", cause)
+        if reading.service:
+            self.memory.active.put(f"service:{reading.service}", cause)
 
-    def _forget_cause(self, alert: Alert, node: str | None, service: str | None) -> None:
-        for key in (f"node:{node}", f"service:{service}"):
+    def _forget_cause(self, alert: Alert, reading: Reading) -> None:
+        # Every key it could have been remembered under: its facts may have changed since.
+        node = reading.subject.name if reading.subject.kind == "Node" else None
+        for key in (f"node:{node}", f"service:{reading.service}"):
             found = self.memory.active.get(key)
             if found is not None and found.fingerprint == alert.fingerprint:
                 self.memory.active.pop(key)
 
-    def _cause_of(self, alert: Alert, node: str | None, service: str | None) -> tuple[str, ActiveCause] | None:
-        """Another firing alert this one depends on: its node is down, or a callee fails."""
-        if node and not is_node_cause(alert):
+    def _cause_of(self, alert: Alert, reading: Reading) -> tuple[str, ActiveCause] | None:
+        """Another firing alert this one depends on along a link it can name, in words:
+        its pod runs on a node that is down, or its service calls a failing one."""
+        node = reading.pod_node
+        if node and not reading.node_healthy:
             found = self.memory.active.get(f"node:{node}")
             if found is not None and found.fingerprint != alert.fingerprint:
-                return f"node:{node}", found
+                return f"on node {node}, which is {found.trouble or 'down'}", found
+        service = reading.service
         if not service:
             return None
         graph = self._graph()
@@ -354,6 +455,7 @@ class SuppressStage:
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         # Causes first: a node going down is remembered before its pods are judged.
-        order = sorted(range(len(batch)), key=lambda i: not is_node_cause(batch[i].alert))
+        causes = [read_alert(w.alert, kubernetes_facts(w.enrichment)).is_node_cause for w in batch]
+        order = sorted(range(len(batch)), key=lambda i: not causes[i])
         decided: dict[int, Work] = {i: self._suppressor.decide(batch[i]) for i in order}
         return [decided[i] for i in range(len(batch))]

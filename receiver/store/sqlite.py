@@ -30,7 +30,7 @@ import structlog
 
 from receiver.incidents import Incident, apply_outcome
 from receiver.models import WebhookMessage, message_from_body
-from receiver.pipeline.outcome import Outcome, decode_outcome
+from receiver.pipeline.outcome import Outcome, SubjectRecord, decode_outcome
 from receiver.store.base import (
     Delivery,
     DeliveryRecord,
@@ -98,7 +98,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     top_cause TEXT,
     paged INTEGER NOT NULL,
     firing_count INTEGER NOT NULL,
-    alert_count INTEGER NOT NULL
+    alert_count INTEGER NOT NULL,
+    subject TEXT
 );
 CREATE INDEX IF NOT EXISTS incidents_by_key ON incidents(key, id);
 -- The fingerprints still firing in each incident: a row each, so that folding one more
@@ -614,6 +615,7 @@ def _initialise(path: str) -> tuple[int, int]:
         conn.execute("PRAGMA journal_mode=WAL")
         _migrate_firing_json(conn)
         conn.executescript(_SCHEMA)
+        _migrate_incident_subject(conn)
         # Work a killed process had claimed but not finished is simply queued again.
         conn.execute("UPDATE alerts SET state = 'pending' WHERE state = 'running'")
         pending = conn.execute(
@@ -650,6 +652,13 @@ def _migrate_firing_json(conn: sqlite3.Connection) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _migrate_incident_subject(conn: sqlite3.Connection) -> None:
+    """Stores written before subjects: a nullable column, filled as alerts arrive."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(incidents)")}
+    if "subject" not in columns:
+        conn.execute("ALTER TABLE incidents ADD COLUMN subject TEXT")
 
 
 def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, Any, Exception | None]]:
@@ -797,8 +806,9 @@ def _time(ts: float) -> datetime:
 
 _INCIDENT_COLUMNS = (
     "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
-    " top_cause, paged, firing_count, alert_count"
+    " top_cause, paged, firing_count, alert_count, subject"
 )
+_SUBJECT_DECODER = msgspec.json.Decoder(SubjectRecord)
 
 
 def _read_outcome(alert_id: int, raw: str) -> Outcome | None:
@@ -826,7 +836,17 @@ def _incident(row: tuple[Any, ...]) -> Incident:
         paged=bool(row[10]),
         firing_count=row[11],
         alert_count=row[12],
+        subject=_read_subject(row[13]),
     )
+
+
+def _read_subject(raw: str | None) -> SubjectRecord | None:
+    if raw is None:
+        return None
+    try:
+        return _SUBJECT_DECODER.decode(raw)
+    except msgspec.DecodeError:
+        return None  # a damaged cell: the next alert of the incident fills it again
 
 
 def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> int:
@@ -861,11 +881,13 @@ def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> 
         int(updated.paged),
         updated.firing_count,
         updated.alert_count,
+        msgspec.json.encode(updated.subject).decode() if updated.subject is not None else None,
     )
     if updated.id is None:
         cursor = conn.execute(
             "INSERT INTO incidents (key, title, status, severity, namespace, started_at, updated_at,"
-            " resolved_at, top_cause, paged, firing_count, alert_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " resolved_at, top_cause, paged, firing_count, alert_count, subject)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             values,
         )
         incident_id = int(cursor.lastrowid or 0)
@@ -873,8 +895,8 @@ def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> 
         incident_id = updated.id
         conn.execute(
             "UPDATE incidents SET key = ?, title = ?, status = ?, severity = ?, namespace = ?, started_at = ?,"
-            " updated_at = ?, resolved_at = ?, top_cause = ?, paged = ?, firing_count = ?, alert_count = ?"
-            " WHERE id = ?",
+            " updated_at = ?, resolved_at = ?, top_cause = ?, paged = ?, firing_count = ?, alert_count = ?,"
+            " subject = ? WHERE id = ?",
             (*values, incident_id),
         )
     if resolving and was_firing:

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from receiver.incidents import subject_json
 from receiver.redact import redact_url
 from receiver.service.runtime import RUNTIME
 from receiver.store.base import IncidentDetail, IncidentQuery
@@ -94,6 +95,7 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
                 "received_at": a.received_at,
                 "processed_at": a.processed_at,
                 **_plain(a.outcome.alert),
+                "subject": subject_json(a.outcome.about),
             }
             for a in detail.alerts
         ],

@@ -108,6 +108,26 @@ SCHEMAS: dict[str, Any] = {
             "paged": {"type": "boolean"},
             "firing_alerts": {"type": "integer"},
             "alert_count": {"type": "integer"},
+            "subject": {
+                "description": "what the incident is about: the subject of the alert that opened it"
+                " (null for incidents stored before subjects)",
+                "oneOf": [{"$ref": "#/components/schemas/Subject"}, {"type": "null"}],
+            },
+        },
+    },
+    "Subject": {
+        "type": "object",
+        "description": "the object an alert is about, resolved from what its labels mean",
+        "required": ["kind", "namespace", "name"],
+        "properties": {
+            "kind": {
+                "type": "string",
+                "description": "Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob,"
+                " HorizontalPodAutoscaler, PersistentVolumeClaim, PersistentVolume, PodDisruptionBudget, Node,"
+                " Service, Namespace or Cluster",
+            },
+            "namespace": {"type": ["string", "null"], "description": "null for cluster-scoped kinds"},
+            "name": {"type": "string"},
         },
     },
     "QuarantinedItem": {
@@ -143,7 +163,14 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "required": ["alerts", "enrichments", "root_causes", "decisions", "notifications"],
                 "properties": {
-                    "alerts": {"type": "array", "items": {"type": "object"}},
+                    "alerts": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "description": "the alert as the webhook spelled it, with its subject",
+                            "properties": {"subject": {"$ref": "#/components/schemas/Subject"}},
+                        },
+                    },
                     "enrichments": {
                         "type": "array",
                         "items": {"type": "object", "description": "per alert: source name -> status, facts, summary"},
@@ -159,7 +186,11 @@ SCHEMAS: dict[str, Any] = {
                                 "status": {"type": "string"},
                                 "decision": {"type": "string", "enum": ["notify", "suppress"]},
                                 "reason": {"type": ["string", "null"]},
-                                "rule": {"type": ["string", "null"]},
+                                "rule": {
+                                    "type": ["string", "null"],
+                                    "description": "the config entry that decided; for a symptom, the causal"
+                                    " link (e.g. 'on node worker-3, which is NotReady')",
+                                },
                             },
                         },
                     },

@@ -125,6 +125,7 @@ class IncidentRow:
     paging: str  # "paged", or why not: "suppressed: maintenance (db-upgrade)"
     alert_count: int
     firing_alerts: int
+    subject: str  # "HorizontalPodAutoscaler shop/frontend"; empty for incidents stored before subjects
 
 
 def paging_note(incident: Incident, outcomes: Sequence[Outcome]) -> str:
@@ -162,6 +163,7 @@ def incident_rows(incidents: Iterable[Incident], notes: Mapping[int, str], now: 
             paging=notes.get(i.id or 0, "paged" if i.paged else "not paged"),
             alert_count=i.alert_count,
             firing_alerts=i.firing_count,
+            subject=i.subject.ref if i.subject is not None and i.subject.names_an_object else "",
         )
         for i in ordered
     ]
@@ -240,6 +242,7 @@ class AlertView:
     alert_id: int
     name: str
     fingerprint: str
+    subject: str  # what the alert is about, "Node worker-3"; empty for the cluster as a whole
     status: str
     starts_at: str
     ends_at: str
@@ -391,6 +394,7 @@ def alert_view(stored: StoredOutcome) -> AlertView:
         alert_id=stored.alert_id,
         name=alert.name,
         fingerprint=alert.fingerprint,
+        subject=outcome.about.ref if outcome.about.names_an_object else "",
         status=alert.status,
         starts_at=timestamp(started),
         ends_at=timestamp(seconds_at(alert.ends_at)),

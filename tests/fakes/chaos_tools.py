@@ -1,7 +1,7 @@
 """Shared by the chaos tests and the benchmarks: storm payloads, posting, slow sources, RSS.
 
 Everything here talks to 127.0.0.1 only. The storm alerts are distinct by pod, so the
-title Apprise posts to a sink ("[FIRING] ChaosStorm chaos/<pod> (warning)") names the
+title Apprise posts to a sink ("[FIRING] ChaosStorm Pod chaos/<pod> (warning)") names the
 alert it came from, and a page seen twice is a duplicate.
 """
 
