@@ -102,3 +102,22 @@ def index_calls(edges: Iterable[Edge], services: Sequence[str]) -> CallIndex:
     )
     array = np.array(list(pairs), dtype=np.intp).reshape(-1, 2)
     return CallIndex(tuple(services), array[:, 0].copy(), array[:, 1].copy())
+
+
+def nearby(edges: Iterable[Edge], seeds: Iterable[str], *, downstream: int = 2, upstream: int = 1) -> set[str]:
+    """The seeds and the services within `downstream` calls below them (what they depend
+    on, where their causes hide) or `upstream` calls above (who calls them)."""
+    callees: dict[str, set[str]] = {}
+    callers: dict[str, set[str]] = {}
+    for edge in edges:
+        callees.setdefault(edge.caller, set()).add(edge.callee)
+        callers.setdefault(edge.callee, set()).add(edge.caller)
+    start = set(seeds)
+    found = set(start)
+    for links, radius in ((callees, downstream), (callers, upstream)):
+        reached, frontier = set(start), set(start)
+        for _ in range(radius):
+            frontier = {n for s in frontier for n in links.get(s, ())} - reached
+            reached |= frontier
+        found |= reached
+    return found

@@ -51,9 +51,23 @@ class Edge:
 
 @dataclass(frozen=True)
 class RootCause:
+    """A likely cause: a service, or a Kubernetes object when `kind` says which kind.
+
+    `service` is the name shown (a service's, or the object's own name); `namespace` is
+    the object's, None for services and cluster-scoped objects.
+    """
+
     service: str
     score: float
     evidence: tuple[str, ...] = ()
+    kind: str | None = None
+    namespace: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"service": self.service, "score": self.score, "evidence": list(self.evidence)}
+        plain: dict[str, object] = {"service": self.service, "score": self.score, "evidence": list(self.evidence)}
+        # A service's cause reads as it always has; only an object's names what it is.
+        if self.kind is not None:
+            plain["kind"] = self.kind
+            if self.namespace is not None:
+                plain["namespace"] = self.namespace
+        return plain

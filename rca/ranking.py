@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -93,6 +93,7 @@ def rank(
     edges: Sequence[Edge] = (),
     facts: Mapping[str, Sequence[str]] = NO_FACTS,
     config: RankingConfig = DEFAULT_CONFIG,
+    among: Collection[str] | None = None,
 ) -> list[RootCause]:
     """Every service in the table once, most likely root cause first.
 
@@ -100,9 +101,14 @@ def rank(
     the normal window. `edges` (caller -> callee) may come from several sources; edges
     naming services that are not in the table are left out. `facts` are Kubernetes
     observations per service, in words ("OOMKilled"); each raises the service's score.
+    `among` limits the candidates (and the walk) to those services, an incident's
+    neighbourhood: every series is still scored, so "unlike other services" keeps
+    meaning the whole table.
     """
     series = score_series(table, inject_time, config.scoring)
     anomalies = service_anomalies(series, config)
+    if among is not None:
+        anomalies = {name: a for name, a in anomalies.items() if name in among}
     calls = index_calls(edges, list(anomalies))
     walk = walk_scores({name: a.score for name, a in anomalies.items()}, calls, config)
     evidence = _evidence(list(anomalies.values()), calls, facts, config)

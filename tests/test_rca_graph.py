@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rca.graph import build_graph, index_calls
+from rca.graph import build_graph, index_calls, nearby
 from rca.model import Edge
 
 
@@ -65,3 +65,18 @@ def test_call_index_without_edges_is_empty() -> None:
     calls = index_calls([], ["a", "b"])
 
     assert len(calls) == 0
+
+
+def test_nearby_reaches_dependencies_two_calls_down_and_callers_one_call_up() -> None:
+    edges = [
+        Edge("edge", "frontend", "static"),
+        Edge("frontend", "cart", "static"),
+        Edge("cart", "redis", "static"),
+        Edge("redis", "disk", "static"),
+        Edge("admin", "cart", "static"),
+        Edge("frontend", "ads", "static"),
+    ]
+
+    assert nearby(edges, {"cart"}) == {"cart", "redis", "disk", "frontend", "admin"}
+    assert nearby(edges, {"lonely"}) == {"lonely"}
+    assert nearby(edges, set()) == set()

@@ -154,3 +154,23 @@ def test_no_rows_after_the_fault_scores_every_service_zero() -> None:
     ranking = rank(table, 1000.0, [Edge("a", "b", "static"), Edge("b", "a", "static")])
 
     assert [(cause.service, cause.score) for cause in ranking] == [("a", 0.0), ("b", 0.0)]
+
+
+def test_ranking_among_some_services_names_only_them_in_the_order_they_had() -> None:
+    case = generate_case(12, seed=6)
+    everyone = [c.service for c in rank(case.table, case.inject_time, case.edges)]
+    others = [s for s in everyone if s != case.root_cause]
+    among = set(others[:5])
+
+    ranking = rank(case.table, case.inject_time, (), among=among)
+
+    assert {c.service for c in ranking} == among
+    # Without edges each keeps its own anomaly, scored against every service in the table.
+    alone = [c.service for c in rank(case.table, case.inject_time, ())]
+    assert [c.service for c in ranking] == [s for s in alone if s in among]
+
+
+def test_ranking_among_no_service_ranks_nothing() -> None:
+    case = generate_case(5, seed=2)
+
+    assert rank(case.table, case.inject_time, case.edges, among=set()) == []

@@ -121,13 +121,24 @@ class GroupRecord(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
 
 
 class CauseRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A ranked cause: a service, or a Kubernetes object when `kind` names its kind (a
+    service's record has no `kind` key at all, as before causes could be objects)."""
+
     service: str
     score: float = 0.0
     evidence: tuple[str, ...] = ()
+    kind: str | msgspec.UnsetType = msgspec.UNSET
+    namespace: str | msgspec.UnsetType = msgspec.UNSET
 
     @classmethod
     def of(cls, cause: RootCause) -> CauseRecord:
-        return cls(service=cause.service, score=cause.score, evidence=cause.evidence)
+        return cls(
+            service=cause.service,
+            score=cause.score,
+            evidence=cause.evidence,
+            kind=msgspec.UNSET if cause.kind is None else cause.kind,
+            namespace=msgspec.UNSET if cause.kind is None or cause.namespace is None else cause.namespace,
+        )
 
 
 class EnrichmentRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,9 +1,13 @@
-"""Root-cause ranking inside the pipeline: the same `rca.rank` as `kubebot rca`, fed online.
+"""Root-cause ranking inside the pipeline: the same `rca.rank` as `kubebot rca`, fed online,
+scoped to the incident.
 
-The signal table comes from the `rca.signals` Prometheus queries around the alert, the
-graph from every configured edge source (cached), and Kubernetes facts the enrichers found
-count as evidence. Without Prometheus there is no table and no ranking; without edges
-every service keeps its plain anomaly rank.
+The candidates are the incident's neighbourhood (receiver.pipeline.neighbourhood): the
+Kubernetes objects its alerts are about, their owners, nodes and recent rollouts, with
+what the enricher found wrong with them, and the services among them and their
+dependencies in the graph. The signal table comes from the `rca.signals` Prometheus
+queries around the alert, the graph from every configured edge source (cached); the
+metric ranking names only neighbourhood services. Without Prometheus only objects that
+something was found wrong with rank; without edges every service keeps its plain rank.
 """
 
 from __future__ import annotations
@@ -16,53 +20,28 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from enrichers.kubernetes.report import read_verdict
 from enrichers.telemetry.factory import Telemetry
-from enrichers.telemetry.naming import alert_service
 from enrichers.telemetry.signals import SignalFetch
 from rca.model import Edge, RootCause, SignalTable
 from rca.ranking import rank
+from rca.suspects import blend
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
+from receiver.pipeline.neighbourhood import neighbourhood
 from receiver.pipeline.outcome import GraphRecord
 from receiver.pipeline.stage import Work
 
 log = structlog.get_logger("kubebot.rca")
 
-# Words in a Kubernetes verdict that make a service a suspect in its own right.
-SUSPICIOUS_STATES = (
-    "OOMKilled",
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "CreateContainerConfigError",
-    "Evicted",
-    "NotReady",
-    "MemoryPressure",
-    "DiskPressure",
-)
 MAX_GRAPH_NODES = 30
 TABLES_KEPT = 8  # signal tables remembered for groups that arrive together
 
 
-def kubernetes_facts(batch: Sequence[Work]) -> dict[str, list[str]]:
-    """What the Kubernetes enricher saw wrong, per service, as evidence for the ranking."""
-    facts: dict[str, list[str]] = {}
-    for work in batch:
-        found = work.enrichment.get("kubernetes")
-        service = alert_service(work.alert.labels)
-        if found is None or service is None:
-            continue
-        verdict = read_verdict(found.facts).verdict or ""
-        if any(state in verdict for state in SUSPICIOUS_STATES):
-            facts.setdefault(service, [])
-            if verdict not in facts[service]:
-                facts[service].append(verdict)
-    return facts
-
-
 def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> GraphRecord:
-    """The part of the graph worth drawing: the top causes and their neighbours."""
+    """The part of the graph worth drawing: the top causes and their neighbours. A cause
+    that is a Kubernetes object off the graph (a node, a claim) is not drawn."""
+    named = {e.caller for e in edges} | {e.callee for e in edges}
+    causes = [c for c in causes if c.kind is None or c.service in named]
     keep: list[str] = [c.service for c in causes]
     for edge in edges:
         if len(keep) >= MAX_GRAPH_NODES:
@@ -140,13 +119,24 @@ class RankStage:
         return Evidence(fetched.table, edges, began)
 
     async def rank(self, batch: Sequence[Work], evidence: Evidence | None) -> list[Work]:
-        """Ranks with the evidence and what the enrichers found (Kubernetes facts)."""
+        """Ranks the incident's neighbourhood: the Kubernetes objects its alerts are about
+        and what the enrichers found around them, and the metric anomalies of the services
+        among them and their dependencies. Without signals, only objects something was
+        found wrong with rank."""
+        around = neighbourhood(batch)
+        view: GraphRecord | None = None
         if evidence is None:
-            return list(batch)
-        facts = kubernetes_facts(batch)
-        ranked = await asyncio.to_thread(rank, evidence.table, evidence.began.timestamp(), evidence.edges, facts)
-        causes = tuple(ranked[: self._max_causes])
-        view = graph_view(evidence.edges, causes)
+            if not around.found_something:
+                return list(batch)
+            causes = tuple(blend(around.suspects, ())[: self._max_causes])
+        else:
+            services = {SignalTable.service_of(c) for c in evidence.table.columns}
+            among = around.candidates(services, evidence.edges)
+            ranked = await asyncio.to_thread(
+                rank, evidence.table, evidence.began.timestamp(), evidence.edges, among=among
+            )
+            causes = tuple(blend(around.suspects, ranked)[: self._max_causes])
+            view = graph_view(evidence.edges, causes)
         return [
             dataclasses.replace(w, root_causes=causes, graph=view) if w.alert.status == "firing" else w for w in batch
         ]

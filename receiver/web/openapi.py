@@ -154,6 +154,9 @@ SCHEMAS: dict[str, Any] = {
             "service": {"type": "string"},
             "score": {"type": "number"},
             "evidence": {"type": "array", "items": {"type": "string"}},
+            # Only on a cause that is a Kubernetes object: its kind, and its namespace.
+            "kind": {"type": "string"},
+            "namespace": {"type": "string"},
         },
     },
     "IncidentDetail": {
