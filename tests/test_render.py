@@ -211,3 +211,17 @@ async def test_a_hostile_pod_name_gets_words_but_no_command_and_cannot_ping() ->
     assert advice[1] == "  * Read why the last instance exited"
     assert "@here" not in body
     assert "rm -rf" not in "".join(advice)
+
+
+def test_a_kubernetes_object_cause_is_named_with_its_kind() -> None:
+    from receiver.pipeline.outcome import CauseRecord
+    from receiver.pipeline.render import cause_name
+
+    node = CauseRecord(service="worker-3", score=2.0, evidence=("NotReady",), kind="Node")
+    claim = CauseRecord(service="data", score=1.5, kind="PersistentVolumeClaim", namespace="shop")
+    service = CauseRecord(service="checkout", score=0.8)
+    assert [cause_name(c) for c in (node, claim, service)] == [
+        "Node worker-3",
+        "PersistentVolumeClaim shop/data",
+        "checkout",
+    ]

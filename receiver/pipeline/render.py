@@ -12,7 +12,7 @@ from enrichers.kubernetes.subject import resolve
 from enrichers.times import parse_time
 from receiver.incidents import severity_rank
 from receiver.pipeline.advice import advice
-from receiver.pipeline.outcome import Outcome
+from receiver.pipeline.outcome import CauseRecord, Outcome
 from receiver.pipeline.stage import Message, Work
 
 MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
@@ -123,7 +123,7 @@ def _render_one(outcome: Outcome) -> Message:
     if causes:
         lines.append("Likely root causes:")
         lines.extend(
-            f"  {i}. {c.service} (score {c.score:.2f})" + (f": {'; '.join(c.evidence[:2])}" if c.evidence else "")
+            f"  {i}. {cause_name(c)} (score {c.score:.2f})" + (f": {'; '.join(c.evidence[:2])}" if c.evidence else "")
             for i, c in enumerate(causes[:3], 1)
         )
     for source, enrichment in sorted(outcome.enrichment.items()):
@@ -185,3 +185,11 @@ class RenderStage:
                 if i != carrier:
                     rendered[i] = dataclasses.replace(batch[i], sent_with=batch[carrier].alert.fingerprint)
         return rendered
+
+
+def cause_name(cause: CauseRecord) -> str:
+    """`Node worker-3` for a Kubernetes object, the plain name for a service."""
+    if isinstance(cause.kind, str):
+        where = f"{cause.namespace}/" if isinstance(cause.namespace, str) and cause.namespace else ""
+        return f"{cause.kind} {where}{cause.service}"
+    return cause.service
