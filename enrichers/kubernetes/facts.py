@@ -6,6 +6,7 @@ Every dataclass here has `to_json()` returning JSON-serialisable data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -650,20 +651,70 @@ def gone_service(namespace: str, name: str) -> ServiceFacts:
 
 # ---- events ------------------------------------------------------------------------------------
 
+# How much a Warning message says, most first: what the registry, the scheduler or the
+# volume plugin answered outweighs the kubelet's generic back-off lines that follow it.
+_REGISTRY = re.compile(
+    r"failed to pull|not found|manifest unknown|pull access denied|unauthorized|"
+    r"failed to resolve reference|no such host|toomanyrequests|invalid reference format",
+    re.IGNORECASE,
+)
+_GENERIC = re.compile(r"^(error: (imagepullbackoff|errimagepull)|back-off |backoff )", re.IGNORECASE)
+_SCHEDULING_REASONS = frozenset({"FailedScheduling", "FailedDaemonPod", "FailedCreate", "NotTriggerScaleUp"})
+_VOLUME_REASONS = frozenset(
+    {"FailedMount", "FailedAttachVolume", "ProvisioningFailed", "VolumeResizeFailed", "FailedBinding"}
+)
+
+
+def message_weight(reason: str, message: str) -> int:
+    """How informative one Warning message is: registry errors, then scheduling failures,
+    then mount failures, then anything specific, generic back-off lines last."""
+    if _GENERIC.match(message):
+        return 0
+    if _REGISTRY.search(message) and ("image" in message.lower() or reason in ("Failed", "ErrImagePull")):
+        return 4
+    if reason in _SCHEDULING_REASONS:
+        return 3
+    if reason in _VOLUME_REASONS or "MountVolume" in message:
+        return 2
+    return 1
+
+
+@dataclass(frozen=True)
+class EventMessage:
+    """One distinct message under a reason, with how often it was reported."""
+
+    message: str
+    count: int
+    last_seen: datetime | None
+    weight: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "count": self.count, "last_seen": iso(self.last_seen)}
+
 
 @dataclass(frozen=True)
 class EventFacts:
-    """Warning events of one reason, folded together."""
+    """Warning events of one reason, folded together; distinct messages are kept apart,
+    most informative first, and `message` is the most informative one."""
 
     reason: str
     count: int
     last_seen: datetime | None
     message: str
     objects: tuple[str, ...]  # "Pod/name" of every object it was reported for
+    messages: tuple[EventMessage, ...] = ()
+
+    @property
+    def weight(self) -> int:
+        return max((m.weight for m in self.messages), default=0)
 
     def describe(self, now: datetime) -> str:
         seen = f", last {ago(self.last_seen, now)}" if self.last_seen else ""
-        return f"{self.reason} x{self.count}{seen}: {self.message}"
+        text = f"{self.reason} x{self.count}{seen}: {self.message}"
+        others = [m for m in self.messages if m.message != self.message]
+        if others:
+            text += "; also " + "; ".join(f"x{m.count}: {clean_text(m.message, 120)}" for m in others[:3])
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -672,6 +723,7 @@ class EventFacts:
             "last_seen": iso(self.last_seen),
             "message": self.message,
             "objects": list(self.objects),
+            "messages": [m.to_json() for m in self.messages],
         }
 
 
@@ -694,14 +746,19 @@ def event_count(event: Json) -> int:
     return _int(_map(event, "series"), "count") or _int(event, "count") or 1
 
 
+_FLOOR = datetime.min.replace(tzinfo=UTC)
+
+
 def warning_events(events: Iterable[Json], since: datetime | None, limit: int = 10) -> tuple[EventFacts, ...]:
-    """Warning events seen since `since`, one entry per reason, most recent first.
+    """Warning events seen since `since`, one entry per reason with its distinct messages
+    counted apart; the most informative reasons first, then the most recent.
 
     The same event may come from several lookups (a pod's and its node's): it is
     counted once, by uid.
     """
     seen_uids: set[str] = set()
-    folded: dict[str, EventFacts] = {}
+    by_reason: dict[str, dict[str, EventMessage]] = {}
+    objects: dict[str, dict[str, None]] = {}
     for event in events:
         if _str(event, "type") != "Warning":
             continue
@@ -715,22 +772,30 @@ def warning_events(events: Iterable[Json], since: datetime | None, limit: int = 
             continue
         reason = _str(event, "reason") or "Unknown"
         involved = _map(event, "involvedObject")
-        obj = f"{_str(involved, 'kind') or '?'}/{_str(involved, 'name') or '?'}"
-        current = EventFacts(reason, event_count(event), last_seen, clean_text(_str(event, "message") or ""), (obj,))
-        previous = folded.get(reason)
-        if previous is not None:
-            newer = current if _later(current.last_seen, previous.last_seen) else previous
-            current = EventFacts(
-                reason=reason,
-                count=previous.count + current.count,
-                last_seen=newer.last_seen,
-                message=newer.message,
-                objects=tuple(dict.fromkeys(previous.objects + current.objects)),
-            )
-        folded[reason] = current
-    floor = datetime.min.replace(tzinfo=UTC)
-    ordered = sorted(folded.values(), key=lambda e: e.last_seen or floor, reverse=True)
+        objects.setdefault(reason, {})[f"{_str(involved, 'kind') or '?'}/{_str(involved, 'name') or '?'}"] = None
+        message = clean_text(_str(event, "message") or "")
+        messages = by_reason.setdefault(reason, {})
+        previous = messages.get(message)
+        count = event_count(event) + (previous.count if previous else 0)
+        newest = last_seen if previous is None or _later(last_seen, previous.last_seen) else previous.last_seen
+        messages[message] = EventMessage(message, count, newest, message_weight(reason, message))
+    folded = [_fold(reason, messages.values(), tuple(objects[reason])) for reason, messages in by_reason.items()]
+    # Registry, scheduling and volume answers lead; the rest keep their recency order.
+    ordered = sorted(folded, key=lambda e: (e.weight if e.weight >= 2 else 0, e.last_seen or _FLOOR), reverse=True)
     return tuple(ordered[:limit])
+
+
+def _fold(reason: str, messages: Iterable[EventMessage], objects: tuple[str, ...]) -> EventFacts:
+    ordered = tuple(sorted(messages, key=lambda m: (m.weight, m.last_seen or _FLOOR, m.count), reverse=True))
+    newest = max((m.last_seen for m in ordered if m.last_seen is not None), default=None)
+    return EventFacts(
+        reason=reason,
+        count=sum(m.count for m in ordered),
+        last_seen=newest,
+        message=ordered[0].message,
+        objects=objects,
+        messages=ordered,
+    )
 
 
 def _later(a: datetime | None, b: datetime | None) -> bool:
