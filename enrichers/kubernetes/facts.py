@@ -665,6 +665,19 @@ _VOLUME_REASONS = frozenset(
 )
 
 
+# A registry's answer comes last in a long message ("...: <image>: not found"): keep it.
+EVENT_MESSAGE_CHARS = 1000
+SUMMARY_MESSAGE_CHARS = 240
+
+
+def middle_cut(text: str, max_chars: int) -> str:
+    """`text` within `max_chars`, cut in the middle: the head says what, the tail why."""
+    if len(text) <= max_chars:
+        return text
+    head = max_chars * 2 // 5
+    return text[:head] + " … " + text[-(max_chars - head - 3) :]
+
+
 def message_weight(reason: str, message: str) -> int:
     """How informative one Warning message is: registry errors, then scheduling failures,
     then mount failures, then anything specific, generic back-off lines last."""
@@ -710,10 +723,10 @@ class EventFacts:
 
     def describe(self, now: datetime) -> str:
         seen = f", last {ago(self.last_seen, now)}" if self.last_seen else ""
-        text = f"{self.reason} x{self.count}{seen}: {self.message}"
+        text = f"{self.reason} x{self.count}{seen}: {middle_cut(self.message, SUMMARY_MESSAGE_CHARS)}"
         others = [m for m in self.messages if m.message != self.message]
         if others:
-            text += "; also " + "; ".join(f"x{m.count}: {clean_text(m.message, 120)}" for m in others[:3])
+            text += "; also " + "; ".join(f"x{m.count}: {middle_cut(m.message, 120)}" for m in others[:3])
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -773,7 +786,7 @@ def warning_events(events: Iterable[Json], since: datetime | None, limit: int = 
         reason = _str(event, "reason") or "Unknown"
         involved = _map(event, "involvedObject")
         objects.setdefault(reason, {})[f"{_str(involved, 'kind') or '?'}/{_str(involved, 'name') or '?'}"] = None
-        message = clean_text(_str(event, "message") or "")
+        message = clean_text(_str(event, "message") or "", EVENT_MESSAGE_CHARS)
         messages = by_reason.setdefault(reason, {})
         previous = messages.get(message)
         count = event_count(event) + (previous.count if previous else 0)
