@@ -318,7 +318,7 @@ def test_scheduling_and_mount_failures_come_before_generic_back_off() -> None:
 
     events = [
         event("1", "BackOff", "Back-off restarting failed container app in pod x", "2025-09-11T20:55:00Z"),
-        event("2", "FailedMount", "MountVolume.SetUp failed for volume \"data\": not attached", "2025-09-11T20:41:00Z"),
+        event("2", "FailedMount", 'MountVolume.SetUp failed for volume "data": not attached', "2025-09-11T20:41:00Z"),
         event("3", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.", "2025-09-11T20:40:00Z"),
     ]
     assert [e.reason for e in warning_events(events, since=None)] == ["FailedScheduling", "FailedMount", "BackOff"]
