@@ -399,6 +399,10 @@ class WorkloadFacts:
     images: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # conditions in a bad state, "Type=Status: reason"
     owner: OwnerRef | None = None
+    # Why the pods that should run do not, one line each (filled in after the pods are read).
+    not_running: tuple[str, ...] = ()
+    unbound_claims: tuple[str, ...] = ()  # PersistentVolumeClaims its pods wait for
+    missing_pods: tuple[str, ...] = ()  # StatefulSet pods not created at all
 
     def verdict(self) -> str:
         if not self.exists:
@@ -423,6 +427,9 @@ class WorkloadFacts:
             "images": list(self.images),
             "problems": list(self.problems),
             "owner": self.owner.to_json() if self.owner else None,
+            "not_running": list(self.not_running),
+            "unbound_claims": list(self.unbound_claims),
+            "missing_pods": list(self.missing_pods),
         }
 
 
@@ -477,6 +484,9 @@ class Rollout:
     replicaset: str
     images: tuple[str, ...]
     started_at: datetime | None
+    # The revision before it: what `kubectl rollout undo --to-revision` would go back to.
+    previous_revision: int | None = None
+    previous_images: tuple[str, ...] = ()
 
     def describe(self, alert_time: datetime) -> str:
         text = f"rollout: {self.deployment} revision {self.revision} ({self.replicaset})"
@@ -487,6 +497,9 @@ class Rollout:
                 text += f", {lead} before the alert"
         if self.images:
             text += f"; image {', '.join(self.images)}"
+        if self.previous_revision is not None:
+            before = f" ({', '.join(self.previous_images)})" if self.previous_images else ""
+            text += f"; previous revision {self.previous_revision}{before}"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -496,14 +509,17 @@ class Rollout:
             "replicaset": self.replicaset,
             "images": list(self.images),
             "started_at": iso(self.started_at),
+            "previous_revision": self.previous_revision,
+            "previous_images": list(self.previous_images),
         }
 
 
 def newest_rollout(deployment: Json, replicasets: Sequence[Json]) -> Rollout | None:
-    """Among the ReplicaSets the Deployment controls, the one with the highest revision."""
+    """Among the ReplicaSets the Deployment controls, the one with the highest revision,
+    and the revision before it."""
     metadata = _map(deployment, "metadata")
     name, uid = _str(metadata, "name"), _str(metadata, "uid")
-    best: tuple[int, Json] | None = None
+    owned: list[tuple[int, Json]] = []
     for replicaset in replicasets:
         owner = controller_of(replicaset)
         if owner is None or owner.kind != "Deployment" or owner.name != name:
@@ -515,20 +531,27 @@ def newest_rollout(deployment: Json, replicasets: Sequence[Json]) -> Rollout | N
             revision = int(str(annotations.get(REVISION_ANNOTATION, "0")))
         except ValueError:
             revision = 0
-        if best is None or revision > best[0]:
-            best = (revision, replicaset)
-    if best is None or name is None:
+        owned.append((revision, replicaset))
+    if not owned or name is None:
         return None
-    revision, replicaset = best
+    owned.sort(key=lambda pair: pair[0], reverse=True)
+    revision, replicaset = owned[0]
+    previous = owned[1] if len(owned) > 1 else None
     rs_meta = _map(replicaset, "metadata")
-    template_spec = _map(_map(_map(replicaset, "spec"), "template"), "spec")
     return Rollout(
         deployment=name,
         revision=revision,
         replicaset=_str(rs_meta, "name") or "?",
-        images=tuple(i for c in _list(template_spec, "containers") if (i := _str(c, "image"))),
+        images=_template_images(replicaset),
         started_at=parse_time(rs_meta.get("creationTimestamp")),
+        previous_revision=previous[0] if previous else None,
+        previous_images=_template_images(previous[1]) if previous else (),
     )
+
+
+def _template_images(obj: Json) -> tuple[str, ...]:
+    template_spec = _map(_map(_map(obj, "spec"), "template"), "spec")
+    return tuple(i for c in _list(template_spec, "containers") if (i := _str(c, "image")))
 
 
 # ---- nodes -------------------------------------------------------------------------------------
@@ -542,6 +565,13 @@ class NodeFacts:
     problems: tuple[str, ...] = ()  # "NotReady: reason", "MemoryPressure", ...
     unschedulable: bool = False
     conditions: Mapping[str, str] | None = None  # type -> status
+    taints: tuple[str, ...] = ()  # key=value:Effect
+    allocatable: Mapping[str, str] | None = None  # cpu, memory, pods
+    requested: Mapping[str, str] | None = None  # summed over the pods on it, when listed
+
+    @property
+    def pressure(self) -> tuple[str, ...]:
+        return tuple(p for p in self.problems if p in NODE_PRESSURE_CONDITIONS)
 
     def verdict(self) -> str:
         if not self.exists:
@@ -557,8 +587,12 @@ class NodeFacts:
             "exists": self.exists,
             "ready": self.ready,
             "problems": list(self.problems),
+            "pressure": list(self.pressure),
             "unschedulable": self.unschedulable,
             "conditions": dict(self.conditions or {}),
+            "taints": list(self.taints),
+            "allocatable": dict(self.allocatable or {}),
+            "requested": dict(self.requested) if self.requested is not None else None,
         }
 
 
@@ -572,6 +606,8 @@ def node_facts(node: Json) -> NodeFacts:
         reason = _str(ready_condition, "reason")
         problems.append("NotReady" + (f": {reason}" if reason else ""))
     problems += [t for t in NODE_PRESSURE_CONDITIONS if by_type.get(t, {}).get("status") == "True"]
+    allocatable = _map(_map(node, "status"), "allocatable")
+    taints = [_taint(t) for t in _list(_map(node, "spec"), "taints") if _str(t, "key")]
     return NodeFacts(
         name=_str(_map(node, "metadata"), "name") or "?",
         exists=True,
@@ -579,7 +615,15 @@ def node_facts(node: Json) -> NodeFacts:
         problems=tuple(problems),
         unschedulable=_map(node, "spec").get("unschedulable") is True,
         conditions={t: str(c.get("status")) for t, c in by_type.items()},
+        taints=tuple(taints),
+        allocatable={r: str(allocatable[r]) for r in ("cpu", "memory", "pods") if r in allocatable},
     )
+
+
+def _taint(taint: Json) -> str:
+    """As kubectl writes it: key=value:Effect."""
+    value, effect = _str(taint, "value"), _str(taint, "effect")
+    return f"{_str(taint, 'key')}" + (f"={value}" if value else "") + (f":{effect}" if effect else "")
 
 
 def gone_node(name: str) -> NodeFacts:
