@@ -23,6 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from enrichers.kubernetes.api import RESOURCE_GROUPS
 from receiver.config import load as load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -457,6 +458,13 @@ def test_deployment_runs_as_the_service_account_the_rbac_binds() -> None:
     one(objects, "ServiceAccount", account)
     subjects = one(objects, "ClusterRoleBinding")["subjects"]
     assert {"kind": "ServiceAccount", "name": account, "namespace": "kubebot"} in subjects
+
+
+def test_the_cluster_role_grants_read_only_access_to_every_resource_the_enricher_reads() -> None:
+    rules = one(install(), "ClusterRole")["rules"]
+    granted = {(group, resource) for rule in rules for group in rule["apiGroups"] for resource in rule["resources"]}
+    assert {(group, resource) for resource, group in RESOURCE_GROUPS.items()} <= granted
+    assert all(sorted(rule["verbs"]) == ["get", "list", "watch"] for rule in rules)
 
 
 def test_deployment_volumes_and_env_refer_to_objects_and_keys_that_exist() -> None:

@@ -341,13 +341,13 @@ async def test_an_alert_without_kubernetes_labels_reads_nothing() -> None:
 
 async def test_a_kind_not_looked_up_yet_is_named_without_reading_the_cluster() -> None:
     fake = k3s_cluster()
-    labels = {"alertname": "KubeHpaMaxedOut", "namespace": "shop", "horizontalpodautoscaler": "frontend"}
+    labels = {"alertname": "KubePdbNotEnoughHealthyPods", "namespace": "shop", "poddisruptionbudget": "frontend"}
     async with serving(fake) as enricher:
         result = await enricher.enrich(alert(labels), context())
 
     assert result.status == "ok"
     assert result.facts["subject"] == {
-        "kind": "HorizontalPodAutoscaler",
+        "kind": "PodDisruptionBudget",
         "namespace": "shop",
         "name": "frontend",
         "container": None,

@@ -152,7 +152,7 @@ def test_warning_events_fold_by_reason_with_counts_and_last_seen() -> None:
 def test_warning_events_before_the_window_are_left_out() -> None:
     events = items_of("k8s_eventlist_core_v1_k3s.json")
     since = datetime(2025, 9, 11, 20, 45, tzinfo=UTC)
-    assert [e.reason for e in warning_events(events, since)] == ["BackOff", "FailedScheduling"]
+    assert {e.reason for e in warning_events(events, since)} == {"BackOff", "FailedScheduling"}
 
 
 def test_the_same_event_from_two_lookups_counts_once() -> None:
@@ -269,3 +269,56 @@ def test_an_evicted_pod_says_why() -> None:
     pod["status"].update(phase="Failed", reason="Evicted", message="The node was low on resource: memory. ")
     verdict = pod_verdict(pod_facts(pod), K3S_NOW)
     assert verdict == "memory-hungry-app-59c695fbfb-4vnq4: Evicted: The node was low on resource: memory."
+
+
+IMAGE = "registry.example.com/shop/checkout:2.14.1"
+REGISTRY_ANSWER = (
+    f'Failed to pull image "{IMAGE}": rpc error: code = NotFound desc = failed to pull and unpack image '
+    f'"{IMAGE}": failed to resolve reference "{IMAGE}": {IMAGE}: not found'
+)
+
+
+def failed_event(uid: str, message: str, count: int, last_seen: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"checkout-5c9d.{uid}", "namespace": "shop", "uid": uid},
+        "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "checkout-5c9d-x2x7q"},
+        "reason": "Failed",
+        "message": message,
+        "type": "Warning",
+        "count": count,
+        "lastTimestamp": last_seen,
+    }
+
+
+def test_distinct_messages_of_one_reason_are_kept_with_the_registry_answer_first() -> None:
+    """Issue 15: three `Failed` events were merged into the newest, "Error: ImagePullBackOff",
+    and the registry's own answer was lost."""
+    events = [
+        failed_event("a", REGISTRY_ANSWER, 4, "2025-09-11T20:40:00Z"),
+        failed_event("b", "Error: ErrImagePull", 4, "2025-09-11T20:40:00Z"),
+        failed_event("c", "Error: ImagePullBackOff", 30, "2025-09-11T20:50:00Z"),
+    ]
+    (failed,) = warning_events(events, since=None)
+
+    assert failed.message == REGISTRY_ANSWER
+    assert failed.message.endswith(f"{IMAGE}: not found")
+    assert [(m.message, m.count) for m in failed.messages] == [
+        (REGISTRY_ANSWER, 4),
+        ("Error: ImagePullBackOff", 30),
+        ("Error: ErrImagePull", 4),
+    ]
+    assert failed.count == 38
+    assert failed.to_json()["messages"][0]["count"] == 4
+    assert "also x30: Error: ImagePullBackOff" in failed.describe(K3S_NOW)
+
+
+def test_scheduling_and_mount_failures_come_before_generic_back_off() -> None:
+    def event(uid: str, reason: str, message: str, last_seen: str) -> dict[str, Any]:
+        return {**failed_event(uid, message, 1, last_seen), "reason": reason}
+
+    events = [
+        event("1", "BackOff", "Back-off restarting failed container app in pod x", "2025-09-11T20:55:00Z"),
+        event("2", "FailedMount", 'MountVolume.SetUp failed for volume "data": not attached', "2025-09-11T20:41:00Z"),
+        event("3", "FailedScheduling", "0/3 nodes are available: 3 Insufficient cpu.", "2025-09-11T20:40:00Z"),
+    ]
+    assert [e.reason for e in warning_events(events, since=None)] == ["FailedScheduling", "FailedMount", "BackOff"]

@@ -19,6 +19,18 @@ from kubernetes_asyncio import client
 
 CACHE_PREFIX = "kubernetes:"
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# Every resource the enricher reads, with its API group ("" is core): manifests/rbac.yaml
+# grants get/list/watch on each and nothing more (checked by tests/test_deploy_manifests.py).
+RESOURCE_GROUPS: dict[str, str] = {
+    **dict.fromkeys(
+        ("pods", "pods/log", "events", "nodes", "services", "persistentvolumeclaims", "persistentvolumes"), ""
+    ),
+    **dict.fromkeys(("deployments", "replicasets", "statefulsets", "daemonsets"), "apps"),
+    **dict.fromkeys(("jobs", "cronjobs"), "batch"),
+    "endpointslices": "discovery.k8s.io",
+    "horizontalpodautoscalers": "autoscaling",
+    "storageclasses": "storage.k8s.io",
+}
 
 
 class LookupFailed(Exception):
@@ -76,6 +88,8 @@ class KubeApi:
         self._apps = client.AppsV1Api(api_client)
         self._batch = client.BatchV1Api(api_client)
         self._discovery = client.DiscoveryV1Api(api_client)
+        self._autoscaling = client.AutoscalingV2Api(api_client)
+        self._storage = client.StorageV1Api(api_client)
         self.call_timeout_seconds = call_timeout_seconds
         self._limit = asyncio.Semaphore(max_concurrency)
 
@@ -91,6 +105,11 @@ class KubeApi:
             ("list", "events", True): self._core.list_namespaced_event,
             ("list", "events", False): self._core.list_event_for_all_namespaces,
             ("get", "nodes", False): self._core.read_node,
+            ("get", "persistentvolumeclaims", True): self._core.read_namespaced_persistent_volume_claim,
+            ("list", "persistentvolumeclaims", True): self._core.list_namespaced_persistent_volume_claim,
+            ("get", "persistentvolumes", False): self._core.read_persistent_volume,
+            ("get", "storageclasses", False): self._storage.read_storage_class,
+            ("get", "horizontalpodautoscalers", True): self._autoscaling.read_namespaced_horizontal_pod_autoscaler,
             ("get", "services", True): self._core.read_namespaced_service,
             ("list", "endpointslices", True): self._discovery.list_namespaced_endpoint_slice,
             ("list", "endpointslices", False): self._discovery.list_endpoint_slice_for_all_namespaces,
@@ -100,6 +119,7 @@ class KubeApi:
             ("get", "replicasets", True): self._apps.read_namespaced_replica_set,
             ("list", "replicasets", True): self._apps.list_namespaced_replica_set,
             ("get", "jobs", True): self._batch.read_namespaced_job,
+            ("list", "jobs", True): self._batch.list_namespaced_job,
             ("get", "cronjobs", True): self._batch.read_namespaced_cron_job,
         }
         return operations[(request.verb, request.resource, request.namespace is not None)]

@@ -42,9 +42,32 @@ from enrichers.kubernetes.facts import (
     warning_events,
     workload_facts,
 )
+from enrichers.kubernetes.kinds import (
+    ClaimFacts,
+    CronJobFacts,
+    HpaFacts,
+    JobFacts,
+    VolumeFacts,
+    claim_facts,
+    cronjob_facts,
+    gone_claim,
+    gone_cronjob,
+    gone_hpa,
+    gone_job,
+    gone_volume,
+    hpa_facts,
+    job_facts,
+    missing_ordinals,
+    newest_job_of,
+    not_running,
+    requested_on_node,
+    statefulset_claims,
+    storage_class_of,
+    volume_facts,
+)
 from enrichers.kubernetes.logs_redact import LogExcerpt, log_excerpt
 from enrichers.kubernetes.report import Findings, facts, summary_lines
-from enrichers.kubernetes.subject import Subject, resolve_subject
+from enrichers.kubernetes.subject import Subject, label_value, resolve_subject
 from rca.model import Edge
 
 log = structlog.get_logger("kubebot.kubernetes")
@@ -62,8 +85,13 @@ WORKLOADS: Mapping[str, tuple[str, str]] = {
     "Job": ("jobs", "Job"),
     "CronJob": ("cronjobs", "CronJob"),
 }
-# Subject kinds read so far; the others (HPA, PVC, PV, PDB, Namespace...) are named only.
-LOOKED_UP_KINDS = frozenset({"Pod", "Node", "Service", *WORKLOADS})
+# Subject kinds read so far; the others (PDB, ResourceQuota, Namespace) are named only.
+LOOKED_UP_KINDS = frozenset(
+    {"Pod", "Node", "Service", "PersistentVolumeClaim", "PersistentVolume", "HorizontalPodAutoscaler", *WORKLOADS}
+)
+# Labels node-exporter puts on a filesystem's series: which mount on the node is filling.
+FILESYSTEM_LABELS = ("mountpoint", "device", "fstype")
+MAX_PENDING_POD_EVENTS = 3  # not-ready pods beyond the worst whose events are read too
 OWNER_RESOURCES: Mapping[str, str] = {kind: resource for resource, kind in WORKLOADS.values()}
 
 
@@ -150,6 +178,11 @@ class _Gathered:
     rollout: Rollout | None = None
     node: NodeFacts | None = None
     service: ServiceFacts | None = None
+    claim: ClaimFacts | None = None
+    volume: VolumeFacts | None = None
+    hpa: HpaFacts | None = None
+    job: JobFacts | None = None
+    cronjob: CronJobFacts | None = None
     raw_pods: dict[str, Json] = field(default_factory=dict)  # by name, for a closer look
     events: list[Json] = field(default_factory=list)
     logs: list[LogExcerpt] = field(default_factory=list)
@@ -176,15 +209,15 @@ class _Investigation:
         self.found = _Gathered()
 
     async def run(self) -> Findings:
-        kind = self.subject.kind
-        if kind == "Pod":
-            await self._pod_subject()
-        elif kind == "Node":
-            await self._node_subject()
-        elif kind == "Service":
-            await self._service_subject()
-        else:
-            await self._workload_subject()
+        by_kind = {
+            "Pod": self._pod_subject,
+            "Node": self._node_subject,
+            "Service": self._service_subject,
+            "PersistentVolumeClaim": self._claim_subject,
+            "PersistentVolume": self._volume_subject,
+            "HorizontalPodAutoscaler": self._hpa_subject,
+        }
+        await by_kind.get(self.subject.kind, self._workload_subject)()
         since = self.alert.starts_at - timedelta(seconds=self.settings.events_window_seconds)
         found = self.found
         return Findings(
@@ -198,6 +231,12 @@ class _Investigation:
             rollout=found.rollout,
             node=found.node,
             service=found.service,
+            claim=found.claim,
+            volume=found.volume,
+            hpa=found.hpa,
+            job=found.job,
+            cronjob=found.cronjob,
+            filesystem=self._filesystem(),
             events=warning_events(found.events, since),
             logs=tuple(found.logs),
             failures=tuple(found.failures),
@@ -221,6 +260,10 @@ class _Investigation:
         obj = await self.lookups.read_optional(Request("get", resource, namespace, name))
         if obj is None:
             self.found.workload = gone_workload(kind, namespace, name)
+            if kind == "Job":
+                self.found.job = gone_job(namespace, name)
+            if kind == "CronJob":
+                self.found.cronjob = gone_cronjob(namespace, name)
             await self._attempt(self._events_of(kind, name, namespace))
             return
         self.found.workload = workload_facts(kind, obj)
@@ -230,8 +273,130 @@ class _Investigation:
         ]
         if kind == "Deployment":
             steps.append(self._rollout(obj))
+        if kind == "CronJob":
+            steps.append(self._newest_job(obj))
         await self._all(steps)
+        if kind == "Job":
+            self.found.job = job_facts(obj, self.found.pods)
+        if kind in ("StatefulSet", "DaemonSet", "Deployment", "ReplicaSet"):
+            await self._all([self._why_not_running(kind, obj)])
         await self._closer_look_at_worst()
+
+    async def _newest_job(self, cronjob: Json) -> None:
+        """A CronJob's facts, then its most recent Job, that Job's pods and events."""
+        self.found.cronjob = cronjob_facts(cronjob)
+        listing = await self.lookups.read(Request("list", "jobs", self._namespace()))
+        newest = newest_job_of(self.subject.name, [j for j in listing["items"] if isinstance(j, dict)])
+        if newest is None:
+            return
+        await self._pods_selected(_selector_of(newest))
+        job = job_facts(newest, self.found.pods)
+        self.found.job = job
+        self.found.cronjob = cronjob_facts(cronjob, job)
+        await self._events_of("Job", job.name, self._namespace())
+
+    async def _why_not_running(self, kind: str, obj: Json) -> None:
+        """For the pods that should run and do not: the scheduler's and kubelet's why, the
+        claims they wait for, and (StatefulSet) the pods never created."""
+        workload, pods = self.found.workload, self.found.pods
+        if workload is None:
+            return
+        troubled = [p for p in pods if not p.ready and p.phase != "Succeeded"]
+        missing = missing_ordinals(obj, pods) if kind == "StatefulSet" else ()
+        templated = statefulset_claims(obj) if kind == "StatefulSet" else ()
+        if not troubled and not missing:
+            return
+        wanted_claims = bool(templated) or any(_claims_in(self.found.raw_pods.get(p.name)) for p in troubled)
+        claims: dict[str, Json] = {}
+        steps: list[Awaitable[Any]] = [
+            self._events_of("Pod", p.name, self._namespace()) for p in troubled[1 : 1 + MAX_PENDING_POD_EVENTS]
+        ]
+        if wanted_claims:
+            steps.append(self._claims_into(claims))
+        await self._all(steps)
+        lines, unbound = not_running(troubled, self.found.raw_pods, claims)
+        unbound += tuple(c for c in templated if c in claims and claims[c].get("status", {}).get("phase") != "Bound")
+        self.found.workload = replace(
+            workload, not_running=lines, unbound_claims=tuple(dict.fromkeys(unbound)), missing_pods=missing
+        )
+
+    async def _claims_into(self, claims: dict[str, Json]) -> None:
+        listing = await self.lookups.read(Request("list", "persistentvolumeclaims", self._namespace()))
+        for claim in listing["items"]:
+            name = claim.get("metadata", {}).get("name") if isinstance(claim, dict) else None
+            if isinstance(name, str):
+                claims[name] = claim
+
+    async def _claim_subject(self) -> None:
+        namespace, name = self._namespace(), self.subject.name
+        claim = await self.lookups.read_optional(Request("get", "persistentvolumeclaims", namespace, name))
+        if claim is None:
+            self.found.claim = gone_claim(namespace, name)
+            await self._attempt(self._events_of("PersistentVolumeClaim", name, namespace))
+            return
+        class_name = storage_class_of(claim)
+        class_request = Request("get", "storageclasses", None, class_name) if class_name else None
+        storage_class, pods, _ = await asyncio.gather(
+            self._attempt(self.lookups.read_optional(class_request)) if class_request else _none(),
+            self._attempt(self.lookups.read(Request("list", "pods", namespace))),
+            self._attempt(self._events_of("PersistentVolumeClaim", name, namespace)),
+        )
+        raw = [p for p in (pods or {}).get("items", []) if isinstance(p, dict)]
+        facts = claim_facts(claim, storage_class, raw)
+        self.found.claim = facts
+        mounting = [p for p in raw if p.get("metadata", {}).get("name") in facts.mounted_by]
+        self.found.raw_pods = {f.name: p for p in mounting if (f := pod_facts(p))}
+        self.found.pods = tuple(sorted((pod_facts(p) for p in mounting), key=pod_badness, reverse=True))
+        if facts.nodes:
+            await self._all([self._node_of_pod(facts.nodes[0])])
+
+    async def _volume_subject(self) -> None:
+        name = self.subject.name
+        volume = await self.lookups.read_optional(Request("get", "persistentvolumes", None, name))
+        if volume is None:
+            self.found.volume = gone_volume(name)
+            await self._attempt(self._events_of("PersistentVolume", name, None))
+            return
+        facts = volume_facts(volume)
+        self.found.volume = facts
+        steps: list[Awaitable[Any]] = [self._events_of("PersistentVolume", name, None)]
+        if facts.claim:
+            claim_namespace, claim_name = facts.claim.split("/", 1)
+            steps.append(self._bound_claim(claim_namespace, claim_name))
+        await self._all(steps)
+
+    async def _bound_claim(self, namespace: str, name: str) -> None:
+        claim = await self.lookups.read_optional(Request("get", "persistentvolumeclaims", namespace, name))
+        self.found.claim = gone_claim(namespace, name) if claim is None else claim_facts(claim, None, ())
+
+    async def _hpa_subject(self) -> None:
+        namespace, name = self._namespace(), self.subject.name
+        hpa = await self.lookups.read_optional(Request("get", "horizontalpodautoscalers", namespace, name))
+        if hpa is None:
+            self.found.hpa = gone_hpa(namespace, name)
+            await self._attempt(self._events_of("HorizontalPodAutoscaler", name, namespace))
+            return
+        facts = hpa_facts(hpa)
+        self.found.hpa = facts
+        steps: list[Awaitable[Any]] = [self._events_of("HorizontalPodAutoscaler", name, namespace)]
+        if facts.target is not None and facts.target.kind in WORKLOADS:
+            steps.append(self._scale_target(facts.target))
+        await self._all(steps)
+
+    async def _scale_target(self, target: OwnerRef) -> None:
+        resource, kind = WORKLOADS[target.kind]
+        obj = await self.lookups.read_optional(Request("get", resource, self._namespace(), target.name))
+        self.found.workload = (
+            workload_facts(kind, obj) if obj is not None else gone_workload(kind, self._namespace(), target.name)
+        )
+
+    def _filesystem(self) -> dict[str, str] | None:
+        """For node-exporter's filesystem series: which mount of which node."""
+        labels = self.alert.labels
+        found = {key: value for key in FILESYSTEM_LABELS if (value := label_value(labels, key))}
+        if self.subject.kind != "Node" or "mountpoint" not in found:
+            return None
+        return {"node": self.subject.name, **found}
 
     async def _service_subject(self) -> None:
         namespace, name = self._namespace(), self.subject.name
@@ -263,7 +428,11 @@ class _Investigation:
             return
         self.found.node = node_facts(node)
         on_node = Request("list", "pods", None, params=(("field_selector", f"spec.nodeName={name}"),))
-        await self._all([self._events_of("Node", name, None), self._pods_from(on_node)])
+        _, pods = await asyncio.gather(
+            self._attempt(self._events_of("Node", name, None)), self._attempt(self._pods_from(on_node))
+        )
+        if pods is not None:
+            self.found.node = replace(self.found.node, requested=requested_on_node(pods))
 
     # ---- steps ---------------------------------------------------------------------------
 
@@ -292,12 +461,13 @@ class _Investigation:
         request = Request("list", "pods", self._namespace(), params=(("label_selector", selector),))
         await self._pods_from(request)
 
-    async def _pods_from(self, request: Request) -> None:
+    async def _pods_from(self, request: Request) -> Sequence[Json]:
         listing = await self.lookups.read(request)
         raw = [p for p in listing["items"] if isinstance(p, dict)]
         shaped = [(pod_facts(p), p) for p in raw]
         self.found.raw_pods = {facts.name: p for facts, p in shaped}
         self.found.pods = tuple(sorted((f for f, _ in shaped), key=pod_badness, reverse=True))
+        return raw
 
     async def _owner_chain(self, obj: Json) -> None:
         """Pod -> ReplicaSet -> Deployment, or -> StatefulSet/DaemonSet/Job -> CronJob."""
@@ -316,6 +486,10 @@ class _Investigation:
                 self.found.owners[-1] = replace(owner, exists=False)
                 break
             self.found.workload = workload_facts(owner.kind, owned)
+            if owner.kind == "Job":
+                self.found.job = job_facts(owned)
+            if owner.kind == "CronJob":
+                self.found.cronjob = cronjob_facts(owned, self.found.job)
             if owner.kind == "Deployment":
                 await self._all([self._rollout(owned)])
             owner, obj = controller_of(owned), owned
@@ -398,6 +572,15 @@ class _Investigation:
 
     async def _all(self, steps: Sequence[Awaitable[Any]]) -> None:
         await asyncio.gather(*(self._attempt(step) for step in steps))
+
+
+async def _none() -> None:
+    return None
+
+
+def _claims_in(pod: Json | None) -> bool:
+    volumes = (pod or {}).get("spec", {}).get("volumes") or []
+    return any(isinstance(v, dict) and "persistentVolumeClaim" in v for v in volumes)
 
 
 def _failure_text(exc: LookupFailed) -> str:

@@ -6,6 +6,7 @@ Every dataclass here has `to_json()` returning JSON-serialisable data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -398,6 +399,10 @@ class WorkloadFacts:
     images: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # conditions in a bad state, "Type=Status: reason"
     owner: OwnerRef | None = None
+    # Why the pods that should run do not, one line each (filled in after the pods are read).
+    not_running: tuple[str, ...] = ()
+    unbound_claims: tuple[str, ...] = ()  # PersistentVolumeClaims its pods wait for
+    missing_pods: tuple[str, ...] = ()  # StatefulSet pods not created at all
 
     def verdict(self) -> str:
         if not self.exists:
@@ -422,6 +427,9 @@ class WorkloadFacts:
             "images": list(self.images),
             "problems": list(self.problems),
             "owner": self.owner.to_json() if self.owner else None,
+            "not_running": list(self.not_running),
+            "unbound_claims": list(self.unbound_claims),
+            "missing_pods": list(self.missing_pods),
         }
 
 
@@ -476,6 +484,9 @@ class Rollout:
     replicaset: str
     images: tuple[str, ...]
     started_at: datetime | None
+    # The revision before it: what `kubectl rollout undo --to-revision` would go back to.
+    previous_revision: int | None = None
+    previous_images: tuple[str, ...] = ()
 
     def describe(self, alert_time: datetime) -> str:
         text = f"rollout: {self.deployment} revision {self.revision} ({self.replicaset})"
@@ -486,6 +497,9 @@ class Rollout:
                 text += f", {lead} before the alert"
         if self.images:
             text += f"; image {', '.join(self.images)}"
+        if self.previous_revision is not None:
+            before = f" ({', '.join(self.previous_images)})" if self.previous_images else ""
+            text += f"; previous revision {self.previous_revision}{before}"
         return text
 
     def to_json(self) -> dict[str, Any]:
@@ -495,14 +509,17 @@ class Rollout:
             "replicaset": self.replicaset,
             "images": list(self.images),
             "started_at": iso(self.started_at),
+            "previous_revision": self.previous_revision,
+            "previous_images": list(self.previous_images),
         }
 
 
 def newest_rollout(deployment: Json, replicasets: Sequence[Json]) -> Rollout | None:
-    """Among the ReplicaSets the Deployment controls, the one with the highest revision."""
+    """Among the ReplicaSets the Deployment controls, the one with the highest revision,
+    and the revision before it."""
     metadata = _map(deployment, "metadata")
     name, uid = _str(metadata, "name"), _str(metadata, "uid")
-    best: tuple[int, Json] | None = None
+    owned: list[tuple[int, Json]] = []
     for replicaset in replicasets:
         owner = controller_of(replicaset)
         if owner is None or owner.kind != "Deployment" or owner.name != name:
@@ -514,20 +531,27 @@ def newest_rollout(deployment: Json, replicasets: Sequence[Json]) -> Rollout | N
             revision = int(str(annotations.get(REVISION_ANNOTATION, "0")))
         except ValueError:
             revision = 0
-        if best is None or revision > best[0]:
-            best = (revision, replicaset)
-    if best is None or name is None:
+        owned.append((revision, replicaset))
+    if not owned or name is None:
         return None
-    revision, replicaset = best
+    owned.sort(key=lambda pair: pair[0], reverse=True)
+    revision, replicaset = owned[0]
+    previous = owned[1] if len(owned) > 1 else None
     rs_meta = _map(replicaset, "metadata")
-    template_spec = _map(_map(_map(replicaset, "spec"), "template"), "spec")
     return Rollout(
         deployment=name,
         revision=revision,
         replicaset=_str(rs_meta, "name") or "?",
-        images=tuple(i for c in _list(template_spec, "containers") if (i := _str(c, "image"))),
+        images=_template_images(replicaset),
         started_at=parse_time(rs_meta.get("creationTimestamp")),
+        previous_revision=previous[0] if previous else None,
+        previous_images=_template_images(previous[1]) if previous else (),
     )
+
+
+def _template_images(obj: Json) -> tuple[str, ...]:
+    template_spec = _map(_map(_map(obj, "spec"), "template"), "spec")
+    return tuple(i for c in _list(template_spec, "containers") if (i := _str(c, "image")))
 
 
 # ---- nodes -------------------------------------------------------------------------------------
@@ -541,6 +565,13 @@ class NodeFacts:
     problems: tuple[str, ...] = ()  # "NotReady: reason", "MemoryPressure", ...
     unschedulable: bool = False
     conditions: Mapping[str, str] | None = None  # type -> status
+    taints: tuple[str, ...] = ()  # key=value:Effect
+    allocatable: Mapping[str, str] | None = None  # cpu, memory, pods
+    requested: Mapping[str, str] | None = None  # summed over the pods on it, when listed
+
+    @property
+    def pressure(self) -> tuple[str, ...]:
+        return tuple(p for p in self.problems if p in NODE_PRESSURE_CONDITIONS)
 
     def verdict(self) -> str:
         if not self.exists:
@@ -556,8 +587,12 @@ class NodeFacts:
             "exists": self.exists,
             "ready": self.ready,
             "problems": list(self.problems),
+            "pressure": list(self.pressure),
             "unschedulable": self.unschedulable,
             "conditions": dict(self.conditions or {}),
+            "taints": list(self.taints),
+            "allocatable": dict(self.allocatable or {}),
+            "requested": dict(self.requested) if self.requested is not None else None,
         }
 
 
@@ -571,6 +606,8 @@ def node_facts(node: Json) -> NodeFacts:
         reason = _str(ready_condition, "reason")
         problems.append("NotReady" + (f": {reason}" if reason else ""))
     problems += [t for t in NODE_PRESSURE_CONDITIONS if by_type.get(t, {}).get("status") == "True"]
+    allocatable = _map(_map(node, "status"), "allocatable")
+    taints = [_taint(t) for t in _list(_map(node, "spec"), "taints") if _str(t, "key")]
     return NodeFacts(
         name=_str(_map(node, "metadata"), "name") or "?",
         exists=True,
@@ -578,7 +615,15 @@ def node_facts(node: Json) -> NodeFacts:
         problems=tuple(problems),
         unschedulable=_map(node, "spec").get("unschedulable") is True,
         conditions={t: str(c.get("status")) for t, c in by_type.items()},
+        taints=tuple(taints),
+        allocatable={r: str(allocatable[r]) for r in ("cpu", "memory", "pods") if r in allocatable},
     )
+
+
+def _taint(taint: Json) -> str:
+    """As kubectl writes it: key=value:Effect."""
+    value, effect = _str(taint, "value"), _str(taint, "effect")
+    return f"{_str(taint, 'key')}" + (f"={value}" if value else "") + (f":{effect}" if effect else "")
 
 
 def gone_node(name: str) -> NodeFacts:
@@ -650,20 +695,83 @@ def gone_service(namespace: str, name: str) -> ServiceFacts:
 
 # ---- events ------------------------------------------------------------------------------------
 
+# How much a Warning message says, most first: what the registry, the scheduler or the
+# volume plugin answered outweighs the kubelet's generic back-off lines that follow it.
+_REGISTRY = re.compile(
+    r"failed to pull|not found|manifest unknown|pull access denied|unauthorized|"
+    r"failed to resolve reference|no such host|toomanyrequests|invalid reference format",
+    re.IGNORECASE,
+)
+_GENERIC = re.compile(r"^(error: (imagepullbackoff|errimagepull)|back-off |backoff )", re.IGNORECASE)
+_SCHEDULING_REASONS = frozenset({"FailedScheduling", "FailedDaemonPod", "FailedCreate", "NotTriggerScaleUp"})
+_VOLUME_REASONS = frozenset(
+    {"FailedMount", "FailedAttachVolume", "ProvisioningFailed", "VolumeResizeFailed", "FailedBinding"}
+)
+
+
+# A registry's answer comes last in a long message ("...: <image>: not found"): keep it.
+EVENT_MESSAGE_CHARS = 1000
+SUMMARY_MESSAGE_CHARS = 240
+
+
+def middle_cut(text: str, max_chars: int) -> str:
+    """`text` within `max_chars`, cut in the middle: the head says what, the tail why."""
+    if len(text) <= max_chars:
+        return text
+    head = max_chars * 2 // 5
+    return text[:head] + " … " + text[-(max_chars - head - 3) :]
+
+
+def message_weight(reason: str, message: str) -> int:
+    """How informative one Warning message is: registry errors, then scheduling failures,
+    then mount failures, then anything specific, generic back-off lines last."""
+    if _GENERIC.match(message):
+        return 0
+    if _REGISTRY.search(message) and ("image" in message.lower() or reason in ("Failed", "ErrImagePull")):
+        return 4
+    if reason in _SCHEDULING_REASONS:
+        return 3
+    if reason in _VOLUME_REASONS or "MountVolume" in message:
+        return 2
+    return 1
+
+
+@dataclass(frozen=True)
+class EventMessage:
+    """One distinct message under a reason, with how often it was reported."""
+
+    message: str
+    count: int
+    last_seen: datetime | None
+    weight: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "count": self.count, "last_seen": iso(self.last_seen)}
+
 
 @dataclass(frozen=True)
 class EventFacts:
-    """Warning events of one reason, folded together."""
+    """Warning events of one reason, folded together; distinct messages are kept apart,
+    most informative first, and `message` is the most informative one."""
 
     reason: str
     count: int
     last_seen: datetime | None
     message: str
     objects: tuple[str, ...]  # "Pod/name" of every object it was reported for
+    messages: tuple[EventMessage, ...] = ()
+
+    @property
+    def weight(self) -> int:
+        return max((m.weight for m in self.messages), default=0)
 
     def describe(self, now: datetime) -> str:
         seen = f", last {ago(self.last_seen, now)}" if self.last_seen else ""
-        return f"{self.reason} x{self.count}{seen}: {self.message}"
+        text = f"{self.reason} x{self.count}{seen}: {middle_cut(self.message, SUMMARY_MESSAGE_CHARS)}"
+        others = [m for m in self.messages if m.message != self.message]
+        if others:
+            text += "; also " + "; ".join(f"x{m.count}: {middle_cut(m.message, 120)}" for m in others[:3])
+        return text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -672,6 +780,7 @@ class EventFacts:
             "last_seen": iso(self.last_seen),
             "message": self.message,
             "objects": list(self.objects),
+            "messages": [m.to_json() for m in self.messages],
         }
 
 
@@ -694,14 +803,19 @@ def event_count(event: Json) -> int:
     return _int(_map(event, "series"), "count") or _int(event, "count") or 1
 
 
+_FLOOR = datetime.min.replace(tzinfo=UTC)
+
+
 def warning_events(events: Iterable[Json], since: datetime | None, limit: int = 10) -> tuple[EventFacts, ...]:
-    """Warning events seen since `since`, one entry per reason, most recent first.
+    """Warning events seen since `since`, one entry per reason with its distinct messages
+    counted apart; the most informative reasons first, then the most recent.
 
     The same event may come from several lookups (a pod's and its node's): it is
     counted once, by uid.
     """
     seen_uids: set[str] = set()
-    folded: dict[str, EventFacts] = {}
+    by_reason: dict[str, dict[str, EventMessage]] = {}
+    objects: dict[str, dict[str, None]] = {}
     for event in events:
         if _str(event, "type") != "Warning":
             continue
@@ -715,22 +829,30 @@ def warning_events(events: Iterable[Json], since: datetime | None, limit: int = 
             continue
         reason = _str(event, "reason") or "Unknown"
         involved = _map(event, "involvedObject")
-        obj = f"{_str(involved, 'kind') or '?'}/{_str(involved, 'name') or '?'}"
-        current = EventFacts(reason, event_count(event), last_seen, clean_text(_str(event, "message") or ""), (obj,))
-        previous = folded.get(reason)
-        if previous is not None:
-            newer = current if _later(current.last_seen, previous.last_seen) else previous
-            current = EventFacts(
-                reason=reason,
-                count=previous.count + current.count,
-                last_seen=newer.last_seen,
-                message=newer.message,
-                objects=tuple(dict.fromkeys(previous.objects + current.objects)),
-            )
-        folded[reason] = current
-    floor = datetime.min.replace(tzinfo=UTC)
-    ordered = sorted(folded.values(), key=lambda e: e.last_seen or floor, reverse=True)
+        objects.setdefault(reason, {})[f"{_str(involved, 'kind') or '?'}/{_str(involved, 'name') or '?'}"] = None
+        message = clean_text(_str(event, "message") or "", EVENT_MESSAGE_CHARS)
+        messages = by_reason.setdefault(reason, {})
+        previous = messages.get(message)
+        count = event_count(event) + (previous.count if previous else 0)
+        newest = last_seen if previous is None or _later(last_seen, previous.last_seen) else previous.last_seen
+        messages[message] = EventMessage(message, count, newest, message_weight(reason, message))
+    folded = [_fold(reason, messages.values(), tuple(objects[reason])) for reason, messages in by_reason.items()]
+    # Registry, scheduling and volume answers lead; the rest keep their recency order.
+    ordered = sorted(folded, key=lambda e: (e.weight if e.weight >= 2 else 0, e.last_seen or _FLOOR), reverse=True)
     return tuple(ordered[:limit])
+
+
+def _fold(reason: str, messages: Iterable[EventMessage], objects: tuple[str, ...]) -> EventFacts:
+    ordered = tuple(sorted(messages, key=lambda m: (m.weight, m.last_seen or _FLOOR, m.count), reverse=True))
+    newest = max((m.last_seen for m in ordered if m.last_seen is not None), default=None)
+    return EventFacts(
+        reason=reason,
+        count=sum(m.count for m in ordered),
+        last_seen=newest,
+        message=ordered[0].message,
+        objects=objects,
+        messages=ordered,
+    )
 
 
 def _later(a: datetime | None, b: datetime | None) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -24,6 +24,16 @@ from enrichers.kubernetes.facts import (
     WorkloadFacts,
     pod_badness,
     pod_verdict,
+)
+from enrichers.kubernetes.kinds import (
+    ClaimFacts,
+    CronJobFacts,
+    HpaFacts,
+    JobFacts,
+    VolumeFacts,
+    capacity_line,
+    image_pull,
+    oom_kill,
 )
 from enrichers.kubernetes.logs_redact import LogExcerpt
 from enrichers.kubernetes.subject import Subject
@@ -45,6 +55,12 @@ class Findings:
     rollout: Rollout | None = None
     node: NodeFacts | None = None
     service: ServiceFacts | None = None
+    claim: ClaimFacts | None = None
+    volume: VolumeFacts | None = None
+    hpa: HpaFacts | None = None
+    job: JobFacts | None = None
+    cronjob: CronJobFacts | None = None
+    filesystem: Mapping[str, str] | None = None  # node, mountpoint, device, fstype
     events: tuple[EventFacts, ...] = ()
     logs: tuple[LogExcerpt, ...] = ()
     failures: tuple[str, ...] = ()  # lookups that failed, "what: reason"
@@ -58,6 +74,17 @@ def verdict(findings: Findings) -> str:
         return findings.node.verdict() + _pods_health(findings.pods)
     if subject.kind == "Service" and findings.service is not None:
         return findings.service.verdict()
+    by_kind = {
+        "PersistentVolumeClaim": findings.claim,
+        "PersistentVolume": findings.volume,
+        "HorizontalPodAutoscaler": findings.hpa,
+        "Job": findings.job,
+    }
+    own = by_kind.get(subject.kind)
+    if own is not None:
+        return own.verdict()
+    if subject.kind == "CronJob" and findings.cronjob is not None:
+        return findings.cronjob.verdict(now)
     if findings.workload is not None:
         return findings.workload.verdict()
     return f"{subject.ref}: no details available"
@@ -91,17 +118,22 @@ def _brief(pod: PodFacts) -> str:
 def summary_lines(findings: Findings) -> tuple[str, ...]:
     now = findings.now
     lines = [verdict(findings)]
+    pull = image_pull(findings.pod, findings.events)
+    if pull is not None:
+        lines.append(pull.describe())
+    if findings.filesystem is not None:
+        lines.append(_filesystem_line(findings.filesystem))
     closer_look = findings.pod if findings.subject.kind != "Pod" else None
     if closer_look is not None and pod_badness(closer_look)[0] > 0:
         lines.append("worst pod " + pod_verdict(closer_look, now))
     if findings.owners:
         lines.append("owner: " + " -> ".join(o.describe() for o in findings.owners))
-    if findings.workload is not None and findings.subject.kind in ("Pod", "Service"):
-        lines.append(findings.workload.verdict())
+    lines += _kind_lines(findings)
     if findings.rollout is not None:
         lines.append(findings.rollout.describe(findings.alert_time))
     if findings.node is not None and findings.subject.kind != "Node":
         lines.append(findings.node.verdict())
+    lines += _node_lines(findings.node)
     pods_line = _pods_line(findings.pods)
     if pods_line is not None:
         lines.append(pods_line)
@@ -116,6 +148,53 @@ def summary_lines(findings: Findings) -> tuple[str, ...]:
     if findings.failures:
         lines.append("kubernetes: partial, could not read: " + "; ".join(findings.failures))
     return tuple(lines)
+
+
+def _kind_lines(findings: Findings) -> list[str]:
+    """What the subject's kind adds: the workload behind a pod, service or HPA, the claim's
+    mounts, the Job behind a pod or CronJob, and why a workload's pods do not run."""
+    kind, lines = findings.subject.kind, []
+    if findings.workload is not None and kind in ("Pod", "Service", "HorizontalPodAutoscaler"):
+        lines.append(findings.workload.verdict())
+    if findings.claim is not None:
+        if kind != "PersistentVolumeClaim":
+            lines.append(findings.claim.verdict())
+        if findings.claim.exists and kind == "PersistentVolumeClaim":
+            lines.append(findings.claim.mount_line())
+    if findings.job is not None and kind == "Pod":
+        lines.append(findings.job.verdict())
+    if findings.job is not None and findings.job.failed_pods:
+        lines.append("failed pods: " + ", ".join(findings.job.failed_pods[:5]))
+    workload = findings.workload
+    if workload is not None:
+        lines += [f"not running: {why}" for why in workload.not_running]
+        if workload.unbound_claims:
+            lines.append("unbound claims: " + ", ".join(workload.unbound_claims))
+        if workload.missing_pods:
+            lines.append("not created: " + ", ".join(workload.missing_pods))
+    return lines
+
+
+def _node_lines(node: NodeFacts | None) -> list[str]:
+    if node is None or not node.exists:
+        return []
+    lines = []
+    if node.requested is not None:
+        line = capacity_line(node.allocatable or {}, node.requested)
+        if line is not None:
+            lines.append(f"node {node.name} {line}")
+    if node.taints:
+        lines.append(f"node {node.name} taints: " + ", ".join(node.taints))
+    return lines
+
+
+def _filesystem_line(filesystem: Mapping[str, str]) -> str:
+    what = ", ".join(filesystem[k] for k in ("fstype", "device") if k in filesystem)
+    return (
+        f"filesystem {filesystem.get('mountpoint')}"
+        + (f" ({what})" if what else "")
+        + (f" on node {filesystem['node']}")
+    )
 
 
 def facts(findings: Findings) -> dict[str, Any]:
@@ -134,14 +213,36 @@ def facts(findings: Findings) -> dict[str, Any]:
         result["pods_total"] = len(findings.pods)
     if findings.owners:
         result["owners"] = [o.to_json() for o in findings.owners]
-    optional = {
+    optional: dict[str, _ToJson | None] = {
         "workload": findings.workload,
         "rollout": findings.rollout,
         "node": findings.node,
         "service": findings.service,
+        "pvc": findings.claim,
+        "pv": findings.volume,
+        "hpa": findings.hpa,
+        "job": findings.job,
+        "cronjob": findings.cronjob,
+        "image_pull": image_pull(findings.pod, findings.events),
+        "oom_killed": oom_kill(findings.pod),
     }
     result.update({key: value.to_json() for key, value in optional.items() if value is not None})
+    if findings.filesystem is not None:
+        result["filesystem"] = dict(findings.filesystem)
     return result
+
+
+class _ToJson(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class SubjectState(msgspec.Struct, frozen=True):
+    """The object the alert is about."""
+
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    container: str | None = None
 
 
 class PodState(msgspec.Struct, frozen=True):
@@ -162,6 +263,9 @@ class WorkloadState(msgspec.Struct, frozen=True):
     desired: int | None = None
     ready: int | None = None
     problems: tuple[str, ...] = ()
+    not_running: tuple[str, ...] = ()  # "<pod> <why>", one per pod that should run and does not
+    unbound_claims: tuple[str, ...] = ()
+    missing_pods: tuple[str, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -169,14 +273,140 @@ class WorkloadState(msgspec.Struct, frozen=True):
         return self.exists and self.desired is not None and (self.ready or 0) >= self.desired and not self.problems
 
 
+class NodeState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    exists: bool = True
+    ready: bool | None = None
+    problems: tuple[str, ...] = ()
+    pressure: tuple[str, ...] = ()  # MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable
+    unschedulable: bool = False  # cordoned
+    taints: tuple[str, ...] = ()
+
+    @property
+    def not_ready(self) -> bool:
+        return self.exists and self.ready is False
+
+
+class ClaimState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    namespace: str | None = None
+    exists: bool = True
+    phase: str | None = None
+    volume: str | None = None
+    storage_class: str | None = None
+    allow_volume_expansion: bool | None = None
+    expandable: bool = False  # Bound and its class allows expansion
+    requested: str | None = None
+    capacity: str | None = None
+    mounted_by: tuple[str, ...] = ()
+    nodes: tuple[str, ...] = ()
+
+
+class HpaState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    namespace: str | None = None
+    exists: bool = True
+    min_replicas: int | None = None
+    max_replicas: int | None = None
+    current_replicas: int | None = None
+    desired_replicas: int | None = None
+    at_max: bool = False
+    scaling_limited: str | None = None  # "TooManyReplicas: ..." when the condition is True
+
+
+class JobState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    namespace: str | None = None
+    exists: bool = True
+    state: str | None = None  # failed | complete | running | pending
+    failed_reason: str | None = None  # BackoffLimitExceeded | DeadlineExceeded | ...
+    failed_message: str | None = None
+    failed: int = 0
+    backoff_limit: int | None = None
+    active_deadline_seconds: int | None = None
+    failed_pods: tuple[str, ...] = ()
+
+
+class CronJobState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    exists: bool = True
+    schedule: str | None = None
+    suspended: bool = False
+    last_schedule: str | None = None  # RFC 3339
+    last_successful: str | None = None
+    last_job: str | None = None
+
+
+class RolloutState(msgspec.Struct, frozen=True):
+    deployment: str | None = None
+    revision: int | None = None
+    images: tuple[str, ...] = ()
+    started_at: str | None = None
+    previous_revision: int | None = None  # the last one before it: `rollout undo --to-revision`
+    previous_images: tuple[str, ...] = ()
+
+
+class ImagePullState(msgspec.Struct, frozen=True):
+    image: str | None = None
+    not_found: bool = False  # the registry said the image or tag does not exist
+    message: str | None = None
+    container: str | None = None
+
+
+class OomState(msgspec.Struct, frozen=True):
+    container: str | None = None
+    memory_limit: str | None = None
+    at: str | None = None
+
+
+class FilesystemState(msgspec.Struct, frozen=True):
+    node: str | None = None
+    mountpoint: str | None = None
+    device: str | None = None
+    fstype: str | None = None
+
+
 class KubernetesVerdict(msgspec.Struct, frozen=True):
-    """What suppression and ranking act on: the verdict line, the pod and its workload.
-    Read from the JSON facts (fresh ones and stored ones alike): the facts stay the
-    record the API and the dashboard show."""
+    """What suppression, ranking and advice act on: the verdict line, the subject and what
+    was found about it. Read from the JSON facts (fresh ones and stored ones alike): the
+    facts stay the record the API and the dashboard show. Every part is optional, so facts
+    written before a part existed read as well."""
 
     verdict: str | None = None
+    subject: SubjectState | None = None
     pod: PodState | None = None
     workload: WorkloadState | None = None
+    node: NodeState | None = None
+    rollout: RolloutState | None = None
+    pvc: ClaimState | None = None
+    hpa: HpaState | None = None
+    job: JobState | None = None
+    cronjob: CronJobState | None = None
+    image_pull: ImagePullState | None = None
+    oom_killed: OomState | None = None
+    filesystem: FilesystemState | None = None
+
+    @property
+    def node_not_ready(self) -> bool:
+        return self.node is not None and self.node.not_ready
+
+    @property
+    def hpa_at_max(self) -> bool:
+        return self.hpa is not None and self.hpa.at_max
+
+    @property
+    def job_failed_reason(self) -> str | None:
+        return self.job.failed_reason if self.job is not None else None
+
+    @property
+    def image_not_found(self) -> str | None:
+        """The image the registry said does not exist."""
+        pull = self.image_pull
+        return pull.image if pull is not None and pull.not_found else None
+
+    @property
+    def pvc_expandable(self) -> bool:
+        return self.pvc is not None and self.pvc.expandable
 
 
 def read_verdict(facts: Mapping[str, Any]) -> KubernetesVerdict:

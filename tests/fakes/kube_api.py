@@ -2,7 +2,9 @@
 REST paths with real object JSON from ../shared/fixtures/kubernetes.
 
 It understands what the enricher asks: GET of one object, lists with labelSelector and
-fieldSelector, `pods/{name}/log` with container, previous, tailLines and limitBytes. It
+fieldSelector (pods, events, nodes, services, endpointslices, the apps/v1 and batch/v1
+workloads, persistentvolumeclaims, persistentvolumes, storageclasses, autoscaling/v2
+horizontalpodautoscalers), `pods/{name}/log` with container, previous, tailLines and limitBytes. It
 counts requests, records the Authorization header, and can be told to hang, answer 403 or
 404, or send garbage for one resource.
 """
@@ -39,6 +41,18 @@ LIST_KINDS = {
     "daemonsets": "DaemonSetList",
     "jobs": "JobList",
     "cronjobs": "CronJobList",
+    "persistentvolumeclaims": "PersistentVolumeClaimList",
+    "persistentvolumes": "PersistentVolumeList",
+    "storageclasses": "StorageClassList",
+    "horizontalpodautoscalers": "HorizontalPodAutoscalerList",
+}
+# The apiVersion a List of each resource carries (core/v1 unless named here).
+LIST_API_VERSIONS = {
+    **dict.fromkeys(("deployments", "replicasets", "statefulsets", "daemonsets"), "apps/v1"),
+    **dict.fromkeys(("jobs", "cronjobs"), "batch/v1"),
+    "endpointslices": "discovery.k8s.io/v1",
+    "storageclasses": "storage.k8s.io/v1",
+    "horizontalpodautoscalers": "autoscaling/v2",
 }
 RESOURCE_OF_KIND = {kind.removesuffix("List"): plural for plural, kind in LIST_KINDS.items()}
 
@@ -224,7 +238,8 @@ class FakeKubeApi:
             and fields(o)
         ]
         kind = LIST_KINDS.get(resource, "List")
-        body = {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}}
+        version = LIST_API_VERSIONS.get(resource, "v1")
+        body = {"kind": kind, "apiVersion": version, "metadata": {"resourceVersion": "1"}}
         return web.json_response({**body, "items": items})
 
     def _log(self, namespace: str, pod: str, query: Any) -> web.Response:
