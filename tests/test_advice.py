@@ -289,7 +289,7 @@ CASES = {
     ),
     "PVC filling up, class allows expansion": Case(
         {"namespace": "data", "persistentvolumeclaim": "pg-data", "node": "worker-1", "job": "kubelet"},
-        {"claim": {"capacity": "10Gi", "storage_class": "standard", "allow_volume_expansion": True}},
+        {"pvc": {"capacity": "10Gi", "storage_class": "standard", "allow_volume_expansion": True}},
         (
             "Expand the claim (its StorageClass standard allows it): kubectl -n data patch pvc pg-data"
             ' -p \'{"spec":{"resources":{"requests":{"storage":"15Gi"}}}}\'',
@@ -298,7 +298,7 @@ CASES = {
     ),
     "PVC filling up, class cannot expand": Case(
         {"namespace": "data", "persistentvolumeclaim": "pg-data"},
-        {"claim": {"capacity": "10Gi", "storage_class": "local-path", "allow_volume_expansion": False}},
+        {"pvc": {"capacity": "10Gi", "storage_class": "local-path", "allow_volume_expansion": False}},
         (
             "Its StorageClass local-path cannot expand volumes: free space on it, or move the data to a bigger claim",
             "See its state and events: kubectl -n data describe pvc pg-data",
@@ -409,13 +409,13 @@ def _hostile_cases(name: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
         ({"namespace": "shop", "horizontalpodautoscaler": name}, {"hpa": {"current_replicas": 3, "max_replicas": 3}}),
         (
             {"namespace": "shop", "persistentvolumeclaim": name},
-            {"claim": {"capacity": "1Gi", "allow_volume_expansion": True}},
+            {"pvc": {"capacity": "1Gi", "allow_volume_expansion": True}},
         ),
         (
             {"namespace": "shop", "persistentvolumeclaim": "c"},
-            {"claim": {"capacity": name, "allow_volume_expansion": True}},
+            {"pvc": {"capacity": name, "allow_volume_expansion": True}},
         ),
-        ({"namespace": "shop", "persistentvolumeclaim": "c"}, {"claim": {"storage_class": name}}),
+        ({"namespace": "shop", "persistentvolumeclaim": "c"}, {"pvc": {"storage_class": name}}),
         ({"node": name}, {"node": {"name": name, "problems": ["NotReady"]}}),
         ({"job": "node-exporter", "instance": "worker-1", "mountpoint": f"/var/{name}"}, {}),
         ({"job": "node-exporter", "instance": "worker-1", "mountpoint": "/var/../etc"}, {}),

@@ -317,3 +317,30 @@ def test_a_job_past_its_deadline_says_so_with_the_deadline() -> None:
     facts = job_facts(job("slow", cronjob=None, failed=0, reason="DeadlineExceeded"))
     assert facts.failed_reason == "DeadlineExceeded"
     assert facts.verdict().endswith("activeDeadlineSeconds 600")
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        (
+            {
+                "alertname": "KubePersistentVolumeFillingUp",
+                "namespace": "shop",
+                "persistentvolumeclaim": "data-postgres-0",
+                "node": WORKER_FULL,
+                "job": "kubelet",
+            },
+            "patch pvc data-postgres-0",
+        ),
+        ({"alertname": "KubeJobFailed", "namespace": "shop", "job_name": JOB, **KUBE_STATE_METRICS}, f"logs job/{JOB}"),
+    ],
+)
+async def test_the_advice_reads_the_facts_the_enricher_writes_for_each_kind(
+    labels: dict[str, str], expected: str
+) -> None:
+    from enrichers.kubernetes.subject import resolve
+    from receiver.pipeline.advice import advice
+
+    result = await enrich(labels)
+    lines = advice(resolve(labels).subject, read_verdict(result.facts), labels, {}, result.facts)
+    assert any(expected in line for line in lines), lines

@@ -447,7 +447,7 @@ def situation(
     """The subject and what decides the advice, read tolerantly from the Kubernetes
     enrichment's JSON facts: a missing or odd-shaped part is simply not known."""
     pod, workload, rollout = _map(facts, "pod"), _map(facts, "workload"), _map(facts, "rollout")
-    node, service, claim, hpa = _map(facts, "node"), _map(facts, "service"), _map(facts, "claim"), _map(facts, "hpa")
+    node, service, claim, hpa = _map(facts, "node"), _map(facts, "service"), _map(facts, "pvc"), _map(facts, "hpa")
     container = _container(pod, subject.container)
     typed = verdict.workload
     problems = tuple(p for p in _list(workload, "problems") if isinstance(p, str)) or (typed.problems if typed else ())
@@ -474,7 +474,9 @@ def situation(
         workload=_str(workload, "name") or (typed.name if typed else None),
         workload_problems=problems,
         cronjob=_str(owner, "name") if _str(owner, "kind") == "CronJob" else None,
-        job_reason=(_str(_map(facts, "job"), "reason") or _failed_reason(problems)) if subject.kind == "Job" else None,
+        job_reason=(_str(_map(facts, "job"), "failed_reason") or _failed_reason(problems))
+        if subject.kind == "Job"
+        else None,
         revision=_int(rollout, "revision"),
         good_revision=_int(rollout, "previous_revision"),
         rollout_recent=_recent(_str(rollout, "started_at"), alert_time),
@@ -513,7 +515,15 @@ def _derived(s: Situation) -> dict[str, str]:
 
 def _subject_exists(subject: Subject, facts: Mapping[str, Any]) -> bool:
     """False only when the enricher looked and found the object gone."""
-    key = {"Pod": "pod", "Node": "node", "Service": "service"}.get(subject.kind, "workload")
+    key = {
+        "Pod": "pod",
+        "Node": "node",
+        "Service": "service",
+        "PersistentVolumeClaim": "pvc",
+        "HorizontalPodAutoscaler": "hpa",
+        "Job": "job",
+        "CronJob": "cronjob",
+    }.get(subject.kind, "workload")
     return _map(facts, key).get("exists") is not False
 
 
@@ -535,7 +545,10 @@ _DENIED = re.compile(r"unauthori[sz]ed|denied|forbidden|authentication required|
 def _image_error(container: Mapping[str, Any], facts: Mapping[str, Any]) -> str | None:
     """What the registry answered, as the waiting message and the pull events carry it:
     "not found", "denied", else "other"; `image_error` when the enricher names it."""
-    texts = [_str(facts, "image_error"), _str(container, "waiting_message")]
+    pull = _map(facts, "image_pull")
+    if pull.get("not_found") is True:
+        return "not found"
+    texts = [_str(pull, "message"), _str(container, "waiting_message")]
     texts += [_str(e, "message") for e in _list(facts, "events")]
     about_images = " ".join(t for t in texts if t and re.search(r"(?i)image|pull", t)).lower()
     if _NOT_FOUND.search(about_images):
