@@ -438,9 +438,31 @@ def source_view(name: str, found: EnrichmentRecord, alert_started: float | None)
     )
 
 
+# The Kubernetes enricher's fact sections, most telling first (events and logs are drawn apart).
+KUBERNETES_FACT_KEYS = (
+    "subject",
+    "pod",
+    "image_pull",
+    "oom_killed",
+    "pvc",
+    "pv",
+    "hpa",
+    "job",
+    "cronjob",
+    "filesystem",
+    "owners",
+    "workload",
+    "rollout",
+    "node",
+    "service",
+    "pods",
+    "failed_lookups",
+)
+
+
 def _kubernetes_facts(facts: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    for key in ("subject", "pod", "owners", "workload", "rollout", "node", "service", "pods", "failed_lookups"):
+    for key in KUBERNETES_FACT_KEYS:
         if facts.get(key):
             rows += flatten(facts[key], key)
     return rows[:MAX_FLAT_FACTS]
