@@ -17,11 +17,12 @@ run: $(STAMP)
 	$(BIN)/kubebot serve $(if $(CONFIG),--config $(CONFIG),)
 
 # Real servers and a real browser the tests start on 127.0.0.1: Debian's Prometheus and
-# Alertmanager, wrk for the benchmarks, headless Chromium for the dashboard test.
-SYSTEM_PACKAGES := prometheus prometheus-alertmanager wrk chromium chromium-driver
+# Alertmanager, PostgreSQL (its binaries live in /usr/lib/postgresql/<version>/bin, off PATH),
+# wrk for the benchmarks, headless Chromium for the dashboard test.
+SYSTEM_PACKAGES := prometheus prometheus-alertmanager postgresql wrk chromium chromium-driver
 system-deps:
 	@command -v prometheus-alertmanager >/dev/null && command -v promtool >/dev/null && command -v wrk >/dev/null \
-	  && command -v chromium >/dev/null || { \
+	  && command -v chromium >/dev/null && ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES); }
 

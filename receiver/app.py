@@ -15,12 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from receiver.config import Config, read_secret
+from receiver.config import Config, StoreConfig, read_secret
 from receiver.metrics import Metrics
 from receiver.pipeline.builder import build_pipeline
 from receiver.pipeline.render import RenderStage
@@ -37,7 +38,8 @@ from receiver.service.supervisor import Backoff, Supervisor
 from receiver.service.waiting import wait_for_wakeup
 from receiver.service.watchkeeper import Watchkeeper
 from receiver.service.worker import Worker
-from receiver.store.base import Outcomes, Queue, StoreUnavailable
+from receiver.store.base import Outcomes, Queue, Store, StoreUnavailable
+from receiver.store.postgres import PoolSettings, PostgresStore
 from receiver.store.sqlite import SqliteStore
 from receiver.web import api, dashboard
 from receiver.web.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
@@ -128,7 +130,7 @@ def create_app(
     app[BODY_BUDGET] = BodyBudget(config.server.max_inflight_body_bytes)
 
     async def runtime_ctx(app: web.Application) -> AsyncIterator[None]:
-        store = await SqliteStore.open(config.store.path, config.store.max_pending)
+        store = await open_store(config.store)
         pool = ThreadPoolExecutor(max_workers=config.notify.max_concurrency, thread_name_prefix="kubebot-notify")
         sources = await sources_factory(config)
         sender = channel or Channels(AppriseChannel(pool, config.notify.timeout_seconds), JsonLinesChannel(pool, clock))
@@ -196,6 +198,22 @@ def create_app(
     api.add_routes(app)
     dashboard.add_routes(app)
     return app
+
+
+async def open_store(config: StoreConfig) -> Store:
+    """SQLite in a file by default; PostgreSQL, shared by every replica, when a URL is set."""
+    if config.url is None:
+        return await SqliteStore.open(config.path, config.max_pending)
+    password = read_secret(config.password_file)
+    register_secret(password)  # blanked in every log line from now on
+    register_secret(urlsplit(config.url).password)  # in case the URL carries one after all
+    return await PostgresStore.open(
+        config.url,
+        password=password,
+        max_pending=config.max_pending,
+        lease_seconds=config.lease_seconds,
+        pool=PoolSettings(size=config.pool_size, timeout_seconds=config.connect_timeout_seconds),
+    )
 
 
 # Causes, repeats and flapping older than this are not recalled after a restart.

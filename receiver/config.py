@@ -78,6 +78,15 @@ class StoreConfig:
     # Past this many unprocessed alerts, intake answers 503 so Alertmanager keeps them.
     max_pending: int = 100_000
     retention_days: float = 7.0
+    # PostgreSQL shared by every replica (postgresql://USER@HOST:PORT/DB); when set, `path`
+    # is not used. The password comes from password_file, not from the URL.
+    url: str | None = None
+    password_file: str | None = None
+    # Claimed work a replica that died held goes back to the queue after this long.
+    lease_seconds: float = 60.0
+    pool_size: int = 10
+    # Waiting for (or making) a database connection longer than this answers 503.
+    connect_timeout_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -251,6 +260,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "server.max_inflight_body_bytes": (1024, 4 * 1024 * 1024 * 1024),
     "store.max_pending": (1, 10_000_000),
     "store.retention_days": (0.01, 3650),
+    "store.lease_seconds": (5, 3600),
+    "store.pool_size": (1, 256),
+    "store.connect_timeout_seconds": (0.5, 120),
     "kubernetes.log_lines": (0, 10_000),
     # Up to ~30 years: replays of old fixtures look far back; timedelta holds far more.
     "kubernetes.events_window_seconds": (1, 1e9),
@@ -293,6 +305,16 @@ _CHECKS: tuple[tuple[str, typing.Callable[[Config], bool], str], ...] = (
         "auth.basic",
         lambda c: (c.auth.basic.username is None) == (c.auth.basic.password_file is None),
         "username and password_file go together",
+    ),
+    (
+        "store.url",
+        lambda c: c.store.url is None or c.store.url.startswith(("postgresql://", "postgres://")),
+        "must be a postgresql:// URL",
+    ),
+    (
+        "store.lease_seconds",
+        lambda c: c.store.lease_seconds > 2 * c.notify.timeout_seconds,
+        "must be more than twice notify.timeout_seconds (a send must end within its lease)",
     ),
     (
         "server.max_inflight_body_bytes",
@@ -406,6 +428,7 @@ def check_environment(config: Config) -> list[str]:
         "auth.bearer_token_file": config.auth.bearer_token_file,
         "auth.basic.password_file": config.auth.basic.password_file,
         "kubernetes.token_file": config.kubernetes.token_file,
+        "store.password_file": config.store.password_file,
     }
     for key, secret in secrets.items():
         problem = _secret_problem(secret) if secret is not None else None
@@ -415,7 +438,7 @@ def check_environment(config: Config) -> list[str]:
         problem = _readable_problem(Path(config.kubernetes.kubeconfig).expanduser())
         if problem is not None:
             problems.append(f"kubernetes.kubeconfig: {problem}")
-    problem = _store_problem(config.store.path)
+    problem = _store_problem(config.store.path) if config.store.url is None else None
     if problem is not None:
         problems.append(f"store.path: {problem}")
     return problems

@@ -6,11 +6,11 @@ import asyncio
 import json
 import re
 import socket
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
@@ -28,6 +28,9 @@ from receiver.store.base import (
     Queue,
     QueuedAlert,
 )
+
+if TYPE_CHECKING:
+    from tests.postgres_server import PostgresServer
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -146,3 +149,14 @@ async def http_sink() -> AsyncIterator[HttpSink]:
 @pytest.fixture
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the session; each test that wants one takes a fresh database."""
+    from tests.postgres_server import PostgresServer  # imported here: most tests need no PostgreSQL
+
+    server = PostgresServer.create()
+    server.start()
+    yield server
+    server.remove()

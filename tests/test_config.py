@@ -128,6 +128,8 @@ graph: {static_edges: [[a]]}
             "suppression.rules[0].expires: expected an RFC 3339",
         ),
         ("suppression: {rules: [{matchers: []}]}", "suppression.rules[0].name: required"),
+        ("store: {url: 'mysql://db/kb'}", "store.url: must be a postgresql:// URL"),
+        ("store: {lease_seconds: 15}", "store.lease_seconds: must be more than twice notify.timeout_seconds"),
     ],
 )
 def test_invalid_values_are_named(text: str, problem: str) -> None:
@@ -181,6 +183,19 @@ def test_an_empty_or_blank_secret_file_is_a_problem_named_by_its_key(tmp_path: P
     config = load(f"auth: {auth}\nstore: {{path: '{tmp_path}/kb.db'}}", {})
     problems = check_environment(config)
     assert [f"auth.{key}"] == [p.split(":")[0] for p in problems]
+    assert "empty" in problems[0]
+
+
+def test_the_database_url_comes_from_the_environment_and_then_the_store_path_is_not_checked(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("not a directory")
+    (tmp_path / "password").write_text("\n")
+    config = load(
+        f"store: {{path: '{tmp_path}/plain/sub/kb.db', password_file: '{tmp_path}/password'}}",
+        {"KUBEBOT_STORE__URL": "postgresql://kubebot@db.example:5432/kubebot"},
+    )
+    problems = check_environment(config)
+    assert config.store.url == "postgresql://kubebot@db.example:5432/kubebot"
+    assert [p.split(":")[0] for p in problems] == ["store.password_file"]
     assert "empty" in problems[0]
 
 

@@ -34,7 +34,7 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentV
 # What the hand-written kustomize reader below understands; anything else must fail loudly.
 READER_KEYS = {"apiVersion", "kind", "namespace", "resources", "configMapGenerator"}
 # The entry points a user applies with `kubectl apply -k`.
-ENTRY_POINTS = ("", "base", "monitoring", "overlays/example")
+ENTRY_POINTS = ("", "base", "monitoring", "overlays/example", "overlays/ha")
 
 Obj = dict[str, Any]
 
@@ -327,6 +327,30 @@ def test_the_example_overlay_changes_image_storage_and_secret_handling() -> None
     assert container["image"].startswith("registry.example.com/")
     assert one(rendered, "PersistentVolumeClaim")["spec"]["resources"]["requests"]["storage"] == "10Gi"
     assert [o for o in rendered if o["kind"] == "Secret"] == []
+
+
+def test_the_ha_overlay_runs_two_replicas_on_postgresql_with_no_volume() -> None:
+    rendered = kubectl_kustomize("overlays/ha")
+    deployment = one(rendered, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    anti = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    budget = one(rendered, "PodDisruptionBudget")["spec"]
+    assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]["type"]) == (2, "RollingUpdate")
+    assert (budget.get("minAvailable"), budget.get("maxUnavailable")) == (1, None)
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    assert anti["labelSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert [o for o in rendered if o["kind"] == "PersistentVolumeClaim"] == []
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"])
+
+
+def test_the_ha_overlay_reads_the_database_url_and_password_from_the_secret() -> None:
+    rendered = kubectl_kustomize("overlays/ha")
+    config_map = next(o for o in rendered if o["kind"] == "ConfigMap" and "config.yaml" in o.get("data", {}))
+    config = load_config(config_map["data"]["config.yaml"], deployed_environment(rendered))
+    assert (config.store.url or "").startswith("postgresql://")
+    assert config.store.password_file == mounted_path(rendered, "kubebot-secrets", "store-password")
+    assert config.store.password_file != mounted_path(rendered, "kubebot-secrets", "bearer-token")
+    assert "REPLACE-ME" in one(rendered, "Secret")["stringData"]["store-password"]
 
 
 def test_every_reference_the_rendered_deployment_makes_exists_after_name_hashing() -> None:

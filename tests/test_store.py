@@ -17,8 +17,10 @@ from receiver.models import Alert, AlertStatus, parse_webhook
 from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.stage import Work
 from receiver.store.base import Finished, IncidentQuery, NewDelivery, Store
+from receiver.store.postgres import PostgresStore
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, all_deliveries, finish, fixture_json, outcome_of
+from tests.postgres_server import PostgresServer
 
 GROUP = parse_webhook(fixture_json("alertmanager/alertmanager_webhook_sample_group3.json"))
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -26,15 +28,22 @@ NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 OpenStore = Callable[[], Awaitable[Store]]
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
     """Opens the backend under test, on the same database each time: a second call is a restart."""
+    if request.param == "sqlite":
 
-    async def sqlite() -> Store:
-        return await SqliteStore.open(tmp_path / "kb.db")
+        async def sqlite() -> Store:
+            return await SqliteStore.open(tmp_path / "kb.db")
 
-    openers: dict[str, OpenStore] = {"sqlite": sqlite}
-    return openers[request.param]
+        return sqlite
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.new_database()
+
+    async def postgres() -> Store:
+        return await PostgresStore.open(url, password=server.password)
+
+    return postgres
 
 
 @pytest.fixture
