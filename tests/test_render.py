@@ -215,6 +215,17 @@ async def test_a_group_page_also_says_what_to_do_about_its_other_alerts_once_eac
     assert len([line for line in advice if "Read why the last instance exited" in line]) == 1
 
 
+async def test_a_group_page_links_each_rule_s_runbook_once_the_leading_one_first() -> None:
+    works = _crash_looping(group=3)
+    target_down = "https://runbooks.prometheus-operator.dev/runbooks/general/targetdown"
+    for i in (0, 1):
+        alert = dataclasses.replace(works[i].alert, annotations={"runbook_url": target_down})
+        works[i] = dataclasses.replace(works[i], alert=alert)
+    body = _body(await RenderStage().exec(works))
+
+    assert body.splitlines()[-2:] == [f"Runbook: {RUNBOOK}", f"Runbook for PodCrashLooping: {target_down}"]
+
+
 async def test_a_resolved_page_has_nothing_to_do_but_keeps_its_runbook() -> None:
     body = _body(await RenderStage().exec(_crash_looping(status="resolved")))
     assert "What to do:" not in body

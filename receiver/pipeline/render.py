@@ -58,7 +58,7 @@ def render_message(outcome: Outcome, *others: Outcome) -> Message:
 def _what_to_do(outcome: Outcome, others: Sequence[Outcome] = ()) -> list[str]:
     """The page ends with what to do about the alert it leads with, then about the other
     alerts of its group (a namespace's group can hold unrelated faults), each named by its
-    subject and said once, and the leading rule's runbook."""
+    subject and said once, and the rules' runbooks, the leading one's first."""
     alert = outcome.alert
     own = _advice_for(outcome)
     hints = [f"  * {hint}" for hint in own]
@@ -71,7 +71,15 @@ def _what_to_do(outcome: Outcome, others: Sequence[Outcome] = ()) -> list[str]:
                 bundled.append(f"  * {headline_subject(other) or other.alert.name}: {hint}")
     lines = ["What to do:", *hints, *bundled] if hints or bundled else []
     runbook = page_link(alert.annotations.get("runbook_url"))
-    return lines + ([f"Runbook: {runbook}"] if runbook else [])
+    lines += [f"Runbook: {runbook}"] if runbook else []
+    # The other rules' runbooks too, once each (a namespace's group holds several rules).
+    shown = {runbook}
+    for other in others:
+        link = page_link(other.alert.annotations.get("runbook_url"))
+        if link is not None and link not in shown:
+            shown.add(link)
+            lines.append(f"Runbook for {other.alert.name}: {link}")
+    return lines
 
 
 def _gist(hint: str) -> str:
