@@ -245,6 +245,40 @@ CASES = {
             "See which StorageClasses exist and which is the default: kubectl get storageclass",
         ),
     ),
+    "StatefulSet whose claims ask for a StorageClass that does not exist": Case(
+        {"namespace": "data", "statefulset": "postgres"},
+        {
+            "workload": workload("StatefulSet", "postgres", "data", unbound_claims=["data-postgres-1"]),
+            "events": [
+                event("FailedScheduling", "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."),
+                event("ProvisioningFailed", 'storageclass.storage.k8s.io "fast-ssd" not found'),
+            ],
+        },
+        (
+            "Its claims ask for StorageClass fast-ssd, which does not exist: create it, or give the claims a class"
+            " that exists: kubectl get storageclass",
+            "A volume of its pods is not bound: check the claims, their StorageClass and its provisioner:"
+            " kubectl -n data get pvc",
+        ),
+    ),
+    "DaemonSet whose pods a ResourceQuota refuses": Case(
+        {"namespace": "logging", "daemonset": "fluent-bit"},
+        {
+            "workload": workload("DaemonSet", "fluent-bit", "logging"),
+            "events": [
+                event(
+                    "FailedCreate",
+                    'Error creating: pods "fluent-bit-" is forbidden: exceeded quota: logging-quota,'
+                    " requested: limits.memory=512Mi, used: limits.memory=1Gi, limited: limits.memory=1Gi",
+                )
+            ],
+        },
+        (
+            "ResourceQuota logging-quota refuses its pods: raise the quota or lower the pods' requests and limits:"
+            " kubectl -n logging describe resourcequota logging-quota",
+            "See its state and events: kubectl -n logging describe daemonset fluent-bit",
+        ),
+    ),
     "DaemonSet not scheduled everywhere": Case(
         {"namespace": "monitoring", "daemonset": "node-agent"},
         {"workload": workload("DaemonSet", "node-agent", "monitoring")},
@@ -283,7 +317,7 @@ CASES = {
         {},
         (
             "On node worker-1, see what fills /var/lib/containerd:"
-            " du -xh --max-depth=1 /var/lib/containerd | sort -h | tail",
+            " kubectl debug node/worker-1 -it --image=busybox -- chroot /host du -xh -d 1 /var/lib/containerd",
             "On node worker-1, remove unused container images: crictl rmi --prune",
         ),
     ),
@@ -420,6 +454,14 @@ def _hostile_cases(name: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
         ({"job": "node-exporter", "instance": "worker-1", "mountpoint": f"/var/{name}"}, {}),
         ({"job": "node-exporter", "instance": "worker-1", "mountpoint": "/var/../etc"}, {}),
         ({"namespace": "shop", "service": name, "job": name}, {}),
+        (
+            {"namespace": "logging", "daemonset": "d"},
+            {"events": [event("FailedCreate", f"forbidden: exceeded quota: {name}, requested: cpu=1")]},
+        ),
+        (
+            {"namespace": "data", "statefulset": "s"},
+            {"events": [event("ProvisioningFailed", f'storageclass.storage.k8s.io "{name}" not found')]},
+        ),
         ({"namespace": "shop", "service": "s"}, {"service": {"selector": f"app={name}", "not_ready_pods": [name]}}),
     ]
 

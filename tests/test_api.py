@@ -7,12 +7,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, StoreConfig
+from receiver.incidents import Incident
+from receiver.pipeline.outcome import decode_outcome
+from receiver.store.base import IncidentDetail, StoredOutcome
+from receiver.web.api import incident_json
 from tests.conftest import fixture_json
+from tests.test_outcome import STORED_PAGED
 
 TOKEN = "api-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -95,3 +101,15 @@ async def test_bad_requests_get_a_clear_4xx(client: TestClient[Any, Any], path: 
 
 async def test_the_api_needs_the_same_credentials_as_intake(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/api/v1/incidents")).status == 401
+
+
+def test_each_alert_shows_the_causes_ranked_for_it_and_the_incident_its_latest() -> None:
+    outcome = decode_outcome(STORED_PAGED)
+    other = msgspec.structs.replace(outcome, root_causes=outcome.root_causes[::-1])
+    incident = Incident(1, "k", "t", "firing", "critical", "shop", 0.0, 0.0, None, "api", True, 2, 2)
+    detail = IncidentDetail(incident, (StoredOutcome(1, 0.0, 0.0, outcome), StoredOutcome(2, 0.0, 0.0, other)), ())
+
+    shown = incident_json(detail)
+
+    assert [[c["service"] for c in a["root_causes"]] for a in shown["alerts"]] == [["api", "db"], ["db", "api"]]
+    assert [c["service"] for c in shown["root_causes"]] == ["db", "api"]

@@ -197,6 +197,21 @@ def test_node_facts_name_pressure_and_not_ready() -> None:
     assert facts.problems == ("NotReady: NodeStatusUnknown", "MemoryPressure")
 
 
+def test_a_not_ready_node_keeps_the_ready_condition_s_own_words() -> None:
+    node = items_of("k8s_nodelist_k3s.json")[0]
+    for condition in node["status"]["conditions"]:
+        if condition["type"] == "Ready":
+            condition.update(status="Unknown", reason="NodeStatusUnknown")
+            condition["message"] = "Kubelet stopped posting node status."
+    facts = node_facts(node)
+    assert facts.not_ready_message == "Kubelet stopped posting node status."
+    assert facts.to_json()["not_ready_message"] == "Kubelet stopped posting node status."
+
+
+def test_a_ready_node_has_no_not_ready_message() -> None:
+    assert node_facts(items_of("k8s_nodelist_k3s.json")[0]).not_ready_message is None
+
+
 def test_service_facts_count_ready_endpoints() -> None:
     service = items_of("k8s_servicelist_k3s.json")[0]
     slices = items_of("k8s_endpointslicelist_k3s.json")[:1]

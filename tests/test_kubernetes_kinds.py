@@ -147,6 +147,16 @@ async def test_a_statefulset_short_of_replicas_names_the_pod_and_the_unbound_cla
     assert verdict.workload.unbound_claims == ("data-kafka-2",)
 
 
+async def test_a_statefulset_s_unbound_claim_says_why_it_does_not_bind() -> None:
+    labels = {"alertname": "KubeStatefulSetReplicasMismatch", "namespace": "shop", "statefulset": "kafka"}
+    result = await enrich({**KUBE_STATE_METRICS, **labels})
+
+    provisioning = [e for e in result.facts["events"] if e["reason"] == "ProvisioningFailed"]
+    assert provisioning
+    assert provisioning[0]["objects"] == ["PersistentVolumeClaim/data-kafka-2"]
+    assert 'storageclass.storage.k8s.io "fast-ssd" not found' in provisioning[0]["message"]
+
+
 async def test_a_daemonset_not_scheduled_says_which_pod_fits_nowhere_and_why() -> None:
     labels = {"alertname": "KubeDaemonSetRolloutStuck", "namespace": "shop", "daemonset": "log-agent"}
     result = await enrich({**KUBE_STATE_METRICS, **labels})

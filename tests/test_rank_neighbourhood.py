@@ -16,10 +16,12 @@ from enrichers.kubernetes.facts import OwnerRef, node_facts, pod_facts, warning_
 from enrichers.kubernetes.report import Findings, facts, summary_lines
 from enrichers.kubernetes.subject import resolve
 from rca.model import Edge, RootCause, SignalTable
+from rca.suspects import ALERT, Clue
 from receiver.models import Alert, Group
 from receiver.pipeline.graph import GraphCache
+from receiver.pipeline.neighbourhood import Neighbourhood
 from receiver.pipeline.outcome import decode_outcome
-from receiver.pipeline.rank import Evidence, RankStage
+from receiver.pipeline.rank import Evidence, RankStage, own_first
 from receiver.pipeline.stage import Work
 from tests.fakes.kube_api import K3S_CRASHLOOP_POD, OOM_NAMESPACE, OOM_POD, minikube_oom_cluster
 from tests.fakes.kube_api import k3s_cluster as k3s
@@ -345,6 +347,34 @@ async def test_two_unrelated_incidents_do_not_share_their_top_causes() -> None:
     assert set(_names(node)[:3]).isdisjoint(_names(job)[:3])
     for causes in (node, job):
         assert not {c.service for c in causes[:3]} & set(BUSY)
+
+
+async def test_in_a_group_of_unrelated_faults_each_alert_names_its_own_cause_first() -> None:
+    """kube-prometheus groups by namespace: one batch can hold a failed Job and an HPA at its
+    maximum; each alert's causes lead with its own object, then the rest of the batch's."""
+    hpa = _work(HPA_LABELS, {"subject": resolve(HPA_LABELS).subject.to_json()})
+    batch = [_job_incident(), hpa]
+    evidence = Evidence(_table(CLUSTER), EDGES, ALERT_AT)
+    job_causes, hpa_causes = (w.root_causes for w in await _stage().rank(batch, evidence))
+
+    assert (job_causes[0].kind, job_causes[0].service) == ("Job", "db-migrate")
+    assert (hpa_causes[0].kind, hpa_causes[0].service) == ("HorizontalPodAutoscaler", "frontend")
+    assert ("HorizontalPodAutoscaler", "frontend") in _names(list(job_causes)), "the batch's other causes follow"
+
+
+def test_an_alert_s_own_service_whose_signals_stayed_normal_does_not_go_ahead_of_another_s_facts() -> None:
+    own = Neighbourhood()
+    own.add("PersistentVolumeClaim", "data", "shop", Clue(ALERT, "KubePersistentVolumeFillingUp firing"))
+    own.services.add("orders-db")
+    batch = [
+        RootCause("cart", 3.5, ("OOMKilled",), kind="Deployment", namespace="shop"),
+        RootCause("data", 1.0, ("only 2% free",), kind="PersistentVolumeClaim", namespace="shop"),
+        RootCause("orders-db", 0.0, ("orders-db: no signal left its normal range",)),
+    ]
+
+    ordered = own_first(batch, own, {"orders-db", "cart"}, ())
+
+    assert [c.service for c in ordered] == ["data", "cart", "orders-db"]
 
 
 async def test_the_metric_ranking_names_only_the_incidents_services_and_their_dependencies() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -190,6 +191,39 @@ async def test_a_group_page_ends_with_what_to_do_about_the_alert_it_leads_with()
     assert body.index("Also in this group:") < body.index("What to do:")
     assert body.splitlines()[-1] == f"Runbook: {RUNBOOK}"
     assert "--to-revision=3" in body.splitlines()[-3]
+
+
+async def test_a_group_page_also_says_what_to_do_about_its_other_alerts_once_each() -> None:
+    """kube-prometheus groups a namespace's alerts: an OOMKilled pod rides on the crash
+    loop's page, and its advice is there too, named by its subject."""
+    works = _crash_looping(group=3)
+    oom = {"name": "app", "last_termination": {"reason": "OOMKilled", "exit_code": 137}, "limits": {"memory": "256Mi"}}
+    facts = {
+        "pod": {"name": "api-1", "namespace": "default", "exists": True, "containers": [oom]},
+        "workload": {"kind": "Deployment", "name": "api", "namespace": "default", "exists": True},
+    }
+    works[0] = dataclasses.replace(works[0], enrichment={"kubernetes": Enrichment.found("kubernetes", facts, ())})
+    body = _body(await RenderStage().exec(works))
+    advice = body[body.index("What to do:") :].splitlines()
+
+    assert "--to-revision=3" in advice[1]
+    assert any(
+        line.startswith("  * Pod default/api-1: Container app was OOMKilled at its memory limit 256Mi")
+        and line.endswith("kubectl -n default set resources deployment/api -c app --limits=memory=384Mi")
+        for line in advice
+    ), advice
+    assert len([line for line in advice if "Read why the last instance exited" in line]) == 1
+
+
+async def test_a_group_page_links_each_rule_s_runbook_once_the_leading_one_first() -> None:
+    works = _crash_looping(group=3)
+    target_down = "https://runbooks.prometheus-operator.dev/runbooks/general/targetdown"
+    for i in (0, 1):
+        alert = dataclasses.replace(works[i].alert, annotations={"runbook_url": target_down})
+        works[i] = dataclasses.replace(works[i], alert=alert)
+    body = _body(await RenderStage().exec(works))
+
+    assert body.splitlines()[-2:] == [f"Runbook: {RUNBOOK}", f"Runbook for PodCrashLooping: {target_down}"]
 
 
 async def test_a_resolved_page_has_nothing_to_do_but_keeps_its_runbook() -> None:

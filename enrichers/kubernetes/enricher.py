@@ -316,8 +316,11 @@ class _Investigation:
         await self._all(steps)
         lines, unbound = not_running(troubled, self.found.raw_pods, claims)
         unbound += tuple(c for c in templated if c in claims and claims[c].get("status", {}).get("phase") != "Bound")
-        self.found.workload = replace(
-            workload, not_running=lines, unbound_claims=tuple(dict.fromkeys(unbound)), missing_pods=missing
+        unbound = tuple(dict.fromkeys(unbound))
+        self.found.workload = replace(workload, not_running=lines, unbound_claims=unbound, missing_pods=missing)
+        # Why a claim does not bind is in its own events (a StorageClass that does not exist).
+        await self._all(
+            [self._events_of("PersistentVolumeClaim", c, self._namespace()) for c in unbound[:MAX_PENDING_POD_EVENTS]]
         )
 
     async def _claims_into(self, claims: dict[str, Json]) -> None:

@@ -563,6 +563,8 @@ class NodeFacts:
     exists: bool
     ready: bool | None = None
     problems: tuple[str, ...] = ()  # "NotReady: reason", "MemoryPressure", ...
+    # The Ready condition's own words when not ready ("Kubelet stopped posting node status.").
+    not_ready_message: str | None = None
     unschedulable: bool = False
     conditions: Mapping[str, str] | None = None  # type -> status
     taints: tuple[str, ...] = ()  # key=value:Effect
@@ -587,6 +589,7 @@ class NodeFacts:
             "exists": self.exists,
             "ready": self.ready,
             "problems": list(self.problems),
+            "not_ready_message": self.not_ready_message,
             "pressure": list(self.pressure),
             "unschedulable": self.unschedulable,
             "conditions": dict(self.conditions or {}),
@@ -613,6 +616,7 @@ def node_facts(node: Json) -> NodeFacts:
         exists=True,
         ready=ready,
         problems=tuple(problems),
+        not_ready_message=_str(ready_condition, "message") if ready is False and ready_condition else None,
         unschedulable=_map(node, "spec").get("unschedulable") is True,
         conditions={t: str(c.get("status")) for t, c in by_type.items()},
         taints=tuple(taints),

@@ -183,6 +183,8 @@ def _node_lines(node: NodeFacts | None) -> list[str]:
         line = capacity_line(node.allocatable or {}, node.requested)
         if line is not None:
             lines.append(f"node {node.name} {line}")
+    if node.not_ready_message:
+        lines.append(f"node {node.name} says: {node.not_ready_message}")
     if node.taints:
         lines.append(f"node {node.name} taints: " + ", ".join(node.taints))
     return lines

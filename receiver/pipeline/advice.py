@@ -90,6 +90,7 @@ _VALID: Mapping[str, Callable[[str], bool]] = {
     "bigger_max": _number,
     "mountpoint": _path,
     "not_ready_pod": _subdomain,
+    "quota": _subdomain,
 }
 
 
@@ -113,6 +114,8 @@ class Situation:
     memory_limit: str | None = None
     memory_peak: str | None = None
     unschedulable: str | None = None  # the scheduler's message for a pending pod
+    missing_storage_class: str | None = None  # a StorageClass a claim asks for and that does not exist
+    quota: str | None = None  # a ResourceQuota that refused to admit the pods
     workload_kind: str | None = None  # the Deployment/StatefulSet/DaemonSet/Job behind it
     workload: str | None = None
     workload_problems: tuple[str, ...] = ()
@@ -258,7 +261,18 @@ HINTS: tuple[Hint, ...] = (
         "A ConfigMap, Secret or key the pod needs is missing: its events say which",
         "kubectl -n $namespace describe pod $pod",
     ),
-    # Pods the scheduler cannot place.
+    # Pods that cannot be created, or placed.
+    Hint(
+        lambda s: s.quota is not None,
+        "ResourceQuota $quota refuses its pods: raise the quota or lower the pods' requests and limits",
+        "kubectl -n $namespace describe resourcequota $quota",
+    ),
+    Hint(
+        lambda s: s.missing_storage_class is not None,
+        "Its claims ask for StorageClass $missing_storage_class, which does not exist:"
+        " create it, or give the claims a class that exists",
+        "kubectl get storageclass",
+    ),
     Hint(
         lambda s: s.scheduling("unbound", "persistentvolumeclaim"),
         "A volume of its pods is not bound: check the claims, their StorageClass and its provisioner",
@@ -279,7 +293,10 @@ HINTS: tuple[Hint, ...] = (
         'kubectl describe nodes | grep -A 8 "Allocated resources"',
     ),
     Hint(
-        lambda s: s.scheduling("taint") or (s.kind == "DaemonSet" and s.waiting is None and s.ended is None),
+        lambda s: (
+            s.scheduling("taint")
+            or (s.kind == "DaemonSet" and s.waiting is None and s.ended is None and s.quota is None)
+        ),
         "Nodes may carry taints its pods do not tolerate: compare the nodes' taints with its tolerations",
         _TAINTS,
     ),
@@ -335,7 +352,7 @@ HINTS: tuple[Hint, ...] = (
     Hint(
         lambda s: s.kind == "Node" and s.mountpoint is not None,
         "On node $name, see what fills $mountpoint",
-        "du -xh --max-depth=1 $mountpoint | sort -h | tail",
+        "kubectl debug node/$node -it --image=busybox -- chroot /host du -xh -d 1 $mountpoint",
     ),
     Hint(
         lambda s: s.kind == "Node" and (s.mountpoint is not None or s.pressure("Disk")),
@@ -470,6 +487,8 @@ def situation(
         memory_limit=(_str(_map(container, "limits"), "memory") or "none") if container else None,
         memory_peak=_str(container, "memory_peak"),
         unschedulable=_str(pod, "unschedulable") or _scheduler_message(facts),
+        missing_storage_class=_event_match(facts, "ProvisioningFailed", _MISSING_CLASS),
+        quota=_event_match(facts, "FailedCreate", _QUOTA),
         workload_kind=_str(workload, "kind") or (typed.kind if typed else None),
         workload=_str(workload, "name") or (typed.name if typed else None),
         workload_problems=problems,
@@ -562,6 +581,20 @@ def _scheduler_message(facts: Mapping[str, Any]) -> str | None:
     for event in _list(facts, "events"):
         if isinstance(event, Mapping) and event.get("reason") == "FailedScheduling":
             return _str(event, "message")
+    return None
+
+
+_MISSING_CLASS = re.compile(r'storageclass\.storage\.k8s\.io "([^"]+)" not found')
+_QUOTA = re.compile(r"exceeded quota: ([^,]+),")  # the whole name: validated before any command
+
+
+def _event_match(facts: Mapping[str, Any], reason: str, pattern: re.Pattern[str]) -> str | None:
+    """What the first Warning event of `reason` names, as `pattern`'s group says it."""
+    for event in _list(facts, "events"):
+        if isinstance(event, Mapping) and event.get("reason") == reason:
+            found = pattern.search(_str(event, "message") or "")
+            if found:
+                return found[1]
     return None
 
 

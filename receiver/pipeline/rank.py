@@ -8,13 +8,18 @@ dependencies in the graph. The signal table comes from the `rca.signals` Prometh
 queries around the alert, the graph from every configured edge source (cached); the
 metric ranking names only neighbourhood services. Without Prometheus only objects that
 something was found wrong with rank; without edges every service keeps its plain rank.
+
+One Alertmanager group can hold unrelated faults (kube-prometheus groups by namespace:
+a full claim, a crash loop and an HPA at its maximum in one group). Each alert's causes
+are the batch's, its own neighbourhood's first: the page about the claim names the claim
+before the crash loop next door.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +32,7 @@ from rca.ranking import rank
 from rca.suspects import blend
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
-from receiver.pipeline.neighbourhood import neighbourhood
+from receiver.pipeline.neighbourhood import Neighbourhood, neighbourhood
 from receiver.pipeline.outcome import GraphRecord
 from receiver.pipeline.stage import Work
 
@@ -52,6 +57,25 @@ def graph_view(edges: Sequence[Edge], causes: Sequence[RootCause]) -> GraphRecor
     kept = set(keep)
     pairs = sorted({(e.caller, e.callee) for e in edges if e.caller in kept and e.callee in kept})
     return GraphRecord(nodes=tuple(keep), edges=tuple(pairs), causes=tuple(c.service for c in causes))
+
+
+def own_first(
+    causes: Sequence[RootCause], own: Neighbourhood, services: Iterable[str], edges: Sequence[Edge]
+) -> tuple[RootCause, ...]:
+    """The batch's causes, those of one alert's own neighbourhood first (its objects, and
+    the services its metric ranking may name), each part in the batch's order. A service
+    whose signals stayed normal (score 0) is no cause to put ahead of another's facts."""
+    objects = {(s.kind, s.namespace, s.name) for s in own.suspects}
+    named = own.candidates(services, edges) if services else set()
+
+    def is_own(cause: RootCause) -> bool:
+        if cause.score <= 0:
+            return False
+        if cause.kind is not None:
+            return (cause.kind, cause.namespace, cause.service) in objects
+        return cause.service in named
+
+    return tuple(sorted(causes, key=lambda c: not is_own(c)))
 
 
 @dataclass(frozen=True)
@@ -125,20 +149,26 @@ class RankStage:
         found wrong with rank."""
         around = neighbourhood(batch)
         view: GraphRecord | None = None
+        services: set[str] = set()
+        edges: tuple[Edge, ...] = ()
         if evidence is None:
             if not around.found_something:
                 return list(batch)
-            causes = tuple(blend(around.suspects, ())[: self._max_causes])
+            causes = blend(around.suspects, ())
         else:
             services = {SignalTable.service_of(c) for c in evidence.table.columns}
-            among = around.candidates(services, evidence.edges)
-            ranked = await asyncio.to_thread(
-                rank, evidence.table, evidence.began.timestamp(), evidence.edges, among=among
-            )
-            causes = tuple(blend(around.suspects, ranked)[: self._max_causes])
-            view = graph_view(evidence.edges, causes)
+            edges = evidence.edges
+            among = around.candidates(services, edges)
+            ranked = await asyncio.to_thread(rank, evidence.table, evidence.began.timestamp(), edges, among=among)
+            causes = blend(around.suspects, ranked)
+            view = graph_view(edges, causes[: self._max_causes])
         return [
-            dataclasses.replace(w, root_causes=causes, graph=view) if w.alert.status == "firing" else w for w in batch
+            dataclasses.replace(
+                w, root_causes=own_first(causes, neighbourhood([w]), services, edges)[: self._max_causes], graph=view
+            )
+            if w.alert.status == "firing"
+            else w
+            for w in batch
         ]
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:

@@ -17,6 +17,7 @@ from receiver.pipeline.stage import Message, Work
 
 MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
 MAX_LINES_PER_SOURCE = 20  # enough for a verdict, events and a short log excerpt
+MAX_BUNDLED_ADVICE = 12  # what to do about the group's other alerts, after the leading one's
 
 
 # `@everyone`, `@here`, `@channel`, `@all`, `@someone` ping people in Discord, Slack and
@@ -50,22 +51,50 @@ def render_message(outcome: Outcome, *others: Outcome) -> Message:
     full, and after it one line for each other alert of its group sent in the same message.
     Labels, annotations and enrichment are untrusted: no mention in them pings anyone."""
     message = _render_group(outcome, *others)
-    body = "\n".join((message.body, *_what_to_do(outcome)))
+    body = "\n".join((message.body, *_what_to_do(outcome, others)))
     return Message(neutralise_mentions(message.title), neutralise_mentions(body), message.notify_type)
 
 
-def _what_to_do(outcome: Outcome) -> list[str]:
-    """The page ends with what to do about the alert it leads with, and the rule's runbook."""
+def _what_to_do(outcome: Outcome, others: Sequence[Outcome] = ()) -> list[str]:
+    """The page ends with what to do about the alert it leads with, then about the other
+    alerts of its group (a namespace's group can hold unrelated faults), each named by its
+    subject and said once, and the rules' runbooks, the leading one's first."""
     alert = outcome.alert
-    lines: list[str] = []
-    if alert.status == "firing":
-        facts = outcome.facts_of("kubernetes")
-        subject = resolve(alert.labels).subject
-        started = parse_time(alert.starts_at)
-        hints = advice(subject, read_verdict(facts), alert.labels, alert.annotations, facts, started)
-        lines += ["What to do:", *(f"  * {hint}" for hint in hints)] if hints else []
+    own = _advice_for(outcome)
+    hints = [f"  * {hint}" for hint in own]
+    said = {_gist(hint) for hint in own}
+    bundled: list[str] = []
+    for other in others:
+        for hint in _advice_for(other):
+            if _gist(hint) not in said and len(bundled) < MAX_BUNDLED_ADVICE:
+                said.add(_gist(hint))
+                bundled.append(f"  * {headline_subject(other) or other.alert.name}: {hint}")
+    lines = ["What to do:", *hints, *bundled] if hints or bundled else []
     runbook = page_link(alert.annotations.get("runbook_url"))
-    return lines + ([f"Runbook: {runbook}"] if runbook else [])
+    lines += [f"Runbook: {runbook}"] if runbook else []
+    # The other rules' runbooks too, once each (a namespace's group holds several rules).
+    shown = {runbook}
+    for other in others:
+        link = page_link(other.alert.annotations.get("runbook_url"))
+        if link is not None and link not in shown:
+            shown.add(link)
+            lines.append(f"Runbook for {other.alert.name}: {link}")
+    return lines
+
+
+def _gist(hint: str) -> str:
+    """A hint without its command: twenty pods of one crash loop say "read why the last
+    instance exited" once, not once per pod."""
+    return hint.rpartition(": ")[0] or hint
+
+
+def _advice_for(outcome: Outcome) -> tuple[str, ...]:
+    alert = outcome.alert
+    if alert.status != "firing":
+        return ()
+    facts = outcome.facts_of("kubernetes")
+    subject = resolve(alert.labels).subject
+    return advice(subject, read_verdict(facts), alert.labels, alert.annotations, facts, parse_time(alert.starts_at))
 
 
 def _render_group(outcome: Outcome, *others: Outcome) -> Message:

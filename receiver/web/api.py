@@ -96,6 +96,8 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
                 "processed_at": a.processed_at,
                 **_plain(a.outcome.alert),
                 "subject": subject_json(a.outcome.about),
+                # Its own: a group can hold unrelated faults, each naming its own cause first.
+                "root_causes": [_plain(cause) for cause in a.outcome.root_causes],
             }
             for a in detail.alerts
         ],

@@ -170,8 +170,12 @@ SCHEMAS: dict[str, Any] = {
                         "type": "array",
                         "items": {
                             "type": "object",
-                            "description": "the alert as the webhook spelled it, with its subject",
-                            "properties": {"subject": {"$ref": "#/components/schemas/Subject"}},
+                            "description": "the alert as the webhook spelled it, with its subject and the"
+                            " causes ranked for it (its own neighbourhood's first)",
+                            "properties": {
+                                "subject": {"$ref": "#/components/schemas/Subject"},
+                                "root_causes": {"type": "array", "items": {"$ref": "#/components/schemas/RootCause"}},
+                            },
                         },
                     },
                     "enrichments": {

@@ -1,7 +1,7 @@
 """The twelve fault classes of the kube-prometheus end-to-end run, one row each, and how
 to find each row's alert in what the run left behind (Prometheus, Alertmanager, kubebot's
 API and its pages). Shared by tests/test_e2e_kube_prometheus.py (what main does) and
-tests/e2e_kube_prometheus_pending.py (the rest of each row, after issue 15's parts)."""
+tests/test_e2e_kube_prometheus_pending.py (the rest of each row, after issue 15's parts)."""
 
 from __future__ import annotations
 
