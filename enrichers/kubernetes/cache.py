@@ -197,9 +197,10 @@ class _Gone(Exception):
 
 
 class _Unserved(Exception):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, verb: str) -> None:
         super().__init__(status)
         self.status = status
+        self.verb = verb
 
 
 class Informer:
@@ -214,8 +215,10 @@ class Informer:
         settings: WatchSettings,
         observer: Observer,
         clock: Callable[[], float] = time.monotonic,
+        logged: set[str] | None = None,
     ) -> None:
         self.resource = resource
+        self._logged = logged if logged is not None else set()  # resources whose fallback was logged
         self.namespace = namespace
         self._list_function = list_function
         self._settings = settings
@@ -228,7 +231,9 @@ class Informer:
         self.unavailable: str | None = None  # why it fell back for good (403/404/405)
         self.down = False  # failing streams: direct reads until it recovers
         self.unserved_status: int | None = None
+        self.unserved_verb: str | None = None  # list | watch
         self._last_contact = float("-inf")
+        self._watched = False  # a watch was established after a list
         self._synced_event = asyncio.Event()
 
     # ---- answering -------------------------------------------------------------------
@@ -237,7 +242,12 @@ class Informer:
     def fresh(self) -> bool:
         if not self.synced or self.down or self.unavailable:
             return False
-        return self.watching or self._clock() - self._last_contact <= self._settings.stale_after_seconds
+        if self.watching:
+            return True
+        # Between watches (a reconnect, a relist) the last state is trusted for a moment;
+        # before the first watch is established it is not: changes since the list are unseen.
+        recent = self._clock() - self._last_contact <= self._settings.stale_after_seconds
+        return self._watched and recent
 
     def answer(self, request: Request) -> Any:
         """The object or list `request` asks for, or MISS when this cache cannot tell."""
@@ -257,6 +267,7 @@ class Informer:
         return {"metadata": {"resourceVersion": self.version}, "items": items}
 
     async def wait_synced(self) -> None:
+        """Until listed and watching (or fallen back to direct reads)."""
         await self._synced_event.wait()
 
     # ---- running ---------------------------------------------------------------------
@@ -282,12 +293,13 @@ class Informer:
                 self._observer.watch_restart(self.resource)
                 continue
             except _Unserved as exc:
-                self._fall_back(exc.status)
+                self._fall_back(exc.status, exc.verb)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure of the connection or the stream: retried
                 self.watching = False
+                self._observer.watch_restart(self.resource)
                 reason = f"{type(exc).__name__}: {exc}"[:200]
             failures += 1
             if failures >= self._settings.max_failures:
@@ -311,7 +323,6 @@ class Informer:
         self.version = version
         self.synced = True
         self._last_contact = self._clock()
-        self._synced_event.set()
         self._observer.cache_objects(self.resource, len(self.store))
         self._observer.watch_up(self.resource, not self.down)
 
@@ -328,7 +339,7 @@ class Informer:
         if status == 410:
             raise _Gone
         if status in UNSERVED:
-            raise _Unserved(status)
+            raise _Unserved(status, "list")
         if not 200 <= status < 300:
             raise RuntimeError(f"list {self.resource}: HTTP {status}")
         decoded = json.loads(body)
@@ -352,8 +363,13 @@ class Informer:
                 # A dead connection is noticed shortly after the server should have ended it.
                 _request_timeout=aiohttp.ClientTimeout(total=timeout + 30, sock_connect=10),
             )
-            self.watching = True
+            # Open the stream here rather than on the first event, to know it is established.
+            stream.resp = response = await stream.func()
+            if response.status != 200:
+                raise client.ApiException(status=response.status, reason=await response.text())
+            self.watching = self._watched = True
             self._last_contact = self._clock()
+            self._synced_event.set()
             async for event in events:
                 received += 1
                 self._apply(event)
@@ -362,7 +378,7 @@ class Informer:
             if exc.status == 410:
                 raise _Gone from None
             if exc.status in UNSERVED:
-                raise _Unserved(exc.status) from None
+                raise _Unserved(exc.status, "watch") from None
             raise
         except Exception:
             code = "error"
@@ -393,24 +409,26 @@ class Informer:
             self.version = str(version)
         self._observer.cache_objects(self.resource, len(self.store))
 
+    def _log_once(self, reason: str) -> None:
+        if self.resource not in self._logged:
+            self._logged.add(self.resource)
+            log.warning("kubernetes_watch_unavailable", resource=self.resource, namespace=self.namespace, reason=reason)
+
     def _set_down(self, down: bool, reason: str = "") -> None:
         if down and not self.down:
-            log.warning("kubernetes_watch_unavailable", resource=self.resource, namespace=self.namespace, reason=reason)
+            self._log_once(reason)
+            self._synced_event.set()  # nobody waits for a cache that is not coming
         if down != self.down or not down:
             self._observer.watch_up(self.resource, not down)
         self.down = down
 
-    def _fall_back(self, status: int) -> None:
+    def _fall_back(self, status: int, verb: str) -> None:
         self.unserved_status = status
+        self.unserved_verb = verb
         self.unavailable = {403: "forbidden (RBAC)", 404: "not served", 405: "not served"}[status]
         self.watching = False
         self._synced_event.set()  # nothing to wait for: reads go direct
-        log.warning(
-            "kubernetes_watch_unavailable",
-            resource=self.resource,
-            namespace=self.namespace,
-            reason=f"{self.unavailable} (HTTP {status}); reading directly",
-        )
+        self._log_once(f"{verb} {self.unavailable} (HTTP {status}); reading directly")
         self._observer.watch_up(self.resource, False)
 
 
@@ -467,6 +485,7 @@ class WatchCache:
         self._observer: Observer = observer or NoObserver()
         self._clock = clock
         self.informers: dict[tuple[str, str | None], Informer] = {}
+        self._logged: set[str] = set()
         self._tasks: dict[tuple[str, str | None], asyncio.Task[None]] = {}
 
     def start(self) -> None:
@@ -478,7 +497,13 @@ class WatchCache:
         function = cluster_wide if namespace is None else namespaced
         assert function is not None
         informer = Informer(
-            resource, function, namespace, settings=self._settings, observer=self._observer, clock=self._clock
+            resource,
+            function,
+            namespace,
+            settings=self._settings,
+            observer=self._observer,
+            clock=self._clock,
+            logged=self._logged,
         )
         self.informers[(resource, namespace)] = informer
         task = asyncio.get_running_loop().create_task(informer.run(), name=f"kubernetes-watch-{resource}")
@@ -490,7 +515,8 @@ class WatchCache:
         informer = self.informers.get((request.resource, None))
         if informer is None:
             return None
-        if informer.unserved_status != 403 or request.namespace is None:
+        # Only a forbidden cluster-wide list is worth trying per namespace (a namespaced Role).
+        if (informer.unserved_status, informer.unserved_verb) != (403, "list") or request.namespace is None:
             return informer
         if self._functions[request.resource][1] is None:
             return None

@@ -649,6 +649,7 @@ async def connect_kubernetes(
     *,
     token_file: str | None = None,
     settings: KubernetesSettings = KubernetesSettings(),
+    clock: Callable[[], float] = time.monotonic,
 ) -> KubernetesEnricher | None:
     """The enricher with one shared ApiClient, or None when Kubernetes is off.
 
@@ -670,7 +671,7 @@ async def connect_kubernetes(
     elif not await _load_configuration(mode, kubeconfig, configuration):
         return None
     log.info("kubernetes_connected", host=configuration.host, mode=mode)
-    return KubernetesEnricher(client.ApiClient(configuration), settings)
+    return KubernetesEnricher(client.ApiClient(configuration), settings, clock=clock)
 
 
 async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:

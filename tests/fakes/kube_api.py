@@ -150,6 +150,7 @@ class FakeKubeApi:
     url: str = ""
     delay_seconds: float = 0.0  # before every answer (a slow API server)
     watch_forbidden: set[str] = field(default_factory=set)  # resources RBAC grants no `watch` on
+    fail_cluster_wide: set[str] = field(default_factory=set)  # listed/watched only per namespace
     watch_cut_seconds: float | None = None  # a proxy closing every watch after this long
     bookmark_seconds: float = 1.0
     history_limit: int = 10_000  # changes kept for watches to replay; older versions get 410
@@ -283,6 +284,8 @@ class FakeKubeApi:
         fault = self.faults.get(full) or self.faults.get("*")
         if fault is not None:
             return await self._misbehave(fault, full, name, namespace)
+        if namespace is None and name is None and resource in self.fail_cluster_wide:
+            return await self._misbehave("forbidden", full, name, namespace)
         if subresource == "log" and name is not None:
             return self._log(namespace or "", name, request.query)
         if name is not None:
