@@ -100,6 +100,7 @@ class KubernetesConfig:
     events_window_seconds: float = KubernetesSettings.events_window_seconds
     call_timeout_seconds: float = KubernetesSettings.call_timeout_seconds
     max_concurrency: int = KubernetesSettings.max_concurrency
+    watch: bool = KubernetesSettings.watch  # a list+watch cache; false: every read goes to the API
 
 
 @dataclass(frozen=True)

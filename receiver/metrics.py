@@ -91,3 +91,43 @@ class Metrics:
             ["task"],
             registry=r,
         )
+        self.kubernetes_requests = Counter(
+            "kubebot_kubernetes_requests",
+            "Kubernetes API requests by verb (get, list, watch), resource and HTTP code",
+            ["verb", "resource", "code"],
+            registry=r,
+        )
+        self.kubernetes_cache_objects = Gauge(
+            "kubebot_kubernetes_cache_objects", "Objects held in the watch cache", ["resource"], registry=r
+        )
+        self.kubernetes_watch_restarts = Counter(
+            "kubebot_kubernetes_watch_restarts",
+            "Watch streams reopened (ended by the server, cut, or 410 Gone)",
+            ["resource"],
+            registry=r,
+        )
+        self.kubernetes_watch_up = Gauge(
+            "kubebot_kubernetes_watch_up",
+            "1 while a resource is served from the watch cache, 0 while it is read directly",
+            ["resource"],
+            registry=r,
+        )
+
+
+class KubernetesMetrics:
+    """The Kubernetes enricher's cache.Observer, writing to the shared registry."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def request(self, verb: str, resource: str, code: str) -> None:
+        self._metrics.kubernetes_requests.labels(verb, resource, code).inc()
+
+    def cache_objects(self, resource: str, count: int) -> None:
+        self._metrics.kubernetes_cache_objects.labels(resource).set(count)
+
+    def watch_restart(self, resource: str) -> None:
+        self._metrics.kubernetes_watch_restarts.labels(resource).inc()
+
+    def watch_up(self, resource: str, up: bool) -> None:
+        self._metrics.kubernetes_watch_up.labels(resource).set(1 if up else 0)

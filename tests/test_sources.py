@@ -55,10 +55,14 @@ def test_every_kubernetes_key_the_enricher_reads_reaches_its_settings() -> None:
     # The config section takes its defaults from KubernetesSettings; what can still go
     # wrong is a key that is never handed on, or handed to the wrong setting.
     shared = {f.name for f in fields(KubernetesConfig)} & {f.name for f in fields(KubernetesSettings)}
-    changed = {name: getattr(KubernetesSettings(), name) + index for index, name in enumerate(sorted(shared), 1)}
+    defaults = {name: getattr(KubernetesSettings(), name) for name in shared}
+    changed = {
+        name: (not value) if isinstance(value, bool) else value + index
+        for index, (name, value) in enumerate(sorted(defaults.items()), 1)
+    }
     config = load_config(yaml.safe_dump({"kubernetes": changed}), {})
     settings = kubernetes_settings(config.kubernetes)
-    assert len(shared) == 4
+    assert len(shared) == 5
     assert {name: getattr(settings, name) for name in shared} == changed
 
 

@@ -12,7 +12,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -73,6 +73,24 @@ def forbidden_reason(request: Request) -> str:
     )
 
 
+class Reader(Protocol):
+    """Where the enricher's reads go: the API directly (KubeApi), or the watch cache in
+    front of it (reads.CachedReader). The fact code sees the same JSON either way."""
+
+    call_timeout_seconds: float
+
+    async def fetch(self, request: Request, seconds_allowed: float) -> Any: ...
+
+
+class RequestObserver(Protocol):
+    def request(self, verb: str, resource: str, code: str) -> None: ...
+
+
+class _Unobserved:
+    def request(self, verb: str, resource: str, code: str) -> None:
+        pass
+
+
 class KubeApi:
     """The process-wide connection. Close it with `close()`."""
 
@@ -92,6 +110,7 @@ class KubeApi:
         self._storage = client.StorageV1Api(api_client)
         self.call_timeout_seconds = call_timeout_seconds
         self._limit = asyncio.Semaphore(max_concurrency)
+        self.observer: RequestObserver = _Unobserved()
 
     async def close(self) -> None:
         await self._api_client.close()
@@ -129,23 +148,29 @@ class KubeApi:
         if seconds_allowed <= 0:
             raise LookupFailed(request, "no time left in the enrichment budget")
         args: list[str] = [a for a in (request.name, request.namespace) if a is not None]
+        code = "error"
         try:
             # The wait for a free slot counts against the call's time: the budget is wall time.
             async with asyncio.timeout(seconds_allowed), self._limit:
                 response = await self._operation(request)(*args, **dict(request.params), _preload_content=False)
                 async with response:
-                    body = await _read_bounded(response, MAX_RESPONSE_BYTES)
+                    body = await read_bounded(response, MAX_RESPONSE_BYTES)
                     status = response.status
+                    code = str(status)
         except TimeoutError:
+            code = "timeout"
             raise LookupFailed(request, f"timed out after {seconds_allowed:.3g}s") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise LookupFailed(request, f"connection failed: {type(exc).__name__}") from None
         except client.ApiException as exc:  # raised for request-side problems
+            code = str(exc.status)
             raise LookupFailed(request, f"API error {exc.status}", exc.status) from None
+        finally:
+            self.observer.request(request.verb, request.resource, code)
         return _decode(request, status, body)
 
 
-async def _read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, cut at `limit` bytes: a runaway response must not exhaust memory."""
     chunks: list[bytes] = []
     size = 0
@@ -198,7 +223,7 @@ class Lookups:
     alert running out of time does not cancel the read another alert is waiting for.
     """
 
-    def __init__(self, api: KubeApi, cache: dict[str, Any], deadline: float) -> None:
+    def __init__(self, api: Reader, cache: dict[str, Any], deadline: float) -> None:
         self._api = api
         self._cache = cache
         self._deadline = deadline

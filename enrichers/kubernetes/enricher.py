@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +20,10 @@ import structlog
 from kubernetes_asyncio import client, config
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
-from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Request
+from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Reader, Request
+from enrichers.kubernetes.cache import Observer, WatchCache, WatchSettings, list_functions
 from enrichers.kubernetes.facts import (
+    ContainerFacts,
     Json,
     NodeFacts,
     OwnerRef,
@@ -66,6 +69,7 @@ from enrichers.kubernetes.kinds import (
     volume_facts,
 )
 from enrichers.kubernetes.logs_redact import LogExcerpt, log_excerpt
+from enrichers.kubernetes.reads import CachedReader, SharedLogReads
 from enrichers.kubernetes.report import Findings, facts, summary_lines
 from enrichers.kubernetes.subject import Subject, label_value, resolve_subject
 from rca.model import Edge
@@ -104,29 +108,59 @@ class KubernetesSettings:
     call_timeout_seconds: float = 3.0
     max_concurrency: int = 8
     max_log_chars: int = 4000  # per excerpt; two excerpts at most per alert
+    watch: bool = True  # keep a list+watch cache of the objects read (cache.py)
+    log_reuse_seconds: float = 60.0  # one pod's log is read at most this often, shared
+    watch_settings: WatchSettings = field(default_factory=WatchSettings)
 
 
 class KubernetesEnricher:
-    """Implements enrichers.base.Enricher. One instance per process, sharing one ApiClient."""
+    """Implements enrichers.base.Enricher. One instance per process, sharing one ApiClient.
+
+    Reads go to the API directly until `start` (the process's start-up) begins the watch
+    cache, when `settings.watch` asks for it; then from the cache wherever it is fresh.
+    """
 
     name = "kubernetes"
 
-    def __init__(self, api_client: client.ApiClient, settings: KubernetesSettings = KubernetesSettings()) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        settings: KubernetesSettings = KubernetesSettings(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
+        self._api_client = api_client
+        self._clock = clock
         self._api = KubeApi(
             api_client,
             call_timeout_seconds=settings.call_timeout_seconds,
             max_concurrency=settings.max_concurrency,
         )
+        self.cache: WatchCache | None = None
+        self._reader: Reader = SharedLogReads(self._api, settings.log_reuse_seconds, clock)
+
+    def start(self, observer: Observer | None = None) -> None:
+        """Report to `observer` and, with `watch`, begin listing and watching (once)."""
+        if observer is not None:
+            self._api.observer = observer
+        if not self.settings.watch or self.cache is not None:
+            return
+        functions = list_functions(self._api_client)
+        self.cache = WatchCache(functions, settings=self.settings.watch_settings, observer=observer, clock=self._clock)
+        self.cache.start()
+        self._reader = SharedLogReads(CachedReader(self.cache, self._api), self.settings.log_reuse_seconds, self._clock)
 
     async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
         await self._api.close()
 
     async def dependency_edges(self, namespace: str | None = None) -> tuple[Edge, ...]:
         """Service -> workload and workload -> node edges for the RCA graph, from the
         EndpointSlices and pods of one namespace (or all). Raises LookupFailed."""
         deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_seconds
-        lookups = Lookups(self._api, {}, deadline)
+        lookups = Lookups(self._reader, {}, deadline)
         slices, pods = await asyncio.gather(
             lookups.read(Request("list", "endpointslices", namespace)),
             lookups.read(Request("list", "pods", namespace)),
@@ -152,7 +186,8 @@ class KubernetesEnricher:
                 reason=f"no lookups for a {subject.kind} yet",
             )
         deadline = started + ctx.timeout_seconds * BUDGET_SHARE
-        investigation = _Investigation(Lookups(self._api, ctx.cache, deadline), self.settings, subject, alert, ctx.now)
+        lookups = Lookups(self._reader, ctx.cache, deadline)
+        investigation = _Investigation(lookups, self.settings, subject, alert, ctx.now)
         try:
             findings = await investigation.run()
         except LookupFailed as exc:  # the subject itself could not be read
@@ -524,11 +559,7 @@ class _Investigation:
         container = pod.container(container_name)
         if container is None:
             return
-        wanted: list[bool] = []  # previous?
-        if container.state in ("running", "terminated"):
-            wanted.append(False)
-        if container.has_previous_instance:
-            wanted.append(True)
+        wanted = _logs_wanted(container)
         excerpts = await asyncio.gather(*(self._log(pod, container.name, previous) for previous in wanted))
         self.found.logs += [e for e in excerpts if e is not None]
 
@@ -581,6 +612,18 @@ async def _none() -> None:
     return None
 
 
+def _logs_wanted(container: ContainerFacts) -> list[bool]:
+    """Which logs (previous?) say something about a container: none for a healthy one."""
+    if container.ready and container.state == "running" and not container.has_previous_instance:
+        return []
+    wanted: list[bool] = []
+    if container.state in ("running", "terminated"):
+        wanted.append(False)
+    if container.has_previous_instance:
+        wanted.append(True)
+    return wanted
+
+
 def _claims_in(pod: Json | None) -> bool:
     volumes = (pod or {}).get("spec", {}).get("volumes") or []
     return any(isinstance(v, dict) and "persistentVolumeClaim" in v for v in volumes)
@@ -609,6 +652,7 @@ async def connect_kubernetes(
     *,
     token_file: str | None = None,
     settings: KubernetesSettings = KubernetesSettings(),
+    clock: Callable[[], float] = time.monotonic,
 ) -> KubernetesEnricher | None:
     """The enricher with one shared ApiClient, or None when Kubernetes is off.
 
@@ -630,7 +674,7 @@ async def connect_kubernetes(
     elif not await _load_configuration(mode, kubeconfig, configuration):
         return None
     log.info("kubernetes_connected", host=configuration.host, mode=mode)
-    return KubernetesEnricher(client.ApiClient(configuration), settings)
+    return KubernetesEnricher(client.ApiClient(configuration), settings, clock=clock)
 
 
 async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from receiver.config import Config
-from receiver.metrics import Metrics
+from receiver.metrics import KubernetesMetrics, Metrics
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
 from receiver.pipeline.rank import EnrichAndRankStage, RankStage
@@ -26,6 +26,8 @@ def build_pipeline(
 ) -> Pipeline:
     """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
     with the heartbeat watch)."""
+    if sources.kubernetes is not None:
+        sources.kubernetes.start(KubernetesMetrics(metrics))  # begins the watch cache, once
     graph = GraphCache(
         sources.telemetry,
         sources.kubernetes,

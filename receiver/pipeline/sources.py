@@ -86,4 +86,5 @@ def kubernetes_settings(kubernetes: KubernetesConfig) -> KubernetesSettings:
         events_window_seconds=kubernetes.events_window_seconds,
         call_timeout_seconds=kubernetes.call_timeout_seconds,
         max_concurrency=kubernetes.max_concurrency,
+        watch=kubernetes.watch,
     )

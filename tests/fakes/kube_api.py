@@ -7,11 +7,22 @@ workloads, persistentvolumeclaims, persistentvolumes, storageclasses, autoscalin
 horizontalpodautoscalers), `pods/{name}/log` with container, previous, tailLines and limitBytes. It
 counts requests, records the Authorization header, and can be told to hang, answer 403 or
 404, or send garbage for one resource.
+
+It also watches as the API server does: every change (`add`, `modify`, `remove`) takes the
+next value of one global resourceVersion counter; a list answers with the current one and
+pages with `limit`/`continue`; `?watch=true` streams chunked JSON lines of ADDED, MODIFIED,
+DELETED and (with allowWatchBookmarks) BOOKMARK events from a resourceVersion on, ends
+after `timeoutSeconds`, and answers a version older than its kept history with an ERROR
+event carrying a 410 Status. Watch can be forbidden per resource, streams can be cut every
+few seconds (a proxy) or all at once (the server going away).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import bisect
+import contextlib
 import copy
 import json
 import re
@@ -120,6 +131,16 @@ class SeenRequest:
     authorization: str | None
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change history a watch replays from."""
+
+    version: int
+    resource: str
+    type: str  # ADDED | MODIFIED | DELETED
+    obj: Obj
+
+
 @dataclass
 class FakeKubeApi:
     objects: dict[str, list[Obj]] = field(default_factory=dict)  # by resource plural
@@ -127,14 +148,52 @@ class FakeKubeApi:
     faults: dict[str, Fault] = field(default_factory=dict)  # "pods", "pods/log", "*", ...
     requests: list[SeenRequest] = field(default_factory=list)
     url: str = ""
+    delay_seconds: float = 0.0  # before every answer (a slow API server)
+    watch_forbidden: set[str] = field(default_factory=set)  # resources RBAC grants no `watch` on
+    fail_cluster_wide: set[str] = field(default_factory=set)  # listed/watched only per namespace
+    watch_cut_seconds: float | None = None  # a proxy closing every watch after this long
+    bookmark_seconds: float = 1.0
+    history_limit: int = 10_000  # changes kept for watches to replay; older versions get 410
+    version: int = 1
+    history: list[Change] = field(default_factory=list)
+    _oldest_replayable: int = 1
     _runner: web.AppRunner | None = None
+    _port: int | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _watches: dict[int, web.Request] = field(default_factory=dict)  # by id()
 
     # ---- arranging -------------------------------------------------------------------
 
     def add(self, *objects: Obj) -> None:
         for obj in objects:
-            self.objects.setdefault(RESOURCE_OF_KIND[obj["kind"]], []).append(obj)
+            resource = RESOURCE_OF_KIND[obj["kind"]]
+            self.objects.setdefault(resource, []).append(obj)
+            self._record(resource, "ADDED", obj)
+
+    def modify(self, obj: Obj) -> None:
+        """Replace the object of the same kind, namespace and name (a controller's update)."""
+        resource = RESOURCE_OF_KIND[obj["kind"]]
+        kept = self.objects.setdefault(resource, [])
+        key = _object_key(obj)
+        self.objects[resource] = [obj if _object_key(o) == key else o for o in kept]
+        self._record(resource, "MODIFIED", obj)
+
+    def _record(self, resource: str, change: str, obj: Obj) -> None:
+        self.version += 1
+        obj["metadata"]["resourceVersion"] = str(self.version)
+        self.history.append(Change(self.version, resource, change, copy.deepcopy(obj)))
+        if len(self.history) > self.history_limit:
+            dropped = self.history[: len(self.history) - self.history_limit]
+            del self.history[: len(dropped)]
+            self._oldest_replayable = dropped[-1].version
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def compact(self) -> None:
+        """Forget the change history, as etcd compaction does: older versions answer 410 Gone."""
+        self.history.clear()
+        self._oldest_replayable = self.version
 
     def add_fixture(self, filename: str, namespace: str | None = None) -> list[Obj]:
         objects = [{**o, "kind": o.get("kind") or _kind_of_list(filename)} for o in items_of(filename)]
@@ -158,13 +217,28 @@ class FakeKubeApi:
         )
 
     def remove(self, resource: str, name: str) -> None:
+        gone = [o for o in self.objects.get(resource, []) if o["metadata"]["name"] == name]
         kept = [o for o in self.objects.get(resource, []) if o["metadata"]["name"] != name]
         self.objects[resource] = kept
+        for obj in gone:
+            self._record(resource, "DELETED", obj)
+
+    def forbid_watch(self, *resources: str) -> None:
+        """RBAC with get/list but no watch on these resources."""
+        self.watch_forbidden.update(resources)
 
     # ---- observing ---------------------------------------------------------------------
 
     def count(self, path: str) -> int:
         return Counter(r.path for r in self.requests)[path]
+
+    def watches(self, path: str | None = None) -> int:
+        """Watch requests made (to one path, or all)."""
+        return sum(1 for r in self.requests if _watching(r.query) and (path is None or r.path == path))
+
+    @property
+    def open_watches(self) -> int:
+        return len(self._watches)
 
     @property
     def authorizations(self) -> set[str | None]:
@@ -173,22 +247,35 @@ class FakeKubeApi:
     # ---- serving -----------------------------------------------------------------------
 
     async def start(self) -> str:
+        """Serve (again, on the same port after `close`: the API server coming back)."""
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        port = _free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
+        self._port = self._port or _free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self._port).start()
+        self.url = f"http://127.0.0.1:{self._port}"
+        self._release = asyncio.Event()
         return self.url
 
     async def close(self) -> None:
         self._release.set()  # let hanging handlers finish so the server can stop
+        self.cut_watches()
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+
+    def cut_watches(self) -> None:
+        """Drop every open watch connection without a goodbye (a proxy or node going away)."""
+        for request in list(self._watches.values()):
+            if request.transport is not None:
+                request.transport.close()
+        self._watches.clear()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(SeenRequest(request.path, dict(request.query), request.headers.get("Authorization")))
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         route = _parse_path(request.path)
         if route is None:
             return _status(404, "NotFound", f"the server could not find {request.path}")
@@ -197,10 +284,14 @@ class FakeKubeApi:
         fault = self.faults.get(full) or self.faults.get("*")
         if fault is not None:
             return await self._misbehave(fault, full, name, namespace)
+        if namespace is None and name is None and resource in self.fail_cluster_wide:
+            return await self._misbehave("forbidden", full, name, namespace)
         if subresource == "log" and name is not None:
             return self._log(namespace or "", name, request.query)
         if name is not None:
             return self._get(resource, namespace, name)
+        if _watching(request.query):
+            return await self._watch(request, resource, namespace)
         return self._list(resource, namespace, request.query)
 
     async def _misbehave(self, fault: Fault, resource: str, name: str | None, namespace: str | None) -> web.Response:
@@ -228,19 +319,83 @@ class FakeKubeApi:
         return _status(404, "NotFound", f'{resource} "{name}" not found')
 
     def _list(self, resource: str, namespace: str | None, query: Any) -> web.Response:
-        labels = _label_matcher(query.get("labelSelector", ""))
-        fields = _field_matcher(query.get("fieldSelector", ""))
-        items = [
-            o
-            for o in self.objects.get(resource, [])
-            if (namespace is None or o["metadata"].get("namespace") == namespace)
-            and labels(o["metadata"].get("labels") or {})
-            and fields(o)
-        ]
+        matches = _matcher(namespace, query)
+        items = sorted((o for o in self.objects.get(resource, []) if matches(o)), key=_object_key)
+        version = self.version
+        metadata: Obj = {"resourceVersion": str(version)}
+        if "limit" in query:
+            start = 0
+            if query.get("continue"):
+                version, start = _read_continue(query["continue"])
+                metadata["resourceVersion"] = str(version)
+            end = start + int(query["limit"])
+            if end < len(items):
+                metadata["continue"] = _continue_token(version, end)
+                metadata["remainingItemCount"] = len(items) - end
+            items = items[start:end]
         kind = LIST_KINDS.get(resource, "List")
-        version = LIST_API_VERSIONS.get(resource, "v1")
-        body = {"kind": kind, "apiVersion": version, "metadata": {"resourceVersion": "1"}}
+        api_version = LIST_API_VERSIONS.get(resource, "v1")
+        body = {"kind": kind, "apiVersion": api_version, "metadata": metadata}
         return web.json_response({**body, "items": items})
+
+    async def _watch(self, request: web.Request, resource: str, namespace: str | None) -> web.StreamResponse:
+        if resource in self.watch_forbidden:
+            where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+            message = (
+                f'{resource} is forbidden: User "system:serviceaccount:kubebot:kubebot" '
+                f'cannot watch resource "{resource}"{where}'
+            )
+            return _status(403, "Forbidden", message)
+        query = request.query
+        matches = _matcher(namespace, query)
+        bookmarks = query.get("allowWatchBookmarks", "false").lower() in ("true", "1")
+        limit = float(query.get("timeoutSeconds", 1800))
+        if self.watch_cut_seconds is not None:
+            limit = min(limit, self.watch_cut_seconds)
+        since = query.get("resourceVersion", "")
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        self._watches[id(request)] = request
+        try:
+            await self._stream(response, resource, matches, since, bookmarks, limit)
+        except ConnectionError:
+            pass
+        finally:
+            self._watches.pop(id(request), None)
+        return response
+
+    async def _stream(
+        self, response: web.StreamResponse, resource: str, matches: Any, since: str, bookmarks: bool, limit: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + limit
+        if since in ("", "0"):
+            # No version: the current state as synthetic ADDED events, then changes.
+            for obj in sorted((o for o in self.objects.get(resource, []) if matches(o)), key=_object_key):
+                await _send(response, "ADDED", obj)
+            seen = self.version
+        else:
+            seen = int(since)
+            if seen < self._oldest_replayable:
+                gone = f"too old resource version: {seen} ({self._oldest_replayable})"
+                await _send(response, "ERROR", _status_body(410, "Expired", gone))
+                return
+        next_bookmark = loop.time() + self.bookmark_seconds
+        while (now := loop.time()) < ends and not self._release.is_set():
+            for change in self.history[bisect.bisect_right(self.history, seen, key=_version_of) :]:
+                seen = change.version
+                if change.resource == resource and matches(change.obj):
+                    await _send(response, change.type, change.obj)
+            if bookmarks and now >= next_bookmark:
+                kind = LIST_KINDS.get(resource, "List").removesuffix("List")
+                await _send(response, "BOOKMARK", {"kind": kind, "metadata": {"resourceVersion": str(self.version)}})
+                seen = max(seen, self.version)
+                next_bookmark = now + self.bookmark_seconds
+            changed = self._changed
+            wake = min(ends, next_bookmark if bookmarks else ends) - loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=max(wake, 0.001))
 
     def _log(self, namespace: str, pod: str, query: Any) -> web.Response:
         try:
@@ -259,6 +414,44 @@ class FakeKubeApi:
         if "limitBytes" in query:
             text = text.encode()[: int(query["limitBytes"])].decode(errors="ignore")
         return web.Response(text=text, content_type="text/plain")
+
+
+def _version_of(change: Change) -> int:
+    return change.version
+
+
+def _watching(query: Any) -> bool:
+    return str(query.get("watch", "false")).lower() in ("true", "1")
+
+
+def _object_key(obj: Obj) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta["name"])
+
+
+def _matcher(namespace: str | None, query: Any) -> Any:
+    labels = _label_matcher(query.get("labelSelector", ""))
+    fields = _field_matcher(query.get("fieldSelector", ""))
+
+    def matches(obj: Obj) -> bool:
+        meta = obj["metadata"]
+        in_namespace = namespace is None or meta.get("namespace") == namespace
+        return in_namespace and bool(labels(meta.get("labels") or {})) and bool(fields(obj))
+
+    return matches
+
+
+def _continue_token(version: int, offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"rv": version, "start": offset}).encode()).decode()
+
+
+def _read_continue(token: str) -> tuple[int, int]:
+    decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+    return int(decoded["rv"]), int(decoded["start"])
+
+
+async def _send(response: web.StreamResponse, kind: str, obj: Obj) -> None:
+    await response.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
 
 
 def _kind_of_list(filename: str) -> str:
@@ -345,7 +538,11 @@ def _field_matcher(selector: str) -> Any:
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
-    body = {
+    return web.json_response(_status_body(code, reason, message), status=code)
+
+
+def _status_body(code: int, reason: str, message: str) -> Obj:
+    return {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
@@ -354,7 +551,6 @@ def _status(code: int, reason: str, message: str) -> web.Response:
         "reason": reason,
         "code": code,
     }
-    return web.json_response(body, status=code)
 
 
 def _free_port() -> int:

@@ -1,0 +1,83 @@
+"""Label and field selectors, as the API server evaluates them, for answering lists from the
+cache. The query-string forms are those the enricher sends (facts.label_selector and the
+field selectors of events and pods on a node)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    operator: str  # = | != | in | notin | exists | !exists
+    values: frozenset[str] = frozenset()
+
+    def holds(self, value: str | None) -> bool:
+        if self.operator == "=":
+            return value in self.values
+        if self.operator == "!=":
+            return value not in self.values
+        if self.operator == "in":
+            return value in self.values
+        if self.operator == "notin":
+            return value not in self.values
+        if self.operator == "exists":
+            return value is not None
+        return value is None  # !exists
+
+
+_SET_BASED = re.compile(r"(\S+)\s+(in|notin)\s+\((.*)\)")
+
+
+def split(selector: str) -> list[str]:
+    """Split on the commas that are not inside `in (a,b)`."""
+    return [p.strip() for p in re.split(r",(?![^(]*\))", selector) if p.strip()]
+
+
+def parse(selector: str) -> tuple[Requirement, ...]:
+    requirements: list[Requirement] = []
+    for part in split(selector):
+        set_based = _SET_BASED.fullmatch(part)
+        if set_based:
+            key, operator, values = set_based.groups()
+            requirements.append(Requirement(key, operator, frozenset(v.strip() for v in values.split(","))))
+        elif part.startswith("!"):
+            requirements.append(Requirement(part[1:].strip(), "!exists"))
+        elif "!=" in part:
+            key, value = part.split("!=", 1)
+            requirements.append(Requirement(key.strip(), "!=", frozenset({value.strip()})))
+        elif "=" in part:
+            key, value = re.split(r"==?", part, maxsplit=1)
+            requirements.append(Requirement(key.strip(), "=", frozenset({value.strip()})))
+        else:
+            requirements.append(Requirement(part, "exists"))
+    return tuple(requirements)
+
+
+def equalities(requirements: tuple[Requirement, ...]) -> dict[str, str]:
+    """The `key=value` requirements: what an index can answer."""
+    return {r.key: next(iter(r.values)) for r in requirements if r.operator == "=" and len(r.values) == 1}
+
+
+def label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
+    requirements = parse(selector)
+    return lambda labels: all(r.holds(labels.get(r.key)) for r in requirements)
+
+
+def field_value(obj: Json, dotted: str) -> str | None:
+    current: Any = obj
+    for part in dotted.split("."):
+        current = current.get(part) if isinstance(current, dict) else None
+    return None if current is None else str(current)
+
+
+def field_matcher(selector: str) -> Callable[[Json], bool]:
+    requirements = parse(selector)
+    # A missing field compares as "" on the API server.
+    return lambda obj: all(r.holds(field_value(obj, r.key) or "") for r in requirements)
