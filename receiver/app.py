@@ -28,7 +28,7 @@ from receiver.pipeline.render import RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline
-from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor
+from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor, share_memory
 from receiver.redact import register_secret
 from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLinesChannel
 from receiver.service.outbox import Outbox, RetryPolicy
@@ -38,7 +38,7 @@ from receiver.service.supervisor import Backoff, Supervisor
 from receiver.service.waiting import wait_for_wakeup
 from receiver.service.watchkeeper import Watchkeeper
 from receiver.service.worker import Worker
-from receiver.store.base import Outcomes, Queue, Store, StoreUnavailable
+from receiver.store.base import Outcomes, Queue, Store, StoreUnavailable, SuppressionMemory
 from receiver.store.postgres import PoolSettings, PostgresStore
 from receiver.store.sqlite import SqliteStore
 from receiver.web import api, dashboard
@@ -144,7 +144,10 @@ def create_app(
         )
         memory = Memory()
         await _recall(store, store, Suppressor(config.suppression, clock, memory), clock())
-        pipeline = build_pipeline(config, sources, metrics, clock, memory)
+        replicas = config.store.url is not None  # several may share the store: so is their memory
+        if replicas:
+            memory.share()
+        pipeline = build_pipeline(config, sources, metrics, clock, memory, shared=store)
         fallback = Pipeline([RouteStage(config), RenderStage()])
         intake = IntakeActivity()
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock, intake=intake)
@@ -164,8 +167,10 @@ def create_app(
             *workers,
             supervisor.spawn("outbox", lambda: outbox.run(stopping=stopping)),
             supervisor.spawn("maintenance", lambda: _maintain(runtime, clock)),
-            supervisor.spawn("watchkeeper", watchkeeper.run),
+            supervisor.spawn("watchkeeper", lambda: watchkeeper.run(leading=store.leading)),
         ]
+        if replicas:
+            runtime.tasks.append(supervisor.spawn("memory", lambda: _share_memory(store, memory)))
         metrics.queue_depth.set(store.pending_count())
         metrics.outbox_depth.set(store.outbox_count())
         app[RUNTIME] = runtime
@@ -238,10 +243,22 @@ async def _recall(history: Outcomes, queue: Queue, suppressor: Suppressor, now: 
     log.info("suppression_recalled", outcomes=len(outcomes) - unreadable, unreadable=unreadable, held=len(held))
 
 
+async def _share_memory(store: SuppressionMemory, memory: Memory, every_seconds: float = 2.0) -> None:
+    """Suppression memory in step with the other replicas when no alert is being decided:
+    what intake noted (the heartbeat) goes out, what the others decided comes in."""
+    while True:
+        await share_memory(store, memory)
+        await asyncio.sleep(every_seconds)
+
+
 async def _maintain(runtime: Runtime, clock: Clock, every_seconds: float = 300.0) -> None:
-    """Keeps history bounded: finished alerts and deliveries past retention are removed."""
+    """Keeps history bounded: finished alerts and deliveries past retention are removed.
+    One replica at a time does it (the leader)."""
     while True:
         try:
+            if not await runtime.store.leading():
+                await asyncio.sleep(every_seconds)
+                continue
             cutoff = clock() - timedelta(days=runtime.config.store.retention_days)
             removed = await runtime.store.prune(cutoff)
             if removed:

@@ -15,6 +15,7 @@ from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline
 from receiver.pipeline.suppress import Memory, Suppressor, SuppressStage
+from receiver.store.base import SuppressionMemory
 
 
 def build_pipeline(
@@ -23,9 +24,11 @@ def build_pipeline(
     metrics: Metrics,
     clock: Callable[[], datetime],
     memory: Memory | None = None,
+    shared: SuppressionMemory | None = None,
 ) -> Pipeline:
     """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
-    with the heartbeat watch)."""
+    with the heartbeat watch); `shared`, where other replicas' suppression writes come from
+    (the store), when there are several."""
     if sources.kubernetes is not None:
         sources.kubernetes.start(KubernetesMetrics(metrics))  # begins the watch cache, once
     graph = GraphCache(
@@ -49,7 +52,7 @@ def build_pipeline(
                     clock=clock,
                 ),
             ),
-            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph)),
+            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph), shared),
             RouteStage(config),
             RenderStage(),
         ]

@@ -8,7 +8,9 @@ not_actionable) and the config entry that decided.
 
 Memory is kept in process and bounded. At start-up it is rebuilt from the outcomes the
 store kept (`Suppressor.recall`), so a restart in the middle of an incident neither pages
-its symptoms again nor forgets a flapping alert.
+its symptoms again nor forgets a flapping alert. With several replicas, what each write to
+it changed is shared through the store (`share_memory`): every decision, on any replica,
+sees every earlier one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import networkx as nx
+import structlog
 
 from enrichers.base import Enrichment
 from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
@@ -33,11 +36,15 @@ from receiver.matchers import all_match
 from receiver.models import Alert
 from receiver.pipeline.outcome import Decision, Outcome
 from receiver.pipeline.stage import Work
+from receiver.store.base import StoreUnavailable, SuppressionMemory
 
 K = TypeVar("K")
 V = TypeVar("V")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HEARTBEAT_RULE = "heartbeat"
+# Writes kept for other replicas while the store cannot take them; past this, the oldest go.
+UNSHARED_LIMIT = 1000
+log = structlog.get_logger("kubebot.suppress")
 
 # What a node alert says is wrong with its node, read from what its labels mean:
 # kube-state-metrics' kube_node_status_condition names the condition in `condition`, and
@@ -67,20 +74,25 @@ _VOLUME_KINDS = frozenset({"PersistentVolumeClaim", "PersistentVolume"})
 class Bounded(Generic[K, V]):
     """A dict that forgets its oldest entries past `limit`: memory never grows with history."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, noted: Callable[[K, V | None], None] | None = None) -> None:
         self._items: OrderedDict[K, V] = OrderedDict()
         self._limit = limit
+        self._noted = noted  # told of each put (the value) and pop (None)
 
     def get(self, key: K) -> V | None:
         return self._items.get(key)
 
     def put(self, key: K, value: V) -> None:
+        if self._noted is not None:
+            self._noted(key, value)
         self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self._limit:
             self._items.popitem(last=False)
 
     def pop(self, key: K) -> None:
+        if self._noted is not None and key in self._items:
+            self._noted(key, None)
         self._items.pop(key, None)
 
     def items(self) -> list[tuple[K, V]]:
@@ -118,16 +130,131 @@ class Memory:
     # "node:<name>" or "service:<name>" -> the firing alert about it
     active: Bounded[str, ActiveCause] = field(init=False)
     heartbeat_at: datetime | None = None
+    # Writes noted for other replicas (see `share`), and those not yet handed over.
+    _sharing: bool = field(init=False, default=False)
+    _writes: list[tuple[str, Any, Any]] = field(init=False, default_factory=list)
+    _unshared: list[bytes] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
-        self.changes = Bounded(self.limit)
-        self.decisions = Bounded(self.limit)
-        self.resolved_seen = Bounded(self.limit)
-        self.held = Bounded(self.limit)
-        self.last_paged = Bounded(self.limit)
-        self.last_state = Bounded(self.limit)
-        self.flapping_since = Bounded(self.limit)
-        self.active = Bounded(self.limit)
+        self.changes = Bounded(self.limit, self._noter("changes"))
+        self.decisions = Bounded(self.limit, self._noter("decisions"))
+        self.resolved_seen = Bounded(self.limit, self._noter("resolved_seen"))
+        self.held = Bounded(self.limit, self._noter("held"))
+        self.last_paged = Bounded(self.limit, self._noter("last_paged"))
+        self.last_state = Bounded(self.limit, self._noter("last_state"))
+        self.flapping_since = Bounded(self.limit, self._noter("flapping_since"))
+        self.active = Bounded(self.limit, self._noter("active"))
+
+    def saw_heartbeat(self, at: datetime) -> None:
+        self.heartbeat_at = at
+        if self._sharing:
+            self._writes.append(("heartbeat_at", None, at))
+
+    # -- shared between replicas ----------------------------------------------------------
+    # Each write is (map, key, value or None for a removal); replayed in the order written,
+    # every replica's map ends with the same value for each key the writes touched.
+
+    def share(self) -> None:
+        """From now on, note every write for other replicas (after the start-up recall,
+        which each replica does for itself)."""
+        self._sharing = True
+
+    def writes(self) -> list[bytes]:
+        """What changed since the last call (and what could not be handed over before), as
+        entries for other replicas; empty when nothing did or nothing is shared."""
+        if self._writes:
+            self._unshared.append(msgspec.json.encode(self._writes))
+            self._writes = []
+        entries, self._unshared = self._unshared, []
+        return entries
+
+    def not_shared(self, entries: Sequence[bytes]) -> None:
+        """Entries `writes` gave that the store did not take: handed over next time."""
+        self._unshared[:0] = entries
+        del self._unshared[: max(0, len(self._unshared) - UNSHARED_LIMIT)]
+
+    def apply(self, entries: Sequence[bytes]) -> int:
+        """Other replicas' writes, oldest first, as they made them (not noted again). The
+        number of unreadable entries (from another version) is returned; they are skipped."""
+        sharing, self._sharing = self._sharing, False
+        unreadable = 0
+        try:
+            for entry in entries:
+                try:
+                    for name, key, value in msgspec.json.decode(entry, type=list[tuple[str, Any, Any]]):
+                        self._apply_one(name, key, value)
+                except (msgspec.ValidationError, msgspec.DecodeError, ValueError, TypeError):
+                    unreadable += 1
+        finally:
+            self._sharing = sharing
+        return unreadable
+
+    def _noter(self, name: str) -> Callable[[Any, Any], None]:
+        def noted(key: Any, value: Any) -> None:
+            if self._sharing:
+                if isinstance(value, deque):  # the flapping window: its bound goes with it
+                    value = (value.maxlen, list(value))
+                self._writes.append((name, key, value))
+
+        return noted
+
+    def _apply_one(self, name: str, key: Any, value: Any) -> None:
+        if name == "heartbeat_at":
+            at = msgspec.convert(value, datetime)
+            self.heartbeat_at = at if self.heartbeat_at is None else max(self.heartbeat_at, at)
+            return
+        kind = _SHARED_MAPS.get(name)
+        if kind is None:
+            raise ValueError(f"no memory map {name}")
+        key_type, value_type = kind
+        target: Bounded[Any, Any] = getattr(self, name)
+        typed_key = msgspec.convert(key, key_type)
+        if value is None:
+            target.pop(typed_key)
+        elif name == "changes":
+            maxlen, times = msgspec.convert(value, tuple[int, list[datetime]])
+            target.put(typed_key, deque(times, maxlen=maxlen))
+        else:
+            target.put(typed_key, msgspec.convert(value, value_type))
+
+
+# What each shared map is keyed by and holds, to read other replicas' writes back.
+_SHARED_MAPS: dict[str, tuple[Any, Any]] = {
+    "changes": (str, None),
+    "decisions": (tuple[str, str], Decision),
+    "resolved_seen": (tuple[str, str], datetime),
+    "held": (tuple[str, str], datetime),
+    "last_paged": (tuple[str, str], tuple[datetime, str]),
+    "last_state": (str, tuple[str, str]),
+    "flapping_since": (str, datetime),
+    "active": (str, ActiveCause),
+}
+
+
+async def share_memory(shared: SuppressionMemory, memory: Memory, step: Callable[[], None] = lambda: None) -> None:
+    """One turn among the replicas: apply what the others wrote, run `step` (decisions),
+    hand over what it wrote. The store unavailable: `step` runs on what this replica
+    already knows, and its writes wait for the next turn."""
+    ran = False
+    written: list[bytes] = []
+
+    def turn(others: list[bytes]) -> list[bytes]:
+        nonlocal ran
+        unreadable = memory.apply(others)
+        if unreadable:
+            log.warning("memory_entries_unreadable", entries=unreadable)
+        ran = True
+        step()
+        written.extend(memory.writes())
+        return written
+
+    try:
+        await shared.memory_turn(turn)
+    except StoreUnavailable as exc:
+        memory.not_shared(written)
+        log.warning("memory_not_shared", error=str(exc))
+        if not ran:
+            step()
 
 
 class Heartbeat:
@@ -149,7 +276,7 @@ class Heartbeat:
 
     def saw(self, labels: Iterable[Mapping[str, str]]) -> None:
         if self._config.matchers and any(all_match(self._config.matchers, one) for one in labels):
-            self._memory.heartbeat_at = self._clock()
+            self._memory.saw_heartbeat(self._clock())
 
 
 def in_window(window: MaintenanceWindow, now: datetime) -> bool:
@@ -342,7 +469,7 @@ class Suppressor:
     def _first_objection(self, work: Work, kubernetes: KubernetesVerdict, reading: Reading, now: datetime) -> Decision:
         alert, config, memory = work.alert, self.config, self.memory
         if config.heartbeat.matchers and all_match(config.heartbeat.matchers, alert.labels):
-            memory.heartbeat_at = now
+            memory.saw_heartbeat(now)
             return Decision.suppress("rule", HEARTBEAT_RULE)
         for rule in config.rules:
             if (rule.expires is None or now < rule.expires) and all_match(rule.matchers, alert.labels):
@@ -449,13 +576,26 @@ class Suppressor:
         return None
 
 
+class _InProcess:
+    """Memory of this process alone: nothing to hear from or tell anyone."""
+
+    async def memory_turn(self, turn: Callable[[list[bytes]], list[bytes]]) -> None:
+        turn([])
+
+
 class SuppressStage:
-    def __init__(self, suppressor: Suppressor) -> None:
+    def __init__(self, suppressor: Suppressor, shared: SuppressionMemory | None = None) -> None:
         self._suppressor = suppressor
+        self._shared = shared or _InProcess()
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         # Causes first: a node going down is remembered before its pods are judged.
         causes = [read_alert(w.alert, kubernetes_facts(w.enrichment)).is_node_cause for w in batch]
         order = sorted(range(len(batch)), key=lambda i: not causes[i])
-        decided: dict[int, Work] = {i: self._suppressor.decide(batch[i]) for i in order}
+        decided: dict[int, Work] = {}
+
+        def decide() -> None:
+            decided.update((i, self._suppressor.decide(batch[i])) for i in order)
+
+        await share_memory(self._shared, self._suppressor.memory, decide)
         return [decided[i] for i in range(len(batch))]

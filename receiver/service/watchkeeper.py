@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -73,10 +73,13 @@ class Watchkeeper:
     def _routes(self, labels: Mapping[str, str]) -> tuple[str, ...]:
         return route_urls(self._config.notify.routes, self._config.notify.default_urls, labels)
 
-    async def run(self, every_seconds: float = 10.0) -> None:
+    async def run(self, every_seconds: float = 10.0, leading: Callable[[], Awaitable[bool]] | None = None) -> None:
+        """Checks every `every_seconds` while `leading` says this replica is the one (with
+        several replicas, one watches, and each digest goes out once)."""
         while True:
             try:
-                await self.check()
+                if leading is None or await leading():
+                    await self.check()
             except StoreUnavailable as exc:
                 log.warning("watch_failed", error=str(exc))
             await asyncio.sleep(every_seconds)

@@ -8,7 +8,7 @@ implements the same small contracts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -221,6 +221,32 @@ class Upkeep(Protocol):
     async def close(self) -> None: ...
 
 
-class Store(Queue, DeliveryQueue, Outcomes, Incidents, Meta, Upkeep, Protocol):
+# One turn of suppression memory: what other replicas wrote since this replica's last turn
+# (opaque entries, oldest first) in, what this turn writes out.
+MemoryTurn = Callable[[list[bytes]], list[bytes]]
+
+
+class SuppressionMemory(Protocol):
+    """Suppression memory shared by every replica that decides alerts.
+
+    Each replica keeps the memory in process; what one replica's decisions changed is
+    written as entries that every other replica applies before its own next decision, and
+    turns run one at a time across replicas, so each decision sees every earlier one,
+    whichever replica made it. With one replica (SQLite) a turn has nothing to share."""
+
+    async def memory_turn(self, turn: MemoryTurn) -> None:
+        """Run `turn` alone among the replicas; StoreUnavailable when that cannot be done
+        now (the caller then decides on what this replica already knows)."""
+
+
+class Leadership(Protocol):
+    """Which replica runs the singletons (heartbeat watch, digests, retention)."""
+
+    async def leading(self) -> bool:
+        """True while this replica is the one: taken when free, kept while this process
+        lives, moved to another replica when it dies."""
+
+
+class Store(Queue, DeliveryQueue, Outcomes, Incidents, Meta, Upkeep, SuppressionMemory, Leadership, Protocol):
     """Every role at once: what a backend implements and the runtime holds. Each consumer
     takes only the role it uses."""

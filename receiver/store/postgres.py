@@ -9,7 +9,12 @@ with what several replicas on one database need:
 - workers and the outbox claim rows with `FOR UPDATE SKIP LOCKED` and a lease in the
   database's own clock: rows a dead replica had claimed are claimed again once it expires;
 - incidents are folded under a transaction-scoped advisory lock on their key, so two
-  replicas never open two incidents for one key.
+  replicas never open two incidents for one key;
+- suppression memory is shared through a journal of its writes: turns (apply the others'
+  writes, decide, append this replica's) run one at a time under an advisory lock, so each
+  decision sees every earlier one whichever replica made it;
+- the singletons run on the replica holding a session advisory lock on a connection of its
+  own: when that process dies, its session ends, the lock is free and another takes it.
 
 The database unreachable, restarting or read-only (a failover in progress) is
 `StoreUnavailable`: intake answers 503 and /readyz says why; the pool reconnects by itself.
@@ -42,6 +47,7 @@ from receiver.store.base import (
     Finished,
     IncidentDetail,
     IncidentQuery,
+    MemoryTurn,
     NewDelivery,
     Quarantine,
     QuarantinedItem,
@@ -75,7 +81,12 @@ TRANSACTION_TRIES = 4
 # Advisory lock keys (classid, objid): schema migration, and one namespace for incident keys.
 LOCK_CLASS = 0x4B42  # "KB"
 SCHEMA_LOCK = 1
+MEMORY_LOCK = 2
+LEADER_LOCK = 3
 INCIDENT_LOCKS = 0x4B43
+# Suppression writes older than this are pruned: a replica starting later recalls from
+# outcomes, and a live one reads the journal within seconds.
+JOURNAL_KEPT_SECONDS = 3600.0
 
 # Each migration runs once, in order, under the schema lock; never edit one that shipped.
 _MIGRATIONS: tuple[str, ...] = (
@@ -166,6 +177,15 @@ _MIGRATIONS: tuple[str, ...] = (
         alertname TEXT
     );
     """,
+    # Suppression memory's writes, in the order the replicas made them (one row per turn).
+    """
+    CREATE TABLE memory_journal (
+        id BIGSERIAL PRIMARY KEY,
+        written_at DOUBLE PRECISION NOT NULL,
+        entry BYTEA NOT NULL
+    );
+    CREATE INDEX memory_journal_by_time ON memory_journal (written_at);
+    """,
 )
 
 
@@ -187,8 +207,18 @@ class _Intake:
 class PostgresStore:
     """Every store role on one PostgreSQL database shared by all replicas."""
 
-    def __init__(self, pool: AsyncConnectionPool[Conn], max_pending: int, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[Conn],
+        max_pending: int,
+        lease_seconds: float,
+        connect: Callable[[], Awaitable[Conn]] | None = None,
+    ) -> None:
         self._pool = pool
+        self._connect = connect  # the leader's own connection, outside the pool
+        self._leader: Conn | None = None
+        self._leader_guard = asyncio.Lock()
+        self._memory_seen = 0  # the last journal entry this replica has applied (or wrote)
         self._max_pending = max_pending
         self._lease = lease_seconds
         # Who holds a claim: this process, as long as its store is open.
@@ -233,6 +263,16 @@ class PostgresStore:
             await conn.execute(f"SET statement_timeout = {statement_ms}")
             await conn.execute(f"SET idle_in_transaction_session_timeout = {statement_ms}")
 
+        async def connect() -> Conn:
+            conn = await psycopg.AsyncConnection.connect(url, **kwargs)
+            await configure(conn)
+            # The server, too, notices a leader that vanished (node lost) within seconds and
+            # ends its session, so the lock is not held by a connection nobody uses.
+            for setting, value in (("tcp_keepalives_idle", 10), ("tcp_keepalives_interval", 5)):
+                await conn.execute(f"SET {setting} = {value}")
+            await conn.execute("SET tcp_keepalives_count = 3")
+            return conn
+
         connections: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url,
             kwargs=kwargs,
@@ -250,10 +290,13 @@ class PostgresStore:
         except (PoolTimeout, psycopg.Error) as exc:
             await connections.close()
             raise StoreUnavailable(f"cannot reach PostgreSQL: {_reason(exc)}") from exc
-        store = cls(connections, max_pending, lease_seconds)
+        store = cls(connections, max_pending, lease_seconds, connect)
         try:
             await store._transaction(_migrate)
             await store._recount()
+            # Writes before now are in the outcomes this replica recalls at start-up.
+            [(seen,)] = await store._select("SELECT COALESCE(MAX(id), 0) FROM memory_journal", ())
+            store._memory_seen = int(seen)
         except StoreUnavailable:
             await connections.close()
             raise
@@ -261,15 +304,18 @@ class PostgresStore:
 
     # -- connections and transactions -------------------------------------------------------
 
-    async def _transaction(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+    async def _transaction(self, fn: Callable[[Conn], Awaitable[T]], *, retry: bool = True) -> T:
+        """`fn` in one transaction; run again after a deadlock unless `retry` is off (when
+        `fn` did something in process that must not happen twice)."""
         if self._closed:
             raise StoreUnavailable("store is closed")
-        for attempt in range(1, TRANSACTION_TRIES + 1):
+        tries = TRANSACTION_TRIES if retry else 1
+        for attempt in range(1, tries + 1):
             try:
                 async with self._pool.connection() as conn, conn.transaction():
                     return await fn(conn)
             except (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure) as exc:
-                if attempt == TRANSACTION_TRIES:
+                if attempt == tries:
                     raise StoreUnavailable(f"postgresql: {_reason(exc)}") from exc
                 log.info("store_transaction_retried", error=_reason(exc))
             except PoolTimeout as exc:
@@ -671,6 +717,72 @@ class PostgresStore:
 
         await self._transaction(write)
 
+    # -- suppression memory and leadership -----------------------------------------------------
+
+    async def memory_turn(self, turn: MemoryTurn) -> None:
+        """`turn` alone among the replicas (a transaction-scoped advisory lock): it gets the
+        journal entries after the last this replica saw and appends its own, so entries are
+        committed in the order of their ids and none is skipped."""
+
+        async def run(conn: Conn) -> None:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, MEMORY_LOCK))
+            rows = await (
+                await conn.execute(
+                    "SELECT id, entry FROM memory_journal WHERE id > %s ORDER BY id", (self._memory_seen,)
+                )
+            ).fetchall()
+            if rows:
+                # Seen once applied, whatever happens to this transaction: never applied twice.
+                self._memory_seen = int(rows[-1][0])
+            written = turn([bytes(entry) for _, entry in rows])
+            if written:
+                ids = await (
+                    await conn.execute(
+                        "INSERT INTO memory_journal (written_at, entry) SELECT %s, e"
+                        " FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(e, n) ORDER BY n RETURNING id",
+                        (time.time(), written),
+                    )
+                ).fetchall()
+                # Nobody else wrote meanwhile (the lock): these ids follow the ones just read.
+                self._memory_seen = max(int(i) for (i,) in ids)
+
+        await self._transaction(run, retry=False)
+
+    async def leading(self) -> bool:
+        """Whether this replica holds the leader lock, taking it when it is free. Held on a
+        connection of its own for as long as this process lives; lost with that session."""
+        if self._closed or self._connect is None:
+            return False
+        async with self._leader_guard:
+            try:
+                return await self._keep_or_take_lead()
+            except (psycopg.Error, OSError) as exc:
+                if self._leader is not None:
+                    await self._leader.close()
+                    self._leader = None
+                    log.warning("leadership_lost", error=_reason(exc))
+                return False
+
+    async def _keep_or_take_lead(self) -> bool:
+        if self._leader is not None and not self._leader.closed:
+            await self._leader.execute("SELECT 1")  # the session, and with it the lock, is still ours
+            return True
+        assert self._connect is not None
+        conn = await self._connect()
+        try:
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LEADER_LOCK))
+            ).fetchone()
+        except BaseException:
+            await conn.close()
+            raise
+        if row is None or not row[0]:
+            await conn.close()  # another replica leads; asked again next time
+            return False
+        self._leader = conn
+        log.info("leadership_taken", replica=self._owner)
+        return True
+
     # -- upkeep ---------------------------------------------------------------------------------
 
     async def prune(self, older_than: datetime) -> int:
@@ -690,6 +802,9 @@ class PostgresStore:
                 (cutoff,),
             )
             await conn.execute("DELETE FROM incidents WHERE status = 'resolved' AND updated_at < %s", (cutoff,))
+            await conn.execute(
+                "DELETE FROM memory_journal WHERE written_at < %s", (min(cutoff, time.time() - JOURNAL_KEPT_SECONDS),)
+            )
             await conn.execute(
                 "DELETE FROM incident_firing f WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = f.incident_id)"
             )
@@ -733,6 +848,10 @@ class PostgresStore:
         except (StoreUnavailable, TimeoutError) as exc:
             log.warning("claims_left_to_leases", error=str(exc))
         self._closed = True
+        async with self._leader_guard:
+            if self._leader is not None:  # the lock goes with the session: another replica leads
+                await self._leader.close()
+                self._leader = None
         await self._pool.close()
 
 

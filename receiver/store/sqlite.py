@@ -37,6 +37,7 @@ from receiver.store.base import (
     Finished,
     IncidentDetail,
     IncidentQuery,
+    MemoryTurn,
     NewDelivery,
     Quarantine,
     QuarantinedItem,
@@ -459,6 +460,14 @@ class SqliteStore:
             starts_at = dedup_key[len(fingerprint) + len(status) + 2 :]
             held.append((fingerprint, starts_at, _time(received_at)))
         return held
+
+    async def memory_turn(self, turn: MemoryTurn) -> None:
+        """One replica: nobody else to hear from or tell (its memory is all in process)."""
+        turn([])
+
+    async def leading(self) -> bool:
+        """One replica, always the leader."""
+        return True
 
     async def get_meta(self, key: str) -> str | None:
         def select(conn: sqlite3.Connection) -> str | None:
