@@ -148,10 +148,10 @@ def _plain(record: msgspec.Struct) -> dict[str, Any]:
 
 async def list_quarantine(request: web.Request) -> web.Response:
     """Alerts set aside because a stage failed on them, newest first, with the error."""
-    raw = request.query.get("limit") or "100"
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = canonical_int(request.query.get("limit") or "100")
+    if limit is None or not 1 <= limit <= MAX_LIMIT:
         return web.json_response({"error": f"limit must be an integer between 1 and {MAX_LIMIT}"}, status=400)
-    items = await request.app[RUNTIME].store.quarantined(int(raw))
+    items = await request.app[RUNTIME].store.quarantined(limit)
     return web.json_response({"items": [item.to_json() for item in items]})
 
 
