@@ -14,7 +14,7 @@ from receiver.pipeline.render import RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline
-from receiver.pipeline.suppress import Memory, Suppressor, SuppressStage
+from receiver.pipeline.suppress import AckLookup, Memory, Suppressor, SuppressStage
 
 
 def build_pipeline(
@@ -23,9 +23,10 @@ def build_pipeline(
     metrics: Metrics,
     clock: Callable[[], datetime],
     memory: Memory | None = None,
+    acks: AckLookup | None = None,
 ) -> Pipeline:
     """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
-    with the heartbeat watch)."""
+    with the heartbeat watch); `acks` who acknowledged which open incident (the store)."""
     graph = GraphCache(
         sources.telemetry,
         sources.kubernetes,
@@ -47,7 +48,7 @@ def build_pipeline(
                     clock=clock,
                 ),
             ),
-            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph)),
+            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph), acks),
             RouteStage(config),
             RenderStage(),
         ]
