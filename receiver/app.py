@@ -144,7 +144,9 @@ def create_app(
         )
         memory = Memory()
         await _recall(store, store, Suppressor(config.suppression, clock, memory), clock())
-        pipeline = build_pipeline(config, sources, metrics, clock, memory, acks=store.acknowledged)
+        pipeline = build_pipeline(
+            config, sources, metrics, clock, memory, acks=store.acknowledged, confirmed=store.confirmed_causes
+        )
         fallback = Pipeline([RouteStage(config), RenderStage()])
         intake = IntakeActivity()
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock, intake=intake)

@@ -149,3 +149,33 @@ async def test_bad_actions_are_4xx_naming_the_field(
     response = await client.post(path, json=body)
     assert response.status == status
     assert (await response.json()).get("field") == field
+
+
+async def test_a_confirmed_cause_is_remembered_for_the_next_incident_of_that_alert_in_that_namespace(
+    client: TestClient[Any, Any], clock: Clock
+) -> None:
+    await _post(client, _webhook("again", "fr", T0, "r-1"), 1)
+    first = await _incident(client, "again")
+    feedback = {"verdict": "useful", "cause": "Deployment shop/cart", "by": "ana"}
+    assert (await client.post(f"/api/v1/incidents/{first['id']}/feedback", json=feedback)).status == 200
+    resolved = _webhook("again", "fr", T0, "r-1")
+    resolved["alerts"][0] |= {"status": "resolved", "endsAt": (T0 + timedelta(seconds=30)).isoformat()}
+    await _post(client, resolved, 2)
+
+    clock.now = T0 + timedelta(days=2)
+    await _post(client, _webhook("again", "fr", T0 + timedelta(days=2), "r-1"), 3)
+    elsewhere = _webhook("again", "fo", T0 + timedelta(days=2), "ledger-9")
+    elsewhere["groupKey"] = "again-elsewhere"
+    elsewhere["alerts"][0]["labels"]["namespace"] = "billing"
+    await _post(client, elsewhere, 4)
+
+    listed = (await (await client.get("/api/v1/incidents")).json())["incidents"]
+    by_namespace = {}
+    for item in listed:
+        if item["id"] != first["id"]:
+            detail = await (await client.get(f"/api/v1/incidents/{item['id']}")).json()
+            by_namespace[item["namespace"]] = detail["root_causes"]
+    assert {"service": "Deployment shop/cart", "score": 0.5, "evidence": ["confirmed by ana on 2026-11-20"]} in (
+        by_namespace["shop"]
+    )
+    assert all(c["service"] != "Deployment shop/cart" for c in by_namespace["billing"])

@@ -10,6 +10,7 @@ from receiver.metrics import Metrics
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
 from receiver.pipeline.rank import EnrichAndRankStage, RankStage
+from receiver.pipeline.remembered import ConfirmedLookup, RememberedCausesStage
 from receiver.pipeline.render import RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
@@ -24,9 +25,11 @@ def build_pipeline(
     clock: Callable[[], datetime],
     memory: Memory | None = None,
     acks: AckLookup | None = None,
+    confirmed: ConfirmedLookup | None = None,
 ) -> Pipeline:
     """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
-    with the heartbeat watch); `acks` who acknowledged which open incident (the store)."""
+    with the heartbeat watch); `acks` who acknowledged which open incident, `confirmed` the
+    causes engineers confirmed (both the store's)."""
     graph = GraphCache(
         sources.telemetry,
         sources.kubernetes,
@@ -48,6 +51,7 @@ def build_pipeline(
                     clock=clock,
                 ),
             ),
+            *([RememberedCausesStage(confirmed, clock)] if confirmed is not None else []),
             SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph), acks),
             RouteStage(config),
             RenderStage(),
