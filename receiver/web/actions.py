@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from receiver.insights import load_insights
 from receiver.matchers import MatcherError, parse_matcher
 from receiver.service.runtime import RUNTIME, Runtime
 from receiver.service.silences import (
@@ -233,7 +234,20 @@ async def _known_incident(request: web.Request) -> int | None:
     return incident_id if detail is not None else None
 
 
+MAX_DAYS = 365
+
+
+async def get_insights(request: web.Request) -> web.Response:
+    raw = request.query.get("days") or "7"
+    days = canonical_int(raw)
+    if days is None or not 1 <= days <= MAX_DAYS:
+        return _error(400, f"days must be an integer between 1 and {MAX_DAYS}", "days")
+    runtime = request.app[RUNTIME]
+    return web.json_response({"alerts": await load_insights(runtime.store, runtime.clock(), days)})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/insights", get_insights)
     app.router.add_post("/api/v1/silences", create_silences)
     app.router.add_post("/api/v1/incidents/{id}/ack", acknowledge)
     app.router.add_post("/api/v1/incidents/{id}/feedback", give_feedback)

@@ -225,6 +225,31 @@ SCHEMAS: dict[str, Any] = {
             }
         },
     },
+    "Insight": {
+        "type": "object",
+        "required": ["alertname", "labels", "fired", "paged", "noise_score", "suggestion"],
+        "properties": {
+            "alertname": {"type": "string"},
+            "labels": _STRING_MAP,
+            "fired": {"type": "integer"},
+            "paged": {"type": "integer"},
+            "median_firing_seconds": {"type": ["number", "null"]},
+            "resolved_within_5m": {"type": "integer"},
+            "feedback": {
+                "type": "object",
+                "properties": {"useful": {"type": "integer"}, "noise": {"type": "integer"}},
+            },
+            "noise_score": {"type": "number", "minimum": 0, "maximum": 1},
+            "suggestion": {
+                "type": ["object", "null"],
+                "properties": {
+                    "rule": {"type": "object", "description": "a ready suppression.rules entry"},
+                    "pages_saved": {"type": "integer"},
+                    "resolved_grace_seconds": {"type": "integer"},
+                },
+            },
+        },
+    },
     "IncidentDetail": {
         "allOf": [
             {"$ref": "#/components/schemas/Incident"},
@@ -408,6 +433,22 @@ PATHS: dict[str, Any] = {
                 "note": {"type": "string"},
             },
         },
+    ),
+    "/api/v1/insights": _get(
+        "Noise insights per alert identity, noisiest first, with suggested suppression rules",
+        {
+            "200": _json(
+                {
+                    "type": "object",
+                    "required": ["alerts"],
+                    "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Insight"}}},
+                },
+                "the insights",
+            ),
+            "400": _error("a bad days parameter"),
+            **_UNAUTHORIZED,
+        },
+        parameters=[{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
     ),
     "/api/v1/quarantine": _get(
         "Alerts set aside because a stage failed on them (kept, never dropped), newest first",
