@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -34,6 +35,7 @@ from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLin
 from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.priority import IntakeActivity
 from receiver.service.runtime import RUNTIME, Runtime
+from receiver.service.silences import AlertmanagerClient
 from receiver.service.supervisor import Backoff, Supervisor
 from receiver.service.waiting import wait_for_wakeup
 from receiver.service.watchkeeper import Watchkeeper
@@ -41,7 +43,7 @@ from receiver.service.worker import Worker
 from receiver.store.base import Outcomes, Queue, Store, StoreUnavailable, SuppressionMemory
 from receiver.store.postgres import PoolSettings, PostgresStore
 from receiver.store.sqlite import SqliteStore
-from receiver.web import api, dashboard
+from receiver.web import actions, api, dashboard
 from receiver.web.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.wire import PayloadError, decode_webhook
 
@@ -147,12 +149,32 @@ def create_app(
         replicas = config.store.url is not None  # several may share the store: so is their memory
         if replicas:
             memory.share()
-        pipeline = build_pipeline(config, sources, metrics, clock, memory, shared=store)
+        pipeline = build_pipeline(
+            config,
+            sources,
+            metrics,
+            clock,
+            memory,
+            shared=store,
+            acks=store.acknowledged,
+            confirmed=store.confirmed_causes,
+        )
         fallback = Pipeline([RouteStage(config), RenderStage()])
         intake = IntakeActivity()
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock, intake=intake)
         heartbeat = Heartbeat(config.suppression.heartbeat, memory, clock)
-        runtime = Runtime(config, metrics, store, worker, outbox, intake, heartbeat=heartbeat)
+        http = aiohttp.ClientSession()
+        runtime = Runtime(
+            config,
+            metrics,
+            store,
+            worker,
+            outbox,
+            intake,
+            heartbeat=heartbeat,
+            alertmanager=_alertmanager(config, http),
+            clock=clock,
+        )
         stopping = asyncio.Event()
         # Backoff waits end at shutdown: a task resting after a fault must not hold it up.
         supervisor = Supervisor(
@@ -191,6 +213,7 @@ def create_app(
             if unfinished or stuck:
                 log.warning("tasks_cut_short", tasks=sorted(t.get_name() for t in unfinished | stuck))
             await sources.close()
+            await http.close()
             await store.close()
             pool.shutdown(wait=False, cancel_futures=True)
             log.info("stopped")
@@ -201,6 +224,7 @@ def create_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_page)
     api.add_routes(app)
+    actions.add_routes(app)
     dashboard.add_routes(app)
     return app
 
@@ -218,6 +242,17 @@ async def open_store(config: StoreConfig) -> Store:
         max_pending=config.max_pending,
         lease_seconds=config.lease_seconds,
         pool=PoolSettings(size=config.pool_size, timeout_seconds=config.connect_timeout_seconds),
+    )
+
+
+def _alertmanager(config: Config, http: aiohttp.ClientSession) -> AlertmanagerClient | None:
+    settings = config.alertmanager
+    if settings.url is None:
+        return None
+    token = read_secret(settings.bearer_token_file)
+    register_secret(token)  # blanked in every log line from now on
+    return AlertmanagerClient(
+        http, settings.url, token=token, external_url=settings.external_url, timeout_seconds=settings.timeout_seconds
     )
 
 

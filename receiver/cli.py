@@ -1,4 +1,4 @@
-"""The `kubebot` command: serve, check-config, replay, rca, rca-eval."""
+"""The `kubebot` command: serve, check-config, replay, insights, rca, rca-eval."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import yaml
 from aiohttp import web
 
 from receiver.app import create_app
 from receiver.config import Config, ConfigError, check_environment, load_file
+from receiver.insights import load_insights
 from receiver.logs import configure_logging
 from receiver.metrics import Metrics
 from receiver.models import PayloadError, message_from_body
@@ -26,7 +28,9 @@ from receiver.pipeline.builder import build_pipeline
 from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.sources import build_sources
 from receiver.pipeline.stage import Work
+from receiver.store.sqlite import SqliteStore
 from receiver.web import edge
+from receiver.web.actions import MAX_DAYS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rca.add_argument("case_dir")
     rca_eval = commands.add_parser("rca-eval", help="evaluate ranking over labelled cases")
     rca_eval.add_argument("cases_dir")
+    insights = commands.add_parser("insights", help="the noisiest alerts, with rules that would have saved pages")
+    insights.add_argument("--days", type=_days, default=7, help="how far back to look (1..365, default 7)")
+    insights.add_argument("--json", action="store_true", help="print the API's JSON")
+    insights.add_argument("--config")
     args = parser.parse_args(argv)
 
     if args.command == "check-config":
@@ -59,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "replay":
         configure_logging("warning")  # stdout carries the JSON answer; logs go to stderr
         return asyncio.run(_replay(config, Path(args.payload)))
+    if args.command == "insights":
+        configure_logging("warning")
+        return asyncio.run(_insights(config, args.days, as_json=args.json))
     # The same checks as check-config: refuse to start rather than fail on first use.
     problems = check_environment(config)
     if problems:
@@ -90,6 +101,37 @@ def _rca(command: str, path: Path) -> int:
     except (CaseError, OSError) as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _days(text: str) -> int:
+    value = int(text) if text.isascii() and text.isdigit() else 0
+    if not 1 <= value <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"must be an integer between 1 and {MAX_DAYS}")
+    return value
+
+
+async def _insights(config: Config, days: int, *, as_json: bool) -> int:
+    """The same data as GET /api/v1/insights, read from the configured store."""
+    store = await SqliteStore.open(config.store.path, config.store.max_pending)
+    try:
+        rows = await load_insights(store, datetime.now(UTC), days)
+    finally:
+        await store.close()
+    if as_json:
+        print(json.dumps({"alerts": rows}, indent=2))
+        return 0
+    print(f"{'noise':>5}  {'fired':>5}  {'paged':>5}  {'<5m':>4}  alert")
+    for row in rows:
+        where = ", ".join(f"{k}={v}" for k, v in sorted(row["labels"].items()) if k != "alertname")
+        print(
+            f"{row['noise_score']:>5.2f}  {row['fired']:>5}  {row['paged']:>5}  {row['resolved_within_5m']:>4}  "
+            f"{row['alertname']} {where}"
+        )
+        if row["suggestion"] is not None:
+            rule = yaml.safe_dump({"suppression": {"rules": [row["suggestion"]["rule"]]}}, sort_keys=False)
+            print(f"       would save {row['suggestion']['pages_saved']} page(s):")
+            print("".join(f"         {line}\n" for line in rule.splitlines()), end="")
     return 0
 
 

@@ -58,6 +58,8 @@ class ServerConfig:
     max_connections: int = 512
     # Webhook bodies held in memory at once, all requests together; past it 503 + Retry-After.
     max_inflight_body_bytes: int = 64 * 1024 * 1024
+    # Where people reach KubeBot (its dashboard), for links in pages; None: no links.
+    external_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,17 @@ class KubernetesConfig:
     call_timeout_seconds: float = KubernetesSettings.call_timeout_seconds
     max_concurrency: int = KubernetesSettings.max_concurrency
     watch: bool = KubernetesSettings.watch  # a list+watch cache; false: every read goes to the API
+
+
+@dataclass(frozen=True)
+class AlertmanagerConfig:
+    """The Alertmanager API that silences are created in (API v2)."""
+
+    url: str | None = None
+    bearer_token_file: str | None = None
+    # Where people open Alertmanager's UI, for silence links; default: url.
+    external_url: str | None = None
+    timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -237,6 +250,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig)
+    alertmanager: AlertmanagerConfig = field(default_factory=AlertmanagerConfig)
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig)
     traces: TracesConfig = field(default_factory=TracesConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
@@ -269,6 +283,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "kubernetes.events_window_seconds": (1, 1e9),
     "kubernetes.call_timeout_seconds": (0.1, 300),
     "kubernetes.max_concurrency": (1, 256),
+    "alertmanager.timeout_seconds": (0.1, 300),
     "prometheus.window_seconds": (60, 7 * 86400),
     "enrichment.timeout_seconds": (0.1, 300),
     "graph.refresh_seconds": (1, 86400),
@@ -318,6 +333,26 @@ _CHECKS: tuple[tuple[str, typing.Callable[[Config], bool], str], ...] = (
         "must be more than twice notify.timeout_seconds (a send must end within its lease)",
     ),
     (
+        "alertmanager.url",
+        lambda c: c.alertmanager.url is None or _is_http_url(c.alertmanager.url),
+        "must be an http:// or https:// URL",
+    ),
+    (
+        "alertmanager.external_url",
+        lambda c: c.alertmanager.external_url is None or _is_http_url(c.alertmanager.external_url),
+        "must be an http:// or https:// URL",
+    ),
+    (
+        "alertmanager.bearer_token_file",
+        lambda c: c.alertmanager.bearer_token_file is None or c.alertmanager.url is not None,
+        "needs alertmanager.url",
+    ),
+    (
+        "server.external_url",
+        lambda c: c.server.external_url is None or _is_http_url(c.server.external_url),
+        "must be an http:// or https:// URL",
+    ),
+    (
         "server.max_inflight_body_bytes",
         lambda c: c.server.max_inflight_body_bytes >= c.server.max_body_bytes,
         "must be at least server.max_body_bytes (else large bodies get in only one at a time)",
@@ -338,6 +373,12 @@ _CHECKS: tuple[tuple[str, typing.Callable[[Config], bool], str], ...] = (
         f"prometheus.window_seconds / rca.step_seconds must be at most {MAX_POINTS_PER_SERIES} points",
     ),
 )
+
+
+def _is_http_url(text: str) -> bool:
+    scheme, sep, rest = text.partition("://")
+    return bool(sep) and scheme in ("http", "https") and bool(rest) and not any(c.isspace() for c in text)
+
 
 # YAML keys that are Python keywords.
 _KEY_ALIASES = {"from": "from_", "continue": "continue_"}
@@ -430,6 +471,7 @@ def check_environment(config: Config) -> list[str]:
         "auth.basic.password_file": config.auth.basic.password_file,
         "kubernetes.token_file": config.kubernetes.token_file,
         "store.password_file": config.store.password_file,
+        "alertmanager.bearer_token_file": config.alertmanager.bearer_token_file,
     }
     for key, secret in secrets.items():
         problem = _secret_problem(secret) if secret is not None else None

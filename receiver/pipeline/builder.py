@@ -10,11 +10,12 @@ from receiver.metrics import KubernetesMetrics, Metrics
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
 from receiver.pipeline.rank import EnrichAndRankStage, RankStage
+from receiver.pipeline.remembered import ConfirmedLookup, RememberedCausesStage
 from receiver.pipeline.render import RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline
-from receiver.pipeline.suppress import Memory, Suppressor, SuppressStage
+from receiver.pipeline.suppress import AckLookup, Memory, Suppressor, SuppressStage
 from receiver.store.base import SuppressionMemory
 
 
@@ -25,10 +26,13 @@ def build_pipeline(
     clock: Callable[[], datetime],
     memory: Memory | None = None,
     shared: SuppressionMemory | None = None,
+    acks: AckLookup | None = None,
+    confirmed: ConfirmedLookup | None = None,
 ) -> Pipeline:
     """The whole pipeline, top to bottom. `memory` is what suppression remembers (shared
     with the heartbeat watch); `shared`, where other replicas' suppression writes come from
-    (the store), when there are several."""
+    (the store), when there are several; `acks` who acknowledged which open incident,
+    `confirmed` the causes engineers confirmed (both the store's)."""
     if sources.kubernetes is not None:
         sources.kubernetes.start(KubernetesMetrics(metrics))  # begins the watch cache, once
     graph = GraphCache(
@@ -52,7 +56,8 @@ def build_pipeline(
                     clock=clock,
                 ),
             ),
-            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph), shared),
+            *([RememberedCausesStage(confirmed, clock)] if confirmed is not None else []),
+            SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph), shared, acks),
             RouteStage(config),
             RenderStage(),
         ]

@@ -53,6 +53,8 @@ class Work:
     incident_key: str | None = None
     # Paged in the message of another alert of its group (that alert's fingerprint).
     sent_with: str | None = None
+    # Who acknowledged this alert's open incident, if anyone: its repeats are not paged.
+    acknowledged_by: str | None = None
 
     def outcome(self) -> Outcome:
         """The stored and printed record of what happened to this alert (no secrets)."""

@@ -4,7 +4,7 @@ Each check is a small pure function over the alert, what is remembered about rec
 alerts (`Memory`) and the clock. `Suppressor.decide` runs them in a fixed order; the first
 that objects wins. Nothing is dropped silently: a suppressed alert keeps its outcome with
 a stable reason word (rule, maintenance, flapping, resolved_in_grace, repeat, symptom,
-not_actionable) and the config entry that decided.
+not_actionable, acknowledged) and the config entry that decided.
 
 Memory is kept in process and bounded. At start-up it is rebuilt from the outcomes the
 store kept (`Suppressor.recall`), so a restart in the middle of an incident neither pages
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Generic, TypeVar
@@ -497,7 +497,15 @@ class Suppressor:
             paged_at = last[0]
             if now - paged_at < timedelta(seconds=config.repeat_interval_seconds):
                 return Decision.suppress("repeat", f"paged {int((now - paged_at).total_seconds())}s ago")
+            if work.acknowledged_by is not None:
+                return Decision.suppress("acknowledged", f"acknowledged by {work.acknowledged_by}")
         return Decision()
+
+    def may_repeat(self, alert: Alert) -> bool:
+        """Whether this alert was paged before in another state: only such an alert is a
+        repeat that an acknowledgement could keep quiet (new alerts always page)."""
+        last = self.memory.last_paged.get((alert.fingerprint, alert.status))
+        return alert.status == "firing" and last is not None and last[1] != alert.starts_at.isoformat()
 
     def _resolved(self, alert: Alert) -> Decision:
         """No resolved notice for an alert whose firing was held or suppressed. One whose
@@ -583,12 +591,20 @@ class _InProcess:
         turn([])
 
 
+# Incident keys -> who acknowledged the open incident of each (the store's `acknowledged`).
+AckLookup = Callable[[Sequence[str]], Awaitable[Mapping[str, str]]]
+
+
 class SuppressStage:
-    def __init__(self, suppressor: Suppressor, shared: SuppressionMemory | None = None) -> None:
+    def __init__(
+        self, suppressor: Suppressor, shared: SuppressionMemory | None = None, acks: AckLookup | None = None
+    ) -> None:
         self._suppressor = suppressor
         self._shared = shared or _InProcess()
+        self._acks = acks
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
+        batch = await self._with_acks(batch)
         # Causes first: a node going down is remembered before its pods are judged.
         causes = [read_alert(w.alert, kubernetes_facts(w.enrichment)).is_node_cause for w in batch]
         order = sorted(range(len(batch)), key=lambda i: not causes[i])
@@ -599,3 +615,22 @@ class SuppressStage:
 
         await share_memory(self._shared, self._suppressor.memory, decide)
         return [decided[i] for i in range(len(batch))]
+
+    async def _with_acks(self, batch: Sequence[Work]) -> Sequence[Work]:
+        """Who acknowledged the incidents of the alerts that may be repeats; asked of the
+        store only for those (rare: a repeat past repeat_interval_seconds)."""
+        if self._acks is None:
+            return batch
+        keys = {_incident_key(w) for w in batch if self._suppressor.may_repeat(w.alert)}
+        if not keys:
+            return batch
+        try:
+            acked = await self._acks(sorted(keys))
+        except StoreUnavailable as exc:  # unknown: page, as if not acknowledged
+            log.warning("acknowledgements_unreadable", error=str(exc)[:200])
+            return batch
+        return [dataclasses.replace(w, acknowledged_by=acked.get(_incident_key(w))) for w in batch]
+
+
+def _incident_key(work: Work) -> str:
+    return work.incident_key or work.group.group_key

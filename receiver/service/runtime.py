@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -12,6 +14,7 @@ from receiver.metrics import Metrics
 from receiver.pipeline.suppress import Heartbeat
 from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
+from receiver.service.silences import AlertmanagerClient
 from receiver.service.supervisor import Supervisor
 from receiver.service.worker import Worker
 from receiver.store.base import Store
@@ -30,6 +33,8 @@ class Runtime:
     heartbeat: Heartbeat
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     supervisor: Supervisor | None = None  # restarts the tasks; says which keep failing
+    alertmanager: AlertmanagerClient | None = None  # where silences are created, if configured
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

@@ -8,10 +8,10 @@ implements the same small contracts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from receiver.incidents import Incident
 from receiver.models import Alert, Group
@@ -247,6 +247,99 @@ class Leadership(Protocol):
         lives, moved to another replica when it dies."""
 
 
-class Store(Queue, DeliveryQueue, Outcomes, Incidents, Meta, Upkeep, SuppressionMemory, Leadership, Protocol):
+ActionKind = Literal["silence", "ack", "feedback"]
+
+
+@dataclass(frozen=True)
+class NewAction:
+    """What an engineer did about an incident (or, for a silence on explicit matchers,
+    about no incident): who, what, and the details of that kind of action as plain JSON."""
+
+    incident_id: int | None
+    kind: ActionKind
+    by: str
+    note: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IncidentAction:
+    id: int
+    incident_id: int | None
+    kind: ActionKind
+    by: str
+    at: float
+    note: str
+    details: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "by": self.by,
+            "at": self.at,
+            "note": self.note,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    """One stored alert with the incident it was folded into."""
+
+    alert_id: int
+    incident_id: int | None
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class ConfirmedCause:
+    """A cause an engineer confirmed (feedback `cause`) for an incident of this alertname."""
+
+    cause: str
+    by: str
+    at: float
+    alertname: str
+    labels: Mapping[str, str]  # the first alert of that incident
+
+
+@dataclass(frozen=True)
+class HistoryAlert:
+    """One processed alert as insights replay it: when, what, and whether it paged."""
+
+    alert_id: int
+    incident_id: int | None
+    processed_at: float
+    outcome: Outcome
+
+
+class Actions(Protocol):
+    """What engineers do about incidents (silence, ack, feedback), kept as long as the
+    incident, and what the insights and confirmed causes read back."""
+
+    async def record_action(self, action: NewAction, now: datetime) -> IncidentAction: ...
+
+    async def actions(self, incident_id: int) -> list[IncidentAction]:
+        """The incident's actions, oldest first."""
+
+    async def alert_ref(self, alert_id: int) -> AlertRef | None:
+        """A processed alert and its incident; None for an unknown or unprocessed one."""
+
+    async def acknowledged(self, incident_keys: Sequence[str]) -> dict[str, str]:
+        """Of these incident keys, those whose open (firing) incident was acknowledged,
+        with who acknowledged it last."""
+
+    async def confirmed_causes(self, alertname: str, limit: int = 50) -> list[ConfirmedCause]:
+        """Causes confirmed in feedback on incidents that had an alert of this name,
+        newest first."""
+
+    async def history(self, since: datetime, limit: int = 200_000) -> list[HistoryAlert]:
+        """Processed alerts since `since`, oldest first, for insights."""
+
+    async def feedback_since(self, since: datetime) -> list[tuple[IncidentAction, tuple[str, ...]]]:
+        """Feedback on incidents, each with the fingerprints of that incident's alerts."""
+
+
+class Store(Queue, DeliveryQueue, Outcomes, Incidents, Meta, Upkeep, SuppressionMemory, Leadership, Actions, Protocol):
     """Every role at once: what a backend implements and the runtime holds. Each consumer
     takes only the role it uses."""

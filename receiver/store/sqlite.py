@@ -47,6 +47,7 @@ from receiver.store.base import (
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
+from receiver.store.sqlite_actions import ACTIONS_SCHEMA, SqliteActions, prune_actions
 
 log = structlog.get_logger("kubebot.store")
 
@@ -155,7 +156,7 @@ class _Op:
     body_row: tuple[bytes, float, int] | None = None
 
 
-class SqliteStore:
+class SqliteStore(SqliteActions):
     """SQLite in WAL mode on its own thread, with batched commits."""
 
     def __init__(self, path: str | Path, max_pending: int) -> None:
@@ -591,6 +592,7 @@ class SqliteStore:
                 (cutoff,),
             )
             conn.execute("DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?", (cutoff,))
+            prune_actions(conn, cutoff)
             return removed
 
         return await self._call(delete)
@@ -624,6 +626,7 @@ def _initialise(path: str) -> tuple[int, int]:
         conn.execute("PRAGMA journal_mode=WAL")
         _migrate_firing_json(conn)
         conn.executescript(_SCHEMA)
+        conn.executescript(ACTIONS_SCHEMA)
         _migrate_incident_subject(conn)
         # Work a killed process had claimed but not finished is simply queued again.
         conn.execute("UPDATE alerts SET state = 'pending' WHERE state = 'running'")

@@ -14,7 +14,7 @@ from aiohttp import web
 from receiver.incidents import subject_json
 from receiver.redact import redact_url
 from receiver.service.runtime import RUNTIME
-from receiver.store.base import IncidentDetail, IncidentQuery
+from receiver.store.base import IncidentAction, IncidentDetail, IncidentQuery
 from receiver.web.openapi import OPENAPI_PATH, openapi_json
 
 MAX_LIMIT = 500
@@ -82,7 +82,8 @@ async def get_incident(request: web.Request) -> web.Response:
     detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id else None
     if detail is None:
         return web.json_response({"error": "no such incident"}, status=404)
-    return web.json_response(incident_json(detail))
+    actions = await request.app[RUNTIME].store.actions(detail.incident.id or 0)
+    return web.json_response({**incident_json(detail), **actions_json(actions)})
 
 
 def incident_json(detail: IncidentDetail) -> dict[str, Any]:
@@ -135,6 +136,20 @@ def incident_json(detail: IncidentDetail) -> dict[str, Any]:
                 "updated_at": d.updated_at,
             }
             for d in detail.deliveries
+        ],
+    }
+
+
+def actions_json(actions: list[IncidentAction]) -> dict[str, Any]:
+    """The incident's actions for the API: the timeline entries and the open acknowledgement."""
+    acks = [a for a in actions if a.kind == "ack"]
+    return {
+        "actions": [a.to_json() for a in actions],
+        "acknowledged": {"by": acks[-1].by, "at": acks[-1].at} if acks else None,
+        "feedback": [
+            {"by": a.by, "at": a.at, "note": a.note, **{k: a.details.get(k) for k in ("verdict", "cause")}}
+            for a in actions
+            if a.kind == "feedback"
         ],
     }
 

@@ -39,6 +39,25 @@ def _get(
     return {"get": {**operation, "responses": responses}}
 
 
+def _action_post(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A POST on one incident that records what an engineer did."""
+    return {
+        "post": {
+            "summary": summary,
+            "security": _SECURED,
+            "parameters": [_path_parameter("id", "integer")],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/ActionDone"}, "recorded on the incident"),
+                "400": _error("bad input; `field` names it"),
+                **_UNAUTHORIZED,
+                "404": _error("no such incident"),
+                "503": _error("the store cannot write now"),
+            },
+        }
+    }
+
+
 _STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
 _UNAUTHORIZED = {"401": _error("missing or wrong credentials (when auth is configured)")}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {"basic": []}]
@@ -159,6 +178,78 @@ SCHEMAS: dict[str, Any] = {
             "namespace": {"type": "string"},
         },
     },
+    "Action": {
+        "type": "object",
+        "required": ["id", "kind", "by", "at", "note", "details"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string", "enum": ["silence", "ack", "feedback"]},
+            "by": {"type": "string"},
+            "at": {"type": "number", "description": "Unix time"},
+            "note": {"type": "string", "description": "the comment or note given"},
+            "details": {
+                "type": "object",
+                "description": "silence: silences, duration_seconds, ends_at; feedback: verdict, cause",
+            },
+        },
+    },
+    "ActionDone": {
+        "type": "object",
+        "required": ["action"],
+        "properties": {"action": {"$ref": "#/components/schemas/Action"}},
+    },
+    "SilenceRequest": {
+        "type": "object",
+        "description": "exactly one of incident_id, alert_id, matchers",
+        "required": ["duration_seconds", "comment", "created_by"],
+        "properties": {
+            "incident_id": {"type": "integer", "minimum": 1},
+            "alert_id": {"type": "integer", "minimum": 1},
+            "matchers": {"type": "array", "items": {"type": "string"}, "description": 'e.g. alertname="X"'},
+            "duration_seconds": {"type": "number", "minimum": 1, "maximum": 2592000},
+            "comment": {"type": "string", "minLength": 1},
+            "created_by": {"type": "string", "minLength": 1},
+        },
+    },
+    "Silences": {
+        "type": "object",
+        "required": ["silences"],
+        "properties": {
+            "silences": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["id", "url"],
+                    "properties": {"id": {"type": "string"}, "url": {"type": "string"}},
+                },
+            }
+        },
+    },
+    "Insight": {
+        "type": "object",
+        "required": ["alertname", "labels", "fired", "paged", "noise_score", "suggestion"],
+        "properties": {
+            "alertname": {"type": "string"},
+            "labels": _STRING_MAP,
+            "fired": {"type": "integer"},
+            "paged": {"type": "integer"},
+            "median_firing_seconds": {"type": ["number", "null"]},
+            "resolved_within_5m": {"type": "integer"},
+            "feedback": {
+                "type": "object",
+                "properties": {"useful": {"type": "integer"}, "noise": {"type": "integer"}},
+            },
+            "noise_score": {"type": "number", "minimum": 0, "maximum": 1},
+            "suggestion": {
+                "type": ["object", "null"],
+                "properties": {
+                    "rule": {"type": "object", "description": "a ready suppression.rules entry"},
+                    "pages_saved": {"type": "integer"},
+                    "resolved_grace_seconds": {"type": "integer"},
+                },
+            },
+        },
+    },
     "IncidentDetail": {
         "allOf": [
             {"$ref": "#/components/schemas/Incident"},
@@ -166,6 +257,28 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "required": ["alerts", "enrichments", "root_causes", "decisions", "notifications"],
                 "properties": {
+                    "actions": {
+                        "type": "array",
+                        "description": "what engineers did about it (silence, ack, feedback), oldest first",
+                        "items": {"$ref": "#/components/schemas/Action"},
+                    },
+                    "acknowledged": {
+                        "type": ["object", "null"],
+                        "properties": {"by": {"type": "string"}, "at": {"type": "number"}},
+                    },
+                    "feedback": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "by": {"type": "string"},
+                                "at": {"type": "number"},
+                                "note": {"type": "string"},
+                                "verdict": {"type": "string", "enum": ["useful", "noise"]},
+                                "cause": {"type": ["string", "null"]},
+                            },
+                        },
+                    },
                     "alerts": {
                         "type": "array",
                         "items": {
@@ -284,6 +397,62 @@ PATHS: dict[str, Any] = {
             "404": _error("no such incident (or pruned), or an id not in plain digits"),
         },
         parameters=[_path_parameter("id", "integer")],
+    ),
+    "/api/v1/silences": {
+        "post": {
+            "summary": "Silence an incident's firing alerts, one alert, or explicit matchers, in Alertmanager",
+            "security": _SECURED,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SilenceRequest"}}},
+            },
+            "responses": {
+                "200": _json({"$ref": "#/components/schemas/Silences"}, "the silences created, with their UI links"),
+                "400": _error("bad input; `field` names it"),
+                **_UNAUTHORIZED,
+                "404": _error("no such incident or alert"),
+                "409": _error("no alertmanager.url configured"),
+                "502": _error("Alertmanager refused the silence"),
+                "503": _error("Alertmanager unreachable, or the store cannot write now"),
+            },
+        }
+    },
+    "/api/v1/incidents/{id}/ack": _action_post(
+        "Acknowledge: its alerts are not paged again as repeats until it resolves",
+        {
+            "type": "object",
+            "required": ["by"],
+            "properties": {"by": {"type": "string", "minLength": 1}, "note": {"type": "string"}},
+        },
+    ),
+    "/api/v1/incidents/{id}/feedback": _action_post(
+        "Feedback: was the page useful or noise, and what was the cause",
+        {
+            "type": "object",
+            "required": ["verdict", "by"],
+            "properties": {
+                "verdict": {"type": "string", "enum": ["useful", "noise"]},
+                "cause": {"type": ["string", "null"], "description": "the cause an engineer confirms"},
+                "by": {"type": "string", "minLength": 1},
+                "note": {"type": "string"},
+            },
+        },
+    ),
+    "/api/v1/insights": _get(
+        "Noise insights per alert identity, noisiest first, with suggested suppression rules",
+        {
+            "200": _json(
+                {
+                    "type": "object",
+                    "required": ["alerts"],
+                    "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Insight"}}},
+                },
+                "the insights",
+            ),
+            "400": _error("a bad days parameter"),
+            **_UNAUTHORIZED,
+        },
+        parameters=[{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
     ),
     "/api/v1/quarantine": _get(
         "Alerts set aside because a stage failed on them (kept, never dropped), newest first",
