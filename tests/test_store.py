@@ -1,6 +1,6 @@
 """The store's contract, for every backend: dedup, claims, crash recovery, atomic finish,
-bounded history. Only the role Protocols are used here; what is particular to SQLite's
-files is in test_store_sqlite.py."""
+bounded history, what engineers did about incidents. Only the role Protocols are used
+here; what is particular to SQLite's files is in test_store_sqlite.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rca.model import RootCause
 from receiver.models import Alert, AlertStatus, parse_webhook
 from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.stage import Work
-from receiver.store.base import Finished, IncidentQuery, NewDelivery, Store
+from receiver.store.base import Finished, IncidentQuery, NewAction, NewDelivery, Store
 from receiver.store.postgres import PostgresStore
 from receiver.store.sqlite import SqliteStore
 from tests.conftest import accept, all_deliveries, finish, fixture_json, outcome_of
@@ -243,3 +243,137 @@ async def test_recent_outcomes_come_back_oldest_first_and_held_states_with_their
         (NOW + timedelta(minutes=2), claimed[3].alert.fingerprint),
     ]
     assert held == [("team:a:1", claimed[0].alert.starts_at.isoformat(), NOW)]
+
+
+# -- actions: what engineers did about incidents ---------------------------------------------
+
+
+async def _incident_of_one_alert(
+    store: Store, group_key: str, fingerprint: str, at: datetime = NOW, *, alertname: str = "HighErrorRate"
+) -> tuple[int, int]:
+    """An incident of one processed, firing alert: (alert id, incident id)."""
+    return await _one_alert(store, group_key, fingerprint, at, alertname, "firing")
+
+
+async def _resolve(store: Store, group_key: str, fingerprint: str, at: datetime = NOW) -> None:
+    await _one_alert(store, group_key, fingerprint, at, "HighErrorRate", "resolved")
+
+
+async def _one_alert(
+    store: Store, group_key: str, fingerprint: str, at: datetime, alertname: str, status: str
+) -> tuple[int, int]:
+    body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
+    template = body["alerts"][0]
+    alert = {
+        **template,
+        "fingerprint": fingerprint,
+        "status": status,
+        "labels": {**template["labels"], "alertname": alertname},
+    }
+    await accept(store, parse_webhook({**body, "groupKey": group_key, "alerts": [alert]}), at)
+    [queued] = await store.claim(10)
+    await finish(store, queued.id, outcome_of(queued), [], at)
+    ref = await store.alert_ref(queued.id)
+    assert ref is not None
+    assert ref.incident_id is not None
+    return queued.id, ref.incident_id
+
+
+async def test_actions_are_kept_with_their_incident_oldest_first_and_go_when_it_is_pruned(store: Store) -> None:
+    old = NOW - timedelta(days=10)
+    _, gone = await _incident_of_one_alert(store, "g-old", "f-old", old)
+    _, live = await _incident_of_one_alert(store, "g-live", "f-live", old)
+    ack = await store.record_action(NewAction(gone, "ack", "ana", "on it"), old)
+    verdict = {"verdict": "noise", "cause": None}
+    feedback = await store.record_action(NewAction(gone, "feedback", "bo", details=verdict), old + timedelta(minutes=1))
+    kept = await store.record_action(NewAction(live, "ack", "cy"), old)
+    matchers = {"matchers": [{"name": "alertname", "value": "X", "isEqual": True}]}
+    loose = await store.record_action(NewAction(None, "silence", "di", "maintenance", matchers), NOW)
+    listed = await store.actions(gone)
+    await _resolve(store, "g-old", "f-old", old)
+    await store.prune(NOW - timedelta(days=7))
+    assert listed == [ack, feedback]
+    assert (ack.incident_id, ack.kind, ack.by, ack.note, ack.at) == (gone, "ack", "ana", "on it", old.timestamp())
+    assert (feedback.details, feedback.note) == (verdict, "")
+    assert (loose.incident_id, loose.kind, loose.details) == (None, "silence", matchers)
+    assert (await store.actions(gone), await store.actions(live)) == ([], [kept])
+
+
+async def test_an_alert_reference_names_its_incident_only_once_the_alert_is_processed(store: Store) -> None:
+    await accept(store, GROUP, NOW)
+    first, unfinished, _ = await store.claim(3)
+    await finish(store, first.id, outcome_of(first), [], NOW)
+    ref = await store.alert_ref(first.id)
+    [incident] = await store.incidents(IncidentQuery())
+    assert ref is not None
+    assert (ref.alert_id, ref.incident_id, ref.outcome) == (first.id, incident.id, outcome_of(first))
+    assert (await store.alert_ref(unfinished.id), await store.alert_ref(999)) == (None, None)
+
+
+async def test_acknowledged_names_open_incidents_with_who_acknowledged_them_last(store: Store) -> None:
+    _, acked = await _incident_of_one_alert(store, "g-acked", "f-acked")
+    _, plain = await _incident_of_one_alert(store, "g-plain", "f-plain")
+    await store.record_action(NewAction(acked, "ack", "ana"), NOW)
+    await store.record_action(NewAction(acked, "ack", "bo"), NOW)
+    await store.record_action(NewAction(plain, "feedback", "cy", details={"verdict": "useful"}), NOW)
+    keys = {i.id: i.key for i in await store.incidents(IncidentQuery())}
+    while_firing = await store.acknowledged([keys[acked], keys[plain], keys[acked], "no such key"])
+    await _resolve(store, "g-acked", "f-acked")
+    once_resolved = await store.acknowledged([keys[acked]])
+    assert keys[acked] != keys[plain]
+    assert while_firing == {keys[acked]: "bo"}
+    assert (once_resolved, await store.acknowledged([])) == ({}, {})
+
+
+async def test_confirmed_causes_come_from_feedback_on_incidents_of_that_alertname_newest_first(store: Store) -> None:
+    _, first = await _incident_of_one_alert(store, "g1", "f1")
+    _, second = await _incident_of_one_alert(store, "g2", "f2")
+    _, other = await _incident_of_one_alert(store, "g3", "f3", alertname="DiskFull")
+    later = NOW + timedelta(minutes=1)
+    await store.record_action(NewAction(first, "feedback", "ana", details={"verdict": "useful", "cause": "db"}), NOW)
+    await store.record_action(NewAction(second, "feedback", "bo", details={"verdict": "noise", "cause": None}), NOW)
+    await store.record_action(NewAction(second, "feedback", "cy", details={"verdict": "useful", "cause": "dns"}), later)
+    await store.record_action(NewAction(other, "feedback", "di", details={"verdict": "useful", "cause": "disk"}), NOW)
+    confirmed = await store.confirmed_causes("HighErrorRate")
+    newest = await store.confirmed_causes("HighErrorRate", limit=1)
+    assert [(c.cause, c.by, c.at, c.alertname) for c in confirmed] == [
+        ("dns", "cy", later.timestamp(), "HighErrorRate"),
+        ("db", "ana", NOW.timestamp(), "HighErrorRate"),
+    ]
+    assert (confirmed[0].labels["service"], confirmed[0].labels["namespace"]) == ("checkout", "default")
+    assert [c.cause for c in newest] == ["dns"]
+    assert await store.confirmed_causes("NeverFired") == []
+
+
+async def test_history_is_the_processed_alerts_since_a_time_oldest_first(store: Store) -> None:
+    await accept(store, GROUP, NOW)
+    claimed = await store.claim(3)
+    for minutes, queued in enumerate(claimed[:2]):  # the third is never processed
+        await finish(store, queued.id, outcome_of(queued), [], NOW + timedelta(minutes=minutes))
+    everything = await store.history(NOW)
+    later = await store.history(NOW + timedelta(minutes=1))
+    bounded = await store.history(NOW, limit=1)
+    [incident] = await store.incidents(IncidentQuery())
+    assert [(h.alert_id, h.incident_id, h.processed_at, h.outcome) for h in everything] == [
+        (claimed[0].id, incident.id, NOW.timestamp(), outcome_of(claimed[0])),
+        (claimed[1].id, incident.id, (NOW + timedelta(minutes=1)).timestamp(), outcome_of(claimed[1])),
+    ]
+    assert ([h.alert_id for h in later], [h.alert_id for h in bounded]) == ([claimed[1].id], [claimed[0].id])
+
+
+async def test_feedback_since_a_time_comes_with_the_fingerprints_of_its_incidents_alerts(store: Store) -> None:
+    await accept(store, GROUP, NOW)
+    for queued in await store.claim(3):
+        await finish(store, queued.id, outcome_of(queued), [], NOW)
+    [incident] = await store.incidents(IncidentQuery())
+    incident_id = incident.id or 0
+    await store.record_action(
+        NewAction(incident_id, "feedback", "ana", details={"verdict": "noise"}), NOW - timedelta(days=1)
+    )
+    recent = await store.record_action(NewAction(incident_id, "feedback", "bo", details={"verdict": "useful"}), NOW)
+    await store.record_action(NewAction(incident_id, "ack", "cy"), NOW)
+    await store.record_action(NewAction(None, "silence", "di", details={"matchers": []}), NOW)
+    found = await store.feedback_since(NOW - timedelta(hours=1))
+    assert [(action, sorted(fingerprints)) for action, fingerprints in found] == [
+        (recent, sorted(a.fingerprint for a in GROUP.alerts))
+    ]

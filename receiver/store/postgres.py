@@ -57,6 +57,7 @@ from receiver.store.base import (
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, Body, pack, split_by_size, unpack
+from receiver.store.postgres_actions import ACTIONS_MIGRATION, PostgresActions, prune_actions
 from receiver.store.sqlite import (
     _INCIDENT_COLUMNS,
     _describe,
@@ -186,6 +187,8 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX memory_journal_by_time ON memory_journal (written_at);
     """,
+    # What engineers did about incidents (silence, ack, feedback).
+    ACTIONS_MIGRATION,
 )
 
 
@@ -204,7 +207,7 @@ class _Intake:
     future: asyncio.Future[None]
 
 
-class PostgresStore:
+class PostgresStore(PostgresActions):
     """Every store role on one PostgreSQL database shared by all replicas."""
 
     def __init__(
@@ -808,6 +811,7 @@ class PostgresStore:
             await conn.execute(
                 "DELETE FROM incident_firing f WHERE NOT EXISTS (SELECT 1 FROM incidents i WHERE i.id = f.incident_id)"
             )
+            await prune_actions(conn, cutoff)
             return removed.rowcount
 
         return await self._transaction(delete)
