@@ -18,7 +18,7 @@ import msgspec
 import yaml
 from aiohttp import web
 
-from receiver.app import create_app
+from receiver.app import create_app, open_store
 from receiver.config import Config, ConfigError, check_environment, load_file
 from receiver.insights import load_insights
 from receiver.logs import configure_logging
@@ -28,7 +28,7 @@ from receiver.pipeline.builder import build_pipeline
 from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.sources import build_sources
 from receiver.pipeline.stage import Work
-from receiver.store.sqlite import SqliteStore
+from receiver.store.base import StoreUnavailable
 from receiver.web import edge
 from receiver.web.actions import MAX_DAYS
 
@@ -112,8 +112,13 @@ def _days(text: str) -> int:
 
 
 async def _insights(config: Config, days: int, *, as_json: bool) -> int:
-    """The same data as GET /api/v1/insights, read from the configured store."""
-    store = await SqliteStore.open(config.store.path, config.store.max_pending)
+    """The same data as GET /api/v1/insights, read from the store serve would open."""
+    try:
+        store = await open_store(config.store)
+    except (StoreUnavailable, ConfigError) as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        print("\n".join(f"kubebot insights: {p}" for p in problems), file=sys.stderr)
+        return 1
     try:
         rows = await load_insights(store, datetime.now(UTC), days)
     finally:

@@ -1,6 +1,7 @@
 """Noise insights from a recorded history (firing/resolved pairs with past times): the
 flappy alert comes first with a rule that would have saved exactly the pages it caused,
-an alert marked useful is never suggested, and `kubebot insights` agrees with the API."""
+an alert marked useful is never suggested, and `kubebot insights`, opening the store as
+serve does (SQLite or PostgreSQL), agrees with the API."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
 from receiver.config import Config, FlappingConfig, NotifyConfig, StoreConfig, SuppressionConfig, load
 from receiver.insights import noise_score
+from tests.postgres_server import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
@@ -86,10 +89,21 @@ async def _pages_of(client: TestClient[Any, Any], name: str) -> int:
     return pages
 
 
-async def test_insights_name_the_flappy_alert_first_with_a_rule_that_saves_its_pages(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The `store:` section of the config, for serve and for `kubebot insights` alike."""
+    if request.param == "sqlite":
+        return {"path": str(tmp_path / "kb.db")}
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return {"url": server.new_database(), "password_file": str(server.password_file)}
+
+
+async def test_insights_name_the_flappy_alert_first_with_a_rule_that_saves_its_pages(
+    tmp_path: Path, store_settings: dict[str, str]
+) -> None:
     clock = Clock()
     config = Config(
-        store=StoreConfig(path=str(tmp_path / "kb.db")),
+        store=StoreConfig(**store_settings),  # type: ignore[arg-type]
         suppression=SuppressionConfig(flapping=FlappingConfig(max_changes=100), digest_interval_seconds=0),
         notify=NotifyConfig(default_urls=(f"jsonl://{tmp_path}/n.jsonl",)),
     )
@@ -117,45 +131,42 @@ async def test_insights_name_the_flappy_alert_first_with_a_rule_that_saves_its_p
     assert bouncy["noise_score"] < flappy["noise_score"]
     assert (disk["fired"], disk["resolved_within_5m"], disk["suggestion"]) == (1, 0, None)
 
-    await asyncio.to_thread(_cli_agrees, tmp_path, alerts)
+    config_file = _config_file(tmp_path, store_settings)
+    await asyncio.to_thread(_cli_agrees, config_file, alerts)
 
 
-def _cli_agrees(tmp_path: Path, alerts: list[dict[str, Any]]) -> None:
+def _cli_agrees(config_file: Path, alerts: list[dict[str, Any]]) -> None:
     """`kubebot insights` reads the same store and prints the same data."""
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "receiver.cli",
-            "insights",
-            "--days",
-            "7",
-            "--json",
-            "--config",
-            str(_config_file(tmp_path)),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    cli = _insights_cli("--days", "7", "--json", "--config", str(config_file))
+    assert cli.returncode == 0, cli.stderr
     assert json.loads(cli.stdout)["alerts"] == alerts
-    table = subprocess.run(
-        [sys.executable, "-m", "receiver.cli", "insights", "--days", "7", "--config", str(_config_file(tmp_path))],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    table = _insights_cli("--days", "7", "--config", str(config_file))
     assert "Flappy namespace=shop, pod=web-1" in table.stdout.splitlines()[1]
     assert "would save 12 page(s)" in table.stdout
 
 
-def _config_file(tmp_path: Path) -> Path:
+def test_kubebot_insights_names_a_store_it_cannot_reach_and_fails(tmp_path: Path) -> None:
+    refused = {"url": "postgresql://kubebot@127.0.0.1:1/kubebot", "connect_timeout_seconds": 1}
+    cli = _insights_cli("--days", "7", "--config", str(_config_file(tmp_path, refused)))
+    assert (cli.returncode, cli.stdout) == (1, "")
+    assert "kubebot insights: cannot reach PostgreSQL" in cli.stderr
+
+
+def _insights_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "receiver.cli", "insights", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+
+
+def _config_file(tmp_path: Path, store: dict[str, Any]) -> Path:
     path = tmp_path / "kubebot.yaml"
-    path.write_text(yaml.safe_dump({"store": {"path": str(tmp_path / "kb.db")}}))
+    path.write_text(yaml.safe_dump({"store": store}))
     return path
 
 
