@@ -170,3 +170,20 @@ async def test_every_payload_shows_as_text_on_the_incident_page(
 async def test_the_page_has_no_inline_style(client: TestClient[Any, Any], incidents: list[dict[str, Any]]) -> None:
     page = Markup.of(await _page(client, f"/incidents/{_by_title(incidents, 'Pwn')['id']}"))
     assert [tag for tag, attrs in page.elements if "style" in attrs or tag == "style"] == []
+
+
+async def test_acks_and_feedback_show_on_the_incidents_timeline_with_who_and_their_note_as_text(
+    client: TestClient[Any, Any], incidents: list[dict[str, Any]]
+) -> None:
+    incident_id = _by_title(incidents, "HighErrorRate")["id"]
+    ack = {"by": "ana", "note": SCRIPT}
+    feedback = {"verdict": "noise", "cause": "db", "by": "bo", "note": "flapped all night"}
+    assert (await client.post(f"/api/v1/incidents/{incident_id}/ack", json=ack, headers=AUTH)).status == 200
+    assert (await client.post(f"/api/v1/incidents/{incident_id}/feedback", json=feedback, headers=AUTH)).status == 200
+    page = Markup.of(await _page(client, f"/incidents/{incident_id}"))
+    text = "".join(page.text)
+    assert f"acknowledged by ana: {SCRIPT}" in text
+    assert "feedback from bo: noise, cause db: flapped all night" in text
+    assert [(attrs.get("src") or "").split("?")[0] for tag, attrs in page.elements if tag == "script"] == [
+        "/static/app.js"
+    ]

@@ -9,7 +9,7 @@ import pytest
 
 from receiver.incidents import Incident
 from receiver.pipeline.outcome import Outcome, decode_outcome
-from receiver.store.base import DeliveryRecord, IncidentDetail, StoredOutcome
+from receiver.store.base import DeliveryRecord, IncidentAction, IncidentDetail, StoredOutcome
 from receiver.web.dashboard import ListPage, render, render_list_page
 from receiver.web.view import (
     MAX_ALERTS_SHOWN,
@@ -21,6 +21,7 @@ from receiver.web.view import (
     root_causes,
     safe_link,
     timeline,
+    timestamp,
 )
 from tests.test_dashboard_support import Markup
 
@@ -231,3 +232,18 @@ def test_the_incident_page_lists_each_suppression_with_its_reason_and_rule() -> 
     text = [t.strip() for t in page.text if t.strip()]
     row = text.index("suppress")
     assert text[row : row + 3] == ["suppress", "maintenance", "db-upgrade"]
+
+
+def test_what_engineers_did_is_on_the_timeline_in_time_order() -> None:
+    silence = IncidentAction(
+        3, 1, "silence", "cy", T0 + 30, "maintenance", {"silences": [{"id": "s1"}], "ends_at": T0 + 3630}
+    )
+    ack = IncidentAction(1, 1, "ack", "ana", T0 + 10, "", {})
+    feedback = IncidentAction(2, 1, "feedback", "bo", T0 + 20, "", {"verdict": "useful", "cause": None})
+    entries = incident_view(_detail(_outcome()), T0 + 60, [ack, feedback, silence]).timeline
+    done = [e.text for e in entries if e.kind == "action"]
+    assert done == [
+        "acknowledged by ana",
+        "feedback from bo: useful",
+        f"silenced by cy in Alertmanager (1 silence(s) until {timestamp(T0 + 3630)}): maintenance",
+    ]

@@ -141,11 +141,13 @@ async def _paging_notes(store: Incidents, incidents: list[Incident]) -> dict[int
 async def incident_page(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
     incident_id = canonical_int(raw_id)
-    detail = await request.app[RUNTIME].store.incident(incident_id) if incident_id else None
+    store = request.app[RUNTIME].store
+    detail = await store.incident(incident_id) if incident_id else None
     if detail is None:
         return _html(render("not_found.html", what=f"incident {raw_id}", now=time.time()), status=404)
+    actions = await store.actions(detail.incident.id or 0)
     now = time.time()
-    return _html(render("incident.html", view=incident_view(detail, now), now=now))
+    return _html(render("incident.html", view=incident_view(detail, now, actions), now=now))
 
 
 async def quarantine_page(request: web.Request) -> web.Response:

@@ -19,7 +19,7 @@ from enrichers.times import parse_time
 from receiver.incidents import Incident, severity_rank
 from receiver.pipeline.outcome import EnrichmentRecord, Outcome
 from receiver.redact import redact_text, redact_url
-from receiver.store.base import IncidentDetail, StoredOutcome
+from receiver.store.base import IncidentAction, IncidentDetail, StoredOutcome
 from receiver.web.svg import GraphLayout, LineChart, layout_graph, line_chart
 
 MAX_FLAT_FACTS = 80
@@ -176,7 +176,7 @@ def incident_rows(incidents: Iterable[Incident], notes: Mapping[int, str], now: 
 class TimelineEntry:
     at: float
     when: str
-    kind: str  # a CSS class: alert, decision, notification, dead, kubernetes, incident
+    kind: str  # a CSS class: alert, decision, notification, dead, kubernetes, incident, action
     text: str
 
 
@@ -283,11 +283,11 @@ class IncidentView:
     hidden_entries: int  # older timeline entries left off
 
 
-def incident_view(detail: IncidentDetail, now: float) -> IncidentView:
+def incident_view(detail: IncidentDetail, now: float, actions: Sequence[IncidentAction] = ()) -> IncidentView:
     outcomes = [a.outcome for a in detail.alerts]
     incident = detail.incident
     causes = root_causes(outcomes)
-    entries = timeline(detail)
+    entries = timeline(detail, actions)
     return IncidentView(
         row=incident_rows([incident], {incident.id or 0: paging_note(incident, outcomes)}, now)[0],
         resolved=timestamp(incident.resolved_at),
@@ -339,9 +339,9 @@ def dependency_graph(outcomes: Sequence[Outcome], causes: Sequence[str]) -> Grap
     return layout_graph(list(graph.nodes), [list(e) for e in graph.edges], causes)
 
 
-def timeline(detail: IncidentDetail) -> tuple[TimelineEntry, ...]:
-    """Everything with a time, oldest first; the same Kubernetes event seen by several
-    alerts of the incident appears once."""
+def timeline(detail: IncidentDetail, actions: Sequence[IncidentAction] = ()) -> tuple[TimelineEntry, ...]:
+    """Everything with a time, oldest first, what engineers did included; the same
+    Kubernetes event seen by several alerts of the incident appears once."""
     incident = detail.incident
     entries: list[tuple[float, str, str]] = [(incident.started_at, "incident", "incident opened")]
     if incident.resolved_at is not None:
@@ -358,8 +358,26 @@ def timeline(detail: IncidentDetail) -> tuple[TimelineEntry, ...]:
             error = redact_text(d.last_error or "")
             gave_up = f"{alert}: dead letter, {channel} gave up after {d.attempts} attempt(s): {error}"
             entries.append((d.updated_at, "dead", gave_up))
+    entries += [(a.at, "action", action_text(a)) for a in actions]
     unique = dict.fromkeys(entries)
     return tuple(TimelineEntry(at, timestamp(at), kind, text) for at, kind, text in sorted(unique, key=lambda e: e[0]))
+
+
+def action_text(action: IncidentAction) -> str:
+    """One line for the timeline: who did what, and their note."""
+    details = action.details
+    if action.kind == "ack":
+        text = f"acknowledged by {action.by}"
+    elif action.kind == "feedback":
+        cause = details.get("cause")
+        text = f"feedback from {action.by}: {details.get('verdict')}" + (f", cause {cause}" if cause else "")
+    else:
+        silences = details.get("silences")
+        count = len(silences) if isinstance(silences, list) else 0
+        ends = details.get("ends_at")
+        until = f" until {timestamp(ends)}" if isinstance(ends, int | float) else ""
+        text = f"silenced by {action.by} in Alertmanager ({count} silence(s){until})"
+    return f"{text}: {action.note}" if action.note else text
 
 
 def _alert_entries(stored: StoredOutcome) -> list[tuple[float, str, str]]:
