@@ -291,9 +291,22 @@ async def test_a_groups_pods_are_asked_together_and_each_gets_its_own_values(
     assert each_alone[0]["memory_limit_bytes"] == MEMORY_LIMIT
     assert "memory_limit_bytes" not in each_alone[1]  # frontend has no limit series
     assert pytest.approx(each_alone[2]["memory_bytes"]) == 300 * 1024 * 1024
-    # One query per resource signal for the three pods; request signals stay per service
-    # (each pod is a different one). Alone, each alert asked 6 + 3.
-    assert asked == 6 + 3 * 3
+    # One request for every resource signal of the three pods; one for the request
+    # signals of each pod's service (each pod is a different one).
+    assert asked == 1 + 3
+
+
+async def test_one_alert_asks_for_its_golden_signals_in_one_request_per_kind(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    alert = alert_with(CRASHLOOP_LABELS, at(prometheus.story.alert_starts_at))
+
+    before = await _instant_queries_served(prometheus)
+    result = await enricher.enrich(alert, context())
+    asked = await _instant_queries_served(prometheus) - before
+
+    assert {"cpu_cores", "memory_bytes", "restarts", "request_rate"} <= set(result.facts["golden_signals"])
+    assert asked == 2  # the pod's resource signals, its service's request signals
 
 
 async def test_built_telemetry_shares_one_prometheus_client(prometheus: PrometheusServer) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.telemetry.golden import (
+    SIGNAL_LABEL,
     GoldenSignals,
     PodSet,
     Workload,
+    one_query,
     pod_set_queries,
     pod_sets,
     request_queries,
@@ -125,9 +127,16 @@ class PrometheusEnricher:
         self, queries: Mapping[str, str], ctx: EnrichContext, pod: str | None = None
     ) -> dict[str, float | SourceUnavailable | None]:
         """One instant value per query (None where the metric does not exist); with `pod`,
-        that pod's series of a `sum by (pod)` query."""
-        results = await asyncio.gather(*(self._instant(q, ctx) for q in queries.values()), return_exceptions=True)
-        return {name: _value_or_problem(result, pod) for name, result in zip(queries, results, strict=True)}
+        that pod's series of a `sum by (pod)` query. Every query in one request: a storm's
+        groups each ask once, not once per signal."""
+        try:
+            answer = await self._instant(one_query(queries), ctx)
+        except SourceUnavailable as exc:
+            return dict.fromkeys(queries, exc)
+        by_signal: dict[str, list[Series]] = {}
+        for series in answer:
+            by_signal.setdefault(series.labels.get(SIGNAL_LABEL, ""), []).append(series)
+        return {name: _value_of(by_signal.get(name, ()), pod) for name in queries}
 
     async def _pod_resources(
         self, workload: Workload, ctx: EnrichContext, window: str
@@ -179,13 +188,9 @@ def _common_reason(problems: list[str]) -> str:
     return reasons.pop() if len(reasons) == 1 else problems[0]
 
 
-def _value_or_problem(result: tuple[Series, ...] | BaseException, pod: str | None) -> float | SourceUnavailable | None:
-    """One golden value from a query's answer: the pod's series of a `sum by (pod)` query,
+def _value_of(result: Sequence[Series], pod: str | None) -> float | None:
+    """One golden value from a signal's series: the pod's series of a `sum by (pod)` query,
     or the one series of a `sum()` or histogram_quantile (None when there is none)."""
-    if isinstance(result, SourceUnavailable):
-        return result
-    if isinstance(result, BaseException):
-        raise result
     if pod is None:
         return result[0].last if result else None
     return next((series.last for series in result if series.labels.get("pod") == pod), None)
