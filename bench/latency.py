@@ -116,7 +116,7 @@ def main() -> list[tuple[str, str]]:
             f"latency POST->page, 3 sources at 50 ms ({ALERTS} alerts)",
             f"p50 {p50:.0f} ms, p99 {p99:.0f} ms",
         ),
-        ("latency p99 / slowest source (goal < 3)", f"{p99 / slowest:.1f}"),
+        ("latency p99 / slowest source (goal < 2)", f"{p99 / slowest:.1f}"),
         ("latency source requests per alert", per_alert),
         (
             f"latency POST->page, no sources (reference, {REFERENCE_ALERTS})",
