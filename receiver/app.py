@@ -314,7 +314,10 @@ async def receive_alerts(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     started = time.perf_counter()
     runtime.intake.request_arrived()
-    response = await _receive(request, runtime)
+    try:
+        response = await _receive(request, runtime)
+    finally:
+        runtime.intake.request_answered()
     runtime.metrics.webhook_requests.labels(str(response.status)).inc()
     runtime.metrics.webhook_seconds.observe(time.perf_counter() - started)
     return response

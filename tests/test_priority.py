@@ -40,6 +40,22 @@ def test_under_a_flood_workers_rest_four_times_their_batch_then_resume_when_it_s
     assert (intake.busy(), intake.pause_left()) == (False, 0.0)
 
 
+def test_requests_waiting_together_make_intake_busy_even_when_they_arrive_slowly() -> None:
+    clock = FakeClock()
+    intake = IntakeActivity(IntakeFirst(quiet_seconds=0.05, busy_requests=10, busy_in_flight=4), clock)
+    for _ in range(3):  # a slow trickle, each answered in turn: never busy
+        intake.request_arrived()
+        intake.request_answered()
+        clock.now += 0.02
+    assert not intake.busy()
+    for _ in range(4):  # four senders waiting at once on a loop the workers keep busy
+        intake.request_arrived()
+        clock.now += 0.02
+    assert intake.busy()
+    intake.worked(0.01)
+    assert intake.pause_left() > 0
+
+
 def test_one_long_batch_never_pauses_workers_past_the_longest_pause() -> None:
     policy = IntakeFirst(worker_share=0.2, longest_pause_seconds=2.0)
     assert abs(policy.pause_after(0.1) - 0.4) < 1e-9

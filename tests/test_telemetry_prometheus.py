@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import numpy as np
@@ -51,7 +51,8 @@ ERROR_LABELS = {
 
 @pytest.fixture
 async def enricher(prometheus: PrometheusServer) -> AsyncIterator[PrometheusEnricher]:
-    enricher = PrometheusEnricher(prometheus.url, timeout_seconds=5.0)
+    # Each test counts its own queries: no answers shared across groups.
+    enricher = PrometheusEnricher(prometheus.url, timeout_seconds=5.0, share_seconds=0)
     yield enricher
     await enricher.close()
 
@@ -291,9 +292,46 @@ async def test_a_groups_pods_are_asked_together_and_each_gets_its_own_values(
     assert each_alone[0]["memory_limit_bytes"] == MEMORY_LIMIT
     assert "memory_limit_bytes" not in each_alone[1]  # frontend has no limit series
     assert pytest.approx(each_alone[2]["memory_bytes"]) == 300 * 1024 * 1024
-    # One query per resource signal for the three pods; request signals stay per service
-    # (each pod is a different one). Alone, each alert asked 6 + 3.
-    assert asked == 6 + 3 * 3
+    # One request for every resource signal of the three pods; one for the request
+    # signals of each pod's service (each pod is a different one).
+    assert asked == 1 + 3
+
+
+async def test_one_alert_asks_for_its_golden_signals_in_one_request_per_kind(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    alert = alert_with(CRASHLOOP_LABELS, at(prometheus.story.alert_starts_at))
+
+    before = await _instant_queries_served(prometheus)
+    result = await enricher.enrich(alert, context())
+    asked = await _instant_queries_served(prometheus) - before
+
+    assert {"cpu_cores", "memory_bytes", "restarts", "request_rate"} <= set(result.facts["golden_signals"])
+    assert asked == 2  # the pod's resource signals, its service's request signals
+
+
+async def test_groups_of_a_storm_share_a_recent_answer_and_a_later_group_asks_again(
+    prometheus: PrometheusServer,
+) -> None:
+    enricher = PrometheusEnricher(prometheus.url, timeout_seconds=5.0, share_seconds=5.0)
+    starts = at(prometheus.story.alert_starts_at)
+    labels = {"alertname": "PaymentsErrors", "service": "payments", "severity": "critical"}
+    now = datetime.now(UTC)
+    try:
+        before = await _instant_queries_served(prometheus)
+        first = await enricher.enrich(alert_with(labels, starts), context(now))
+        one_group = await _instant_queries_served(prometheus) - before
+        within = [
+            await enricher.enrich(alert_with(labels, starts), context(now + timedelta(seconds=s))) for s in (1, 4)
+        ]
+        shared = await _instant_queries_served(prometheus) - before - one_group
+        await enricher.enrich(alert_with(labels, starts), context(now + timedelta(seconds=6)))
+        later = await _instant_queries_served(prometheus) - before - one_group - shared
+    finally:
+        await enricher.close()
+
+    assert (one_group, shared, later) == (1, 0, 1)
+    assert [r.facts for r in within] == [first.facts, first.facts]
 
 
 async def test_built_telemetry_shares_one_prometheus_client(prometheus: PrometheusServer) -> None:

@@ -16,6 +16,7 @@ from enrichers.telemetry.naming import promql_regex_literal, promql_string
 from enrichers.telemetry.promql import format_number
 
 MIB = 1024 * 1024
+SIGNAL_LABEL = "kubebot_signal"
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,15 @@ def _resource_queries(select: Callable[..., str], total: str, window: str) -> di
         "memory_limit_bytes": f"{total}(kube_pod_container_resource_limits{memory_limit})",
         "restarts": f"{total}(increase(kube_pod_container_status_restarts_total{pods}[{window}]))",
     }
+
+
+def one_query(queries: Mapping[str, str]) -> str:
+    """Several signals asked in one request: each answer labelled with its signal's name
+    (`SIGNAL_LABEL`) and joined with `or`, which keeps them all, their labels differing."""
+    return " or ".join(
+        f"label_replace({query}, {promql_string(SIGNAL_LABEL)}, {promql_string(name)}, \"\", \"\")"
+        for name, query in queries.items()
+    )
 
 
 def request_queries(service: str) -> dict[str, str]:

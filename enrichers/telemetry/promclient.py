@@ -1,30 +1,26 @@
-"""Prometheus queries off the event loop.
+"""Prometheus queries over aiohttp, on the event loop.
 
-prometheus-api-client is blocking (requests), so every call runs in a small, bounded
-thread pool and is awaited with a timeout; the HTTP request itself has the same timeout so
-a stuck thread frees itself. Results are parsed once, here, into frozen `Series`.
+One pooled aiohttp session, not a blocking client in a thread pool: in a storm of
+thousands of queries the threads fought the event loop for the GIL, and intake slowed
+with them. Every request has the same timeout, and every failure becomes a short
+classified `SourceUnavailable`. Results are parsed once, here, into frozen `Series`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import math
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
-import urllib3
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from prometheus_api_client.prometheus_connect import PrometheusConnect
-from urllib3.util.retry import Retry
+import aiohttp
 
 from enrichers.telemetry.http import MalformedResponse, SourceUnavailable
 
-T = TypeVar("T")
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -96,7 +92,7 @@ def step_for(start: datetime, end: datetime, points: int = 120, minimum: float =
 
 
 class PromClient:
-    """Async facade over PrometheusConnect: `range_query` and `instant_query`."""
+    """Async Prometheus HTTP API client: `range_query` and `instant_query`."""
 
     def __init__(
         self,
@@ -108,66 +104,71 @@ class PromClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout_seconds = timeout_seconds
-        # No retries inside the library: retrying is the pipeline's decision, and a retry
-        # loop here would outlive the enrichment budget. `read=False` so a read timeout
-        # surfaces as one (urllib3 would otherwise wrap it in MaxRetryError, which
-        # requests reports as a connection error).
-        self._connect = PrometheusConnect(
-            url=self.url,
-            headers=dict(headers or {}),
-            retry=Retry(total=0, read=False),
-            timeout=timeout_seconds,  # type: ignore[arg-type]  # typed int, any number works
-        )
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="prometheus")
+        self._limit = max_workers
+        self._headers = dict(headers or {})
+        self._session: aiohttp.ClientSession | None = None
 
-    async def _call(self, what: str, call: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._pool, call), self.timeout_seconds
+    def _client(self) -> aiohttp.ClientSession:
+        # Created lazily: a ClientSession belongs to the running event loop. No retries:
+        # retrying is the pipeline's decision, and would outlive the enrichment budget.
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
+                connector=aiohttp.TCPConnector(limit=self._limit),
             )
+        return self._session
+
+    async def _get(self, what: str, params: Mapping[str, str]) -> Any:
+        try:
+            async with self._client().get(f"{self.url}/api/v1/{what}", params=dict(params)) as response:
+                body = await response.content.read(MAX_RESPONSE_BYTES + 1)
+                status = response.status
         except TimeoutError:
             raise SourceUnavailable(f"timed out after {self.timeout_seconds:g}s") from None
-        except requests.Timeout:
-            raise SourceUnavailable(f"timed out after {self.timeout_seconds:g}s") from None
-        except requests.ConnectionError:
+        except aiohttp.ClientConnectionError:
             raise SourceUnavailable("cannot connect to Prometheus") from None
-        except PrometheusApiClientException as exc:
-            raise SourceUnavailable(_api_error(str(exc), what)) from None
-        except (ValueError, KeyError, TypeError):
-            # requests' JSON decoding raises ValueError; a missing data.result KeyError.
-            raise MalformedResponse(f"{what} did not return Prometheus JSON") from None
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        except aiohttp.ClientError as exc:
             raise SourceUnavailable(f"HTTP error: {type(exc).__name__}") from None
+        if status != 200:
+            raise SourceUnavailable(_api_error(status, body, what))
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise SourceUnavailable(f"{what} answered more than {MAX_RESPONSE_BYTES} bytes")
+        try:
+            return json.loads(body)["data"]["result"]
+        except (ValueError, KeyError, TypeError):
+            raise MalformedResponse(f"{what} did not return Prometheus JSON") from None
 
     async def range_query(
         self, expr: str, start: datetime, end: datetime, step_seconds: float
     ) -> tuple[Series, ...]:
-        def call() -> Any:
-            return self._connect.custom_query_range(
-                expr, start_time=start, end_time=end, step=f"{step_seconds:g}"
-            )
-
-        return parse_result(await self._call("query_range", call))
+        params = {
+            "query": expr,
+            "start": str(round(start.timestamp())),
+            "end": str(round(end.timestamp())),
+            "step": f"{step_seconds:g}",
+        }
+        return parse_result(await self._get("query_range", params))
 
     async def instant_query(self, expr: str, at: datetime | None = None) -> tuple[Series, ...]:
-        params = {"time": f"{at.timestamp():.3f}"} if at is not None else {}
-
-        def call() -> Any:
-            return self._connect.custom_query(expr, params=params)
-
-        return parse_result(await self._call("query", call))
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at.timestamp():.3f}"
+        return parse_result(await self._get("query", params))
 
     async def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._connect.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
-def _api_error(message: str, what: str) -> str:
-    # The library's message is 'HTTP Status Code 400 (b\'{"status":"error",...}\')'.
-    code = message.split("(", 1)[0].removeprefix("HTTP Status Code").strip()
+def _api_error(status: int, body: bytes, what: str) -> str:
+    """ "HTTP 400 from query: <Prometheus's error>", the error cut short."""
     detail = ""
-    marker = '"error":"'
-    if marker in message:
-        detail = message.split(marker, 1)[1].split('"', 1)[0][:120]
-    return f"HTTP {code} from {what}" + (f": {detail}" if detail else "")
+    try:
+        answer = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        answer = None
+    if isinstance(answer, dict) and isinstance(answer.get("error"), str):
+        detail = answer["error"][:120]
+    return f"HTTP {status} from {what}" + (f": {detail}" if detail else "")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.telemetry.golden import (
+    SIGNAL_LABEL,
     GoldenSignals,
     PodSet,
     Workload,
+    one_query,
     pod_set_queries,
     pod_sets,
     request_queries,
@@ -29,6 +31,38 @@ from enrichers.telemetry.promql import (
     summarize_expression,
 )
 
+SHARE_SECONDS = 5.0  # an answer this recent serves a storm's later groups (scrapes are 15-30 s apart)
+SHARED_KEPT = 512
+
+
+class RecentAnswers:
+    """Answers shared across the groups of a storm: a query asked again within `seconds`
+    after it was first asked (by the asker's own clock) awaits the first answer instead
+    of asking Prometheus again. A failed answer is never shared; `seconds` 0 shares none."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = timedelta(seconds=seconds)
+        self._answers: dict[tuple[object, ...], tuple[datetime, asyncio.Future[tuple[Series, ...]]]] = {}
+
+    def get(
+        self,
+        key: tuple[object, ...],
+        at: datetime,
+        query: Callable[[], Coroutine[Any, Any, tuple[Series, ...]]],
+    ) -> asyncio.Future[tuple[Series, ...]]:
+        found = self._answers.get(key)
+        if found is not None and self._seconds and found[0] <= at <= found[0] + self._seconds:
+            task = found[1]
+            if not (task.done() and (task.cancelled() or task.exception() is not None)):
+                return task
+        task = asyncio.ensure_future(query())
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if self._seconds:
+            if len(self._answers) >= SHARED_KEPT:
+                self._answers = {k: v for k, v in self._answers.items() if v[0] + self._seconds >= at}
+            self._answers[key] = (at, task)
+        return task
+
 
 class PrometheusEnricher:
     name = "prometheus"
@@ -41,17 +75,22 @@ class PrometheusEnricher:
         window: timedelta = DEFAULT_WINDOW,
         max_workers: int = 4,
         headers: Mapping[str, str] | None = None,
+        share_seconds: float = SHARE_SECONDS,
     ) -> None:
         self.window = window
+        self._recent = RecentAnswers(share_seconds)
         # Public so graph_sources and signals can share the one connection pool.
         self.client = PromClient(url, timeout_seconds=timeout_seconds, max_workers=max_workers, headers=headers)
         self._owns_client = True
 
     @classmethod
-    def from_client(cls, client: PromClient, *, window: timedelta = DEFAULT_WINDOW) -> PrometheusEnricher:
-        """Share a client (and its thread pool) with graph sources and signals."""
+    def from_client(
+        cls, client: PromClient, *, window: timedelta = DEFAULT_WINDOW, share_seconds: float = SHARE_SECONDS
+    ) -> PrometheusEnricher:
+        """Share a client (and its connection pool) with graph sources and signals."""
         enricher = cls.__new__(cls)
         enricher.window = window
+        enricher._recent = RecentAnswers(share_seconds)
         enricher.client = client
         enricher._owns_client = False
         return enricher
@@ -91,7 +130,9 @@ class PrometheusEnricher:
             series = await _shared(
                 ctx,
                 ("range", expr, start, end, step),
-                lambda: self.client.range_query(expr, start, end, step),
+                lambda: self._recent.get(
+                    ("range", expr, start, step), end, lambda: self.client.range_query(expr, start, end, step)
+                ),
             )
         except SourceUnavailable as exc:
             return exc
@@ -125,9 +166,16 @@ class PrometheusEnricher:
         self, queries: Mapping[str, str], ctx: EnrichContext, pod: str | None = None
     ) -> dict[str, float | SourceUnavailable | None]:
         """One instant value per query (None where the metric does not exist); with `pod`,
-        that pod's series of a `sum by (pod)` query."""
-        results = await asyncio.gather(*(self._instant(q, ctx) for q in queries.values()), return_exceptions=True)
-        return {name: _value_or_problem(result, pod) for name, result in zip(queries, results, strict=True)}
+        that pod's series of a `sum by (pod)` query. Every query in one request: a storm's
+        groups each ask once, not once per signal."""
+        try:
+            answer = await self._instant(one_query(queries), ctx)
+        except SourceUnavailable as exc:
+            return dict.fromkeys(queries, exc)
+        by_signal: dict[str, list[Series]] = {}
+        for series in answer:
+            by_signal.setdefault(series.labels.get(SIGNAL_LABEL, ""), []).append(series)
+        return {name: _value_of(by_signal.get(name, ()), pod) for name in queries}
 
     async def _pod_resources(
         self, workload: Workload, ctx: EnrichContext, window: str
@@ -144,7 +192,11 @@ class PrometheusEnricher:
         return await self._signals(pod_set_queries(mine, window), ctx, workload.pod)
 
     async def _instant(self, expr: str, ctx: EnrichContext) -> tuple[Series, ...]:
-        return await _shared(ctx, ("instant", expr, ctx.now), lambda: self.client.instant_query(expr, ctx.now))
+        return await _shared(
+            ctx,
+            ("instant", expr, ctx.now),
+            lambda: self._recent.get(("instant", expr), ctx.now, lambda: self.client.instant_query(expr, ctx.now)),
+        )
 
     async def close(self) -> None:
         if self._owns_client:
@@ -154,7 +206,7 @@ class PrometheusEnricher:
 async def _shared(
     ctx: EnrichContext,
     key: tuple[object, ...],
-    query: Callable[[], Coroutine[Any, Any, tuple[Series, ...]]],
+    query: Callable[[], Awaitable[tuple[Series, ...]]],
 ) -> tuple[Series, ...]:
     """Alerts of one group often share a rule and a workload: ask Prometheus once.
 
@@ -179,13 +231,9 @@ def _common_reason(problems: list[str]) -> str:
     return reasons.pop() if len(reasons) == 1 else problems[0]
 
 
-def _value_or_problem(result: tuple[Series, ...] | BaseException, pod: str | None) -> float | SourceUnavailable | None:
-    """One golden value from a query's answer: the pod's series of a `sum by (pod)` query,
+def _value_of(result: Sequence[Series], pod: str | None) -> float | None:
+    """One golden value from a signal's series: the pod's series of a `sum by (pod)` query,
     or the one series of a `sum()` or histogram_quantile (None when there is none)."""
-    if isinstance(result, SourceUnavailable):
-        return result
-    if isinstance(result, BaseException):
-        raise result
     if pod is None:
         return result[0].last if result else None
     return next((series.last for series in result if series.labels.get("pod") == pod), None)

@@ -95,7 +95,7 @@ def signal_queries(pairs: Iterable[SignalQuery | tuple[str, str]]) -> tuple[Sign
 def time_grid(start: datetime, end: datetime, step_seconds: float) -> list[float]:
     """The timestamps a Prometheus range query evaluates at: start, start+step, ... <= end.
 
-    prometheus-api-client sends start and end rounded to whole seconds; so does the grid.
+    The client sends start and end rounded to whole seconds; so does the grid.
     """
     first, last = float(round(start.timestamp())), float(round(end.timestamp()))
     count = math.floor((last - first) / step_seconds + 1e-9) + 1

@@ -23,6 +23,9 @@ class IntakeFirst:
     # in a normal day sends a few; only a storm or a benchmark gets here.
     quiet_seconds: float = 0.05
     busy_requests: int = 10
+    # Or this many requests in flight at once: a loop busy with workers answers slowly, so
+    # the rate alone would stay under `busy_requests` while senders queue up behind it.
+    busy_in_flight: int = 4
     worker_share: float = 0.2  # of the loop's time, for workers while intake is busy
     longest_pause_seconds: float = 2.0
 
@@ -42,14 +45,19 @@ class IntakeActivity:
         self._requests_in_window = 0
         self._busy_until = float("-inf")
         self._resume_at = float("-inf")
+        self._in_flight = 0
 
     def request_arrived(self) -> None:
         now = self._clock()
         if now - self._window_start > self.policy.quiet_seconds:
             self._window_start, self._requests_in_window = now, 0
         self._requests_in_window += 1
-        if self._requests_in_window >= self.policy.busy_requests:
+        self._in_flight += 1
+        if self._requests_in_window >= self.policy.busy_requests or self._in_flight >= self.policy.busy_in_flight:
             self._busy_until = now + self.policy.quiet_seconds
+
+    def request_answered(self) -> None:
+        self._in_flight = max(0, self._in_flight - 1)
 
     def busy(self) -> bool:
         return self._clock() < self._busy_until

@@ -26,7 +26,7 @@ from tests.processes import KubebotProcess
 ALERTNAME = "ChaosStorm"
 NAMESPACE = "chaos"
 FIRING_ENDS_AT = "0001-01-01T00:00:00Z"
-TITLE = re.compile(rf"^\[FIRING\] {ALERTNAME} {NAMESPACE}/(\S+) \(")
+TITLE = re.compile(rf"^\[FIRING\] {ALERTNAME} (?:Pod )?{NAMESPACE}/(\S+) \(")  # the subject named with its kind
 
 
 def storm_alert(pod: str, *, service: str = "checkout", starts_at: str = "2026-11-25T14:57:37Z") -> dict[str, Any]:
