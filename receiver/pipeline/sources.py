@@ -17,6 +17,7 @@ from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings
 from enrichers.telemetry.factory import Telemetry, TelemetrySettings, build_telemetry, signals_from_config
 from enrichers.telemetry.jaeger import JaegerSettings
 from enrichers.telemetry.loki import LokiSettings
+from enrichers.telemetry.probe import prometheus_answers
 from enrichers.telemetry.tempo import TempoSettings
 from receiver.config import Config, KubernetesConfig
 
@@ -56,6 +57,10 @@ async def build_sources(config: Config) -> Sources:
     sources.telemetry = telemetry
     sources.enrichers.extend(telemetry.enrichers)
     sources.closers.append(telemetry.close)
+    if config.prometheus.url is not None:
+        # Said once at start: a wrong URL shows here, not only as "unavailable" on each page.
+        answers = await prometheus_answers(config.prometheus.url, config.enrichment.timeout_seconds)
+        log.info("prometheus_checked", answers=answers)
     log.info("sources", enrichers=[e.name for e in sources.enrichers])
     return sources
 
