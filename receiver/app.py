@@ -43,7 +43,7 @@ from receiver.service.worker import Worker
 from receiver.store.base import Outcomes, Queue, Store, StoreUnavailable, SuppressionMemory
 from receiver.store.postgres import PoolSettings, PostgresStore
 from receiver.store.sqlite import SqliteStore
-from receiver.web import actions, api, dashboard
+from receiver.web import actions, api, dashboard, forms
 from receiver.web.edge import BodyBudget, BodyRefused, ClientGone, read_body, retry_later
 from receiver.wire import PayloadError, decode_webhook
 
@@ -226,6 +226,7 @@ def create_app(
     api.add_routes(app)
     actions.add_routes(app)
     dashboard.add_routes(app)
+    forms.add_routes(app)
     return app
 
 

@@ -134,3 +134,123 @@ async def test_screenshots_of_the_list_and_the_incident(
     sizes = {name: (tmp_path / name).stat().st_size for name in [*shots, "phone.png"]}
     assert all(size > 10_000 for size in sizes.values()), sizes  # a rendered page, not a blank one
     assert IMG not in (tmp_path / "dashboard.png").read_bytes().decode(errors="ignore")
+
+
+class WebDriver:
+    """Chromium through chromedriver's W3C WebDriver HTTP API: just what the form tests use."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, session: str) -> None:
+        self.http, self.url, self.session = http, url, session
+
+    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        async with self.http.request(method, f"{self.url}/session/{self.session}{path}", json=body) as response:
+            answer = await response.json()
+        assert response.status == 200, answer
+        return answer["value"]
+
+    async def go(self, url: str) -> None:
+        await self.call("POST", "/url", {"url": url})
+
+    async def find(self, css: str) -> str:
+        found = await self.call("POST", "/element", {"using": "css selector", "value": css})
+        return str(next(iter(found.values())))
+
+    async def type(self, css: str, text: str) -> None:
+        await self.call("POST", f"/element/{await self.find(css)}/value", {"text": text})
+
+    async def click(self, css: str) -> None:
+        await self.call("POST", f"/element/{await self.find(css)}/click", {})
+
+    async def source(self) -> str:
+        return str(await self.call("GET", "/source"))
+
+    async def until(self, text: str) -> str:
+        for _ in range(400):
+            html = await self.source()
+            if text in html:
+                return html
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{text!r} never showed; page: {html[-2000:]}")
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[WebDriver]:
+    driver = shutil.which("chromedriver")
+    if driver is None:
+        pytest.skip("chromedriver is not installed (apt-get install chromium-driver)")
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        driver, f"--port={port}", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp_path)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={profile}"]
+    capabilities = {"alwaysMatch": {"goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=BROWSER_SECONDS)) as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{url}/status") as response:
+                        if (await response.json())["value"]["ready"]:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+            async with http.post(f"{url}/session", json={"capabilities": capabilities}) as response:
+                created = await response.json()
+            assert response.status == 200, created
+            webdriver = WebDriver(http, url, created["value"]["sessionId"])
+            try:
+                yield webdriver
+            finally:
+                async with http.delete(f"{url}/session/{webdriver.session}"):
+                    pass
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_acknowledging_in_the_browser_puts_it_on_the_timeline(
+    base_url: str, hostile_incident: dict[str, Any], browser: WebDriver
+) -> None:
+    page = f"{base_url}/incidents/{hostile_incident['id']}"
+    await browser.go(page)
+    await browser.type("#ack-form input[name=by]", "browser-bob")
+    await browser.type("#ack-form textarea[name=note]", "looking <b>now</b>")
+    await browser.click("#ack-form button[type=submit]")
+    html = await browser.until("browser-bob")
+    timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    assert "browser-bob" in timeline
+    assert "looking &lt;b&gt;now&lt;/b&gt;" in timeline  # the note, as text
+
+
+async def test_a_forged_cross_site_post_is_refused(
+    base_url: str, hostile_incident: dict[str, Any], browser: WebDriver
+) -> None:
+    # Another origin's page posts to the ack form on load, as a CSRF attack would.
+    target = f"{base_url}/incidents/{hostile_incident['id']}/ack"
+    evil_page = (
+        f'<form id="f" method="post" action="{target}"><input name="by" value="eve"><input name="note" value="x">'
+        "</form>"
+        '<script>document.getElementById("f").submit()</script>'
+    )
+
+    async def evil(_: web.Request) -> web.Response:
+        return web.Response(text=evil_page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", evil)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "localhost", port).start()
+    try:
+        await browser.go(f"http://localhost:{port}/")
+        await browser.until("Refused")
+    finally:
+        await runner.cleanup()
+    async with (
+        aiohttp.ClientSession(base_url) as session,
+        session.get(f"/api/v1/incidents/{hostile_incident['id']}") as response,
+    ):
+        assert (await response.json())["actions"] == []

@@ -27,7 +27,7 @@ from receiver.service.silences import (
     SilenceMatcher,
     distinct_matcher_sets,
 )
-from receiver.store.base import IncidentDetail, NewAction
+from receiver.store.base import IncidentAction, IncidentDetail, NewAction
 from receiver.web.api import MAX_ID, canonical_int
 
 MIN_SILENCE_SECONDS = 1
@@ -139,29 +139,35 @@ def firing_labels(detail: IncidentDetail) -> list[Mapping[str, str]]:
     return firing or [alert.labels for alert in latest.values()]
 
 
-async def create_silences(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    try:
-        wanted = parse_silence(await _json_object(request))
-    except BadInput as exc:
-        return _error(400, str(exc), exc.field)
+class ActionFailed(Exception):
+    """An action that could not be done: the status and message the caller answers with."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+async def silence(runtime: Runtime, wanted: SilenceRequest) -> list[CreatedSilence]:
+    """Create the silences in Alertmanager and put them on the incident's timeline (the API
+    and the dashboard alike); ActionFailed says why not."""
     incident_id = wanted.incident_id
     matcher_sets = [wanted.matchers] if wanted.matchers else []
     if wanted.incident_id is not None:
         detail = await runtime.store.incident(wanted.incident_id)
         if detail is None:
-            return _error(404, "no such incident", "incident_id")
+            raise ActionFailed(404, "no such incident", "incident_id")
         matcher_sets = distinct_matcher_sets(firing_labels(detail))[:MAX_SILENCES]
     elif wanted.alert_id is not None:
         ref = await runtime.store.alert_ref(wanted.alert_id)
         if ref is None:
-            return _error(404, "no such alert (or not processed yet)", "alert_id")
+            raise ActionFailed(404, "no such alert (or not processed yet)", "alert_id")
         incident_id = ref.incident_id
         matcher_sets = distinct_matcher_sets([ref.outcome.alert.labels])
     if runtime.alertmanager is None:
-        return _error(409, "silences need alertmanager.url in the configuration")
+        raise ActionFailed(409, "silences need alertmanager.url in the configuration")
     created: list[CreatedSilence] = []
-    failure: web.Response | None = None
+    failure: ActionFailed | None = None
     try:
         for matchers in matcher_sets:
             created.append(
@@ -170,13 +176,23 @@ async def create_silences(request: web.Request) -> web.Response:
                 )
             )
     except AlertmanagerUnavailable as exc:
-        failure = _error(503, str(exc))
+        failure = ActionFailed(503, str(exc))
     except AlertmanagerRefused as exc:
-        failure = _error(502, str(exc))
+        failure = ActionFailed(502, str(exc))
     if created:  # those Alertmanager took are on the timeline, even when a later one failed
         await _record_silences(runtime, incident_id, wanted, created)
     if failure is not None:
-        return failure
+        raise failure
+    return created
+
+
+async def create_silences(request: web.Request) -> web.Response:
+    try:
+        created = await silence(request.app[RUNTIME], parse_silence(await _json_object(request)))
+    except BadInput as exc:
+        return _error(400, str(exc), exc.field)
+    except ActionFailed as exc:
+        return _error(exc.status, str(exc), exc.field)
     return web.json_response({"silences": [s.to_json() for s in created]})
 
 
@@ -193,6 +209,40 @@ async def _record_silences(
     await runtime.store.record_action(action, now)
 
 
+@dataclass(frozen=True)
+class Feedback:
+    verdict: str
+    cause: str | None
+    note: str
+
+
+def parse_ack(body: Mapping[str, Any]) -> str:
+    """The acknowledgement's note."""
+    return _text(body, "note", MAX_NOTE, required=False)
+
+
+def parse_feedback(body: Mapping[str, Any]) -> Feedback:
+    verdict = body.get("verdict")
+    if verdict not in VERDICTS:
+        raise BadInput("verdict", "required, useful or noise")
+    cause = _text(body, "cause", MAX_NAME, required=False) or None
+    return Feedback(str(verdict), cause, _text(body, "note", MAX_NOTE, required=False))
+
+
+def parse_actor(body: Mapping[str, Any], field: str = "by") -> str:
+    return _text(body, field, MAX_NAME)
+
+
+async def record_ack(runtime: Runtime, incident_id: int, by: str, note: str) -> IncidentAction:
+    return await runtime.store.record_action(NewAction(incident_id, "ack", by, note), runtime.clock())
+
+
+async def record_feedback(runtime: Runtime, incident_id: int, by: str, feedback: Feedback) -> IncidentAction:
+    details = {"verdict": feedback.verdict, "cause": feedback.cause}
+    action = NewAction(incident_id, "feedback", by, feedback.note, details)
+    return await runtime.store.record_action(action, runtime.clock())
+
+
 async def acknowledge(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     incident_id = await _known_incident(request)
@@ -200,10 +250,10 @@ async def acknowledge(request: web.Request) -> web.Response:
         return _error(404, "no such incident")
     try:
         body = await _json_object(request)
-        by, note = _text(body, "by", MAX_NAME), _text(body, "note", MAX_NOTE, required=False)
+        by, note = parse_actor(body), parse_ack(body)
     except BadInput as exc:
         return _error(400, str(exc), exc.field)
-    action = await runtime.store.record_action(NewAction(incident_id, "ack", by, note), runtime.clock())
+    action = await record_ack(runtime, incident_id, by, note)
     return web.json_response({"action": action.to_json()})
 
 
@@ -214,15 +264,11 @@ async def give_feedback(request: web.Request) -> web.Response:
         return _error(404, "no such incident")
     try:
         body = await _json_object(request)
-        verdict = body.get("verdict")
-        if verdict not in VERDICTS:
-            raise BadInput("verdict", "required, useful or noise")
-        cause = _text(body, "cause", MAX_NAME, required=False) or None
-        by, note = _text(body, "by", MAX_NAME), _text(body, "note", MAX_NOTE, required=False)
+        feedback = parse_feedback(body)
+        by = parse_actor(body)
     except BadInput as exc:
         return _error(400, str(exc), exc.field)
-    details = {"verdict": verdict, "cause": cause}
-    action = await runtime.store.record_action(NewAction(incident_id, "feedback", by, note, details), runtime.clock())
+    action = await record_feedback(runtime, incident_id, by, feedback)
     return web.json_response({"action": action.to_json()})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from base64 import b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
@@ -19,11 +20,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import yaml
 from aiohttp import web
 
 from receiver.incidents import SEVERITY_ORDER, Incident
+from receiver.insights import load_insights
 from receiver.service.runtime import RUNTIME
 from receiver.store.base import Incidents
+from receiver.web import csrf
 from receiver.web.api import BadQuery, canonical_int, parse_incident_query
 from receiver.web.view import IncidentRow, incident_rows, incident_view, paging_note
 
@@ -41,7 +45,10 @@ REFRESH_SECONDS = 30
 PAGE_SIZE = 50
 FIRING_LIMIT = 200  # firing incidents are all shown above the paged history, up to this many
 QUARANTINE_PAGE = 200
+INSIGHT_DAYS = (1, 7, 30, 90)
+MAX_DAYS = 365
 MAX_PAGING_LOOKUPS = 60  # each reads an incident's alerts; a storm must not make the list slow
+SILENCE_DURATIONS = ((3600, "1 hour"), (4 * 3600, "4 hours"), (86400, "1 day"), (7 * 86400, "7 days"))
 STATIC_TYPES: Mapping[str, str] = {"style.css": "text/css", "app.js": "text/javascript"}
 
 
@@ -68,6 +75,17 @@ def static_file(name: str) -> bytes:
 def asset_url(name: str) -> str:
     """A versioned URL, so browsers may cache static files and still see a new release."""
     return f"/static/{name}?v={hashlib.sha256(static_file(name)).hexdigest()[:10]}"
+
+
+@dataclass(frozen=True)
+class ActionForms:
+    """What the incident page's forms need: the CSRF token, who is acting (when the
+    browser said so through basic auth), the silence durations offered, a failed post's error."""
+
+    csrf: str
+    actor: str | None
+    durations: tuple[tuple[int, str], ...]
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,11 @@ async def _paging_notes(store: Incidents, incidents: list[Incident]) -> dict[int
 
 
 async def incident_page(request: web.Request) -> web.Response:
+    return await render_incident(request)
+
+
+async def render_incident(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    """The incident page; with the error of a form post that failed shown above its forms."""
     raw_id = request.match_info["id"]
     incident_id = canonical_int(raw_id)
     store = request.app[RUNTIME].store
@@ -147,13 +170,84 @@ async def incident_page(request: web.Request) -> web.Response:
         return _html(render("not_found.html", what=f"incident {raw_id}", now=time.time()), status=404)
     actions = await store.actions(detail.incident.id or 0)
     now = time.time()
-    return _html(render("incident.html", view=incident_view(detail, now, actions), now=now))
+    forms = ActionForms(
+        csrf=csrf.token(request.app, detail.incident.id or 0, now),
+        actor=basic_user(request),
+        durations=SILENCE_DURATIONS,
+        error=error,
+    )
+    view = incident_view(detail, now, actions)
+    return _html(render("incident.html", view=view, forms=forms, now=now), status=status)
+
+
+def basic_user(request: web.Request) -> str | None:
+    """The username of the request's basic auth (the middleware checked the password)."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user = b64decode(value.strip(), validate=True).decode().partition(":")[0]
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user or None
 
 
 async def quarantine_page(request: web.Request) -> web.Response:
     items = await request.app[RUNTIME].store.quarantined(QUARANTINE_PAGE)
     now = time.time()
     return _html(render("quarantine.html", items=items, limit=QUARANTINE_PAGE, now=now))
+
+
+async def insights_page(request: web.Request) -> web.Response:
+    raw = request.query.get("days") or str(INSIGHT_DAYS[1])
+    days = canonical_int(raw)
+    now = time.time()
+    if days is None or not 1 <= days <= MAX_DAYS:
+        error = f"days must be an integer between 1 and {MAX_DAYS}"
+        page = render("insights.html", rows=[], days=raw, choices=INSIGHT_DAYS, error=error, now=now)
+        return _html(page, status=400)
+    runtime = request.app[RUNTIME]
+    rows = [InsightRow.of(row) for row in await load_insights(runtime.store, runtime.clock(), days)]
+    return _html(render("insights.html", rows=rows, days=days, choices=INSIGHT_DAYS, error=None, now=now))
+
+
+@dataclass(frozen=True)
+class InsightRow:
+    alertname: str
+    labels: str
+    fired: int
+    paged: int
+    median_firing: str
+    short: int
+    useful: int
+    noise: int
+    noise_score: float
+    pages_saved: int | None
+    resolved_grace_seconds: int | None
+    rule_yaml: str | None  # a ready suppression.rules entry, to copy into the configuration
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> InsightRow:
+        suggestion = row["suggestion"]
+        median = row["median_firing_seconds"]
+        return cls(
+            alertname=row["alertname"],
+            labels=", ".join(f"{k}={v}" for k, v in sorted(row["labels"].items()) if k != "alertname"),
+            fired=row["fired"],
+            paged=row["paged"],
+            median_firing="–" if median is None else f"{median / 60:.1f} min",
+            short=row["resolved_within_5m"],
+            useful=row["feedback"]["useful"],
+            noise=row["feedback"]["noise"],
+            noise_score=row["noise_score"],
+            pages_saved=suggestion["pages_saved"] if suggestion else None,
+            resolved_grace_seconds=suggestion.get("resolved_grace_seconds") if suggestion else None,
+            rule_yaml=(
+                yaml.safe_dump({"suppression": {"rules": [suggestion["rule"]]}}, sort_keys=False, allow_unicode=True)
+                if suggestion
+                else None
+            ),
+        )
 
 
 async def static(request: web.Request) -> web.Response:
@@ -178,4 +272,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/", list_page)
     app.router.add_get("/incidents/{id}", incident_page)
     app.router.add_get("/quarantine", quarantine_page)
+    app.router.add_get("/insights", insights_page)
     app.router.add_get("/static/{name}", static)

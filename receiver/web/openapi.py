@@ -39,6 +39,30 @@ def _get(
     return {"get": {**operation, "responses": responses}}
 
 
+def _form_post(summary: str, fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A dashboard form on one incident: the same action as the API's, answered in HTML."""
+    properties = {"csrf_token": {"type": "string", "description": "the token the incident page put in the form"}}
+    schema = {"type": "object", "required": ["csrf_token", *required], "properties": {**properties, **fields}}
+    return {
+        "post": {
+            "summary": summary,
+            "security": _SECURED,
+            "parameters": [_path_parameter("id", "integer")],
+            "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": schema}}},
+            "responses": {
+                "303": {"description": "done; back to the incident page"},
+                "400": _html("the incident page, naming the bad field"),
+                **_UNAUTHORIZED,
+                "403": _html("no valid CSRF token for this incident"),
+                "404": _html("no such incident"),
+                "409": _html("the incident page: no Alertmanager configured (silence)"),
+                "502": _html("the incident page: Alertmanager refused (silence)"),
+                "503": _html("the incident page: Alertmanager unreachable (silence)"),
+            },
+        }
+    }
+
+
 def _action_post(summary: str, body: dict[str, Any]) -> dict[str, Any]:
     """A POST on one incident that records what an engineer did."""
     return {
@@ -499,6 +523,31 @@ PATHS: dict[str, Any] = {
         "Dashboard: one incident",
         {"200": _html("HTML page"), "404": _html("no such incident"), **_UNAUTHORIZED},
         parameters=[_path_parameter("id", "integer")],
+    ),
+    "/incidents/{id}/ack": _form_post(
+        "Dashboard form: acknowledge (actor: the basic-auth user, else `by`)",
+        {"by": {"type": "string"}, "note": {"type": "string"}},
+        [],
+    ),
+    "/incidents/{id}/feedback": _form_post(
+        "Dashboard form: feedback (actor: the basic-auth user, else `by`)",
+        {
+            "by": {"type": "string"},
+            "verdict": {"enum": ["useful", "noise"]},
+            "cause": {"type": "string"},
+            "note": {"type": "string"},
+        },
+        ["verdict"],
+    ),
+    "/incidents/{id}/silence": _form_post(
+        "Dashboard form: silence the incident's firing alerts in Alertmanager (actor: the basic-auth user, else `by`)",
+        {"by": {"type": "string"}, "duration_seconds": {"type": "integer"}, "comment": {"type": "string"}},
+        ["duration_seconds", "comment"],
+    ),
+    "/insights": _get(
+        "Dashboard: noisiest alerts, with suggested rules as YAML",
+        {"200": _html("HTML page"), "400": _html("a bad days parameter"), **_UNAUTHORIZED},
+        parameters=[{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 365}}],
     ),
     "/static/{name}": _get(
         "Dashboard stylesheet and script",
