@@ -290,9 +290,9 @@ async def test_a_firing_page_ends_with_links_to_the_dashboard_and_a_prefilled_si
 async def test_without_external_urls_a_page_has_no_such_links() -> None:
     lines = await _linked_page(POD_LABELS, links=PageLinks())
     assert not [line for line in lines if line.startswith(("Dashboard:", "Silence:"))]
-    assert len(await _linked_page(POD_LABELS, links=PageLinks(dashboard="https://kubebot.example.com"))) == len(
-        lines
-    ) + 1
+    assert (
+        len(await _linked_page(POD_LABELS, links=PageLinks(dashboard="https://kubebot.example.com"))) == len(lines) + 1
+    )
 
 
 async def test_a_resolved_page_has_no_silence_or_dashboard_link() -> None:
