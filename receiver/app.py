@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from receiver.config import Config, StoreConfig, read_secret
 from receiver.metrics import Metrics
-from receiver.pipeline.builder import build_pipeline
+from receiver.pipeline.builder import build_pipeline, page_links
 from receiver.pipeline.render import RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
@@ -159,7 +159,7 @@ def create_app(
             acks=store.acknowledged,
             confirmed=store.confirmed_causes,
         )
-        fallback = Pipeline([RouteStage(config), RenderStage()])
+        fallback = Pipeline([RouteStage(config), RenderStage(page_links(config))])
         intake = IntakeActivity()
         worker = Worker(store, pipeline, fallback, outbox, metrics, clock, intake=intake)
         heartbeat = Heartbeat(config.suppression.heartbeat, memory, clock)

@@ -187,3 +187,22 @@ async def test_acks_and_feedback_show_on_the_incidents_timeline_with_who_and_the
     assert [(attrs.get("src") or "").split("?")[0] for tag, attrs in page.elements if tag == "script"] == [
         "/static/app.js"
     ]
+
+
+async def test_a_pages_alert_link_leads_to_the_newest_incident_holding_the_alert(
+    client: TestClient[Any, Any], incidents: list[dict[str, Any]]
+) -> None:
+    response = await client.get("/alerts/fp-old", headers=AUTH, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == f"/incidents/{_by_title(incidents, 'DiskFull')['id']}"
+    critical = await client.get("/alerts/c0472510028453c7", headers=AUTH, allow_redirects=False)
+    assert critical.headers["Location"] == f"/incidents/{_by_title(incidents, 'HighErrorRate')['id']}"
+
+
+@pytest.mark.parametrize("fingerprint", ["0123456789abcdef", "fp old", "a" * 129, "<script>", "..%2Fincidents"])
+async def test_an_unknown_or_malformed_alert_fingerprint_is_a_404_page(
+    client: TestClient[Any, Any], incidents: list[dict[str, Any]], fingerprint: str
+) -> None:
+    html = await _page(client, f"/alerts/{fingerprint}", status=404)
+    assert "There is no incident holding this alert" in html
+    assert "<script>" not in html

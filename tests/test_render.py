@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
+from urllib.parse import quote, unquote
 
 import pytest
 
 from enrichers.base import Enrichment
 from receiver.models import parse_webhook
-from receiver.pipeline.render import RenderStage, render_message
+from receiver.pipeline.render import PageLinks, RenderStage, page_link, render_message
 from receiver.pipeline.stage import Work
 from tests.conftest import alerts_paged, fixture_json
 
@@ -259,3 +261,52 @@ def test_a_kubernetes_object_cause_is_named_with_its_kind() -> None:
         "PersistentVolumeClaim shop/data",
         "checkout",
     ]
+
+
+LINKS = PageLinks(dashboard="https://kubebot.example.com/", alertmanager="https://am.example.com")
+POD_LABELS = {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-1", "container": "app"}
+
+
+async def _linked_page(labels: dict[str, str], status: str = "firing", links: PageLinks = LINKS) -> list[str]:
+    """The body's lines of the page for one alert with these labels, rendered with these links."""
+    body = fixture_json("alertmanager/alertmanager_webhook_sample_group3.json")
+    alert = {**body["alerts"][0], "labels": labels, "status": status, "fingerprint": "3f2a9c0d1e4b5a67"}
+    webhook = parse_webhook({**body, "status": status, "alerts": [alert]})
+    rendered = await RenderStage(links).exec([Work(webhook.alerts[0], webhook.group, NOW, routes=("json://a",))])
+    assert rendered[0].message is not None
+    return rendered[0].message.body.splitlines()
+
+
+async def test_a_firing_page_ends_with_links_to_the_dashboard_and_a_prefilled_silence() -> None:
+    labels = {**POD_LABELS, "instance": "10.0.0.1:8443", "severity": "warning"}
+    lines = await _linked_page(labels)
+    assert lines[-2:] == [
+        "Dashboard: https://kubebot.example.com/alerts/3f2a9c0d1e4b5a67",
+        "Silence: https://am.example.com/#/silences/new?filter="
+        + quote('{alertname="KubePodCrashLooping",container="app",namespace="shop",pod="api-1"}', safe=""),
+    ]
+
+
+async def test_without_external_urls_a_page_has_no_such_links() -> None:
+    lines = await _linked_page(POD_LABELS, links=PageLinks())
+    assert not [line for line in lines if line.startswith(("Dashboard:", "Silence:"))]
+    assert (
+        len(await _linked_page(POD_LABELS, links=PageLinks(dashboard="https://kubebot.example.com"))) == len(lines) + 1
+    )
+
+
+async def test_a_resolved_page_has_no_silence_or_dashboard_link() -> None:
+    lines = await _linked_page(POD_LABELS, status="resolved")
+    assert not [line for line in lines if line.startswith(("Dashboard:", "Silence:"))]
+
+
+async def test_hostile_label_values_are_encoded_in_the_silence_link() -> None:
+    hostile = 'x" }\n@everyone <script>&pod=y'
+    lines = await _linked_page({**POD_LABELS, "pod": hostile})
+    link = next(line for line in lines if line.startswith("Silence: ")).removeprefix("Silence: ")
+    assert page_link(link) == link  # one plain http(s) URL on its own line
+    query = link.partition("?filter=")[2]
+    assert all(c.isalnum() or c in "%-._~" for c in query)
+    assert unquote(query) == (
+        '{alertname="KubePodCrashLooping",container="app",namespace="shop",pod=' + json.dumps(hostile) + "}"
+    )

@@ -11,7 +11,7 @@ from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
 from receiver.pipeline.rank import EnrichAndRankStage, RankStage
 from receiver.pipeline.remembered import ConfirmedLookup, RememberedCausesStage
-from receiver.pipeline.render import RenderStage
+from receiver.pipeline.render import PageLinks, RenderStage
 from receiver.pipeline.route import RouteStage
 from receiver.pipeline.sources import Sources
 from receiver.pipeline.stage import Pipeline
@@ -59,6 +59,13 @@ def build_pipeline(
             *([RememberedCausesStage(confirmed, clock)] if confirmed is not None else []),
             SuppressStage(Suppressor(config.suppression, clock, memory, graph=graph.graph), shared, acks),
             RouteStage(config),
-            RenderStage(),
+            RenderStage(page_links(config)),
         ]
     )
+
+
+def page_links(config: Config) -> PageLinks:
+    """Where a page links to: KubeBot's dashboard and Alertmanager's UI, where configured
+    (Alertmanager's UI defaults to its API's address, as for the silences' own links)."""
+    alertmanager = config.alertmanager
+    return PageLinks(config.server.external_url, alertmanager.external_url or alertmanager.url)

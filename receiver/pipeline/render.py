@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
-from urllib.parse import urlsplit
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
 
 from enrichers.kubernetes.report import read_verdict
 from enrichers.kubernetes.subject import resolve
@@ -14,6 +15,7 @@ from receiver.incidents import severity_rank
 from receiver.pipeline.advice import advice
 from receiver.pipeline.outcome import CauseRecord, Outcome
 from receiver.pipeline.stage import Message, Work
+from receiver.service.silences import identifying_matchers
 
 MAX_BUNDLED_LINES = 30  # other alerts listed in a group's message
 MAX_LINES_PER_SOURCE = 20  # enough for a verdict, events and a short log excerpt
@@ -46,12 +48,46 @@ def page_link(url: object) -> str | None:
     return url if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def render_message(outcome: Outcome, *others: Outcome) -> Message:
+@dataclass(frozen=True)
+class PageLinks:
+    """Where people open KubeBot's dashboard and Alertmanager's UI (None: not configured);
+    a firing page ends with a link to the alert on each."""
+
+    dashboard: str | None = None
+    alertmanager: str | None = None
+
+    def lines(self, outcome: Outcome) -> list[str]:
+        alert = outcome.alert
+        if alert.status != "firing":
+            return []
+        links = [("Dashboard", self.dashboard_link(alert.fingerprint)), ("Silence", self.silence_link(alert.labels))]
+        return [f"{name}: {url}" for name, url in links if url]
+
+    def dashboard_link(self, fingerprint: str) -> str | None:
+        # The incident id is assigned after rendering: the dashboard finds it by fingerprint.
+        if not self.dashboard or not fingerprint:
+            return None
+        return page_link(f"{self.dashboard.rstrip('/')}/alerts/{quote(fingerprint, safe='')}")
+
+    def silence_link(self, labels: Mapping[str, str]) -> str | None:
+        """Alertmanager's new-silence form, prefilled with the matchers POST /api/v1/silences uses."""
+        matchers = identifying_matchers(labels)
+        if not self.alertmanager or not matchers:
+            return None
+        query = "{" + ",".join(str(m) for m in matchers) + "}"
+        return page_link(f"{self.alertmanager.rstrip('/')}/#/silences/new?filter={quote(query, safe='')}")
+
+
+NO_LINKS = PageLinks()
+
+
+def render_message(outcome: Outcome, *others: Outcome, links: PageLinks = NO_LINKS) -> Message:
     """Title and plain-text body an on-call engineer reads first on a phone: the alert in
-    full, and after it one line for each other alert of its group sent in the same message.
+    full, and after it one line for each other alert of its group sent in the same message,
+    then what to do and, where configured, links to the dashboard and to a silence.
     Labels, annotations and enrichment are untrusted: no mention in them pings anyone."""
     message = _render_group(outcome, *others)
-    body = "\n".join((message.body, *_what_to_do(outcome, others)))
+    body = "\n".join((message.body, *_what_to_do(outcome, others), *links.lines(outcome)))
     return Message(neutralise_mentions(message.title), neutralise_mentions(body), message.notify_type)
 
 
@@ -200,6 +236,9 @@ class RenderStage:
     group), as Alertmanager itself groups: 20 crash-looping pods page once, not 20 times.
     The most severe alert carries the message; the others record that they went with it."""
 
+    def __init__(self, links: PageLinks = NO_LINKS) -> None:
+        self._links = links
+
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         bundles: dict[tuple[tuple[str, ...], str], list[int]] = {}
         for i, work in enumerate(batch):
@@ -209,7 +248,8 @@ class RenderStage:
         for members in bundles.values():
             carrier = max(members, key=lambda i: (severity_rank(batch[i].alert.severity), -i))
             outcomes = [batch[carrier].outcome()] + [batch[i].outcome() for i in members if i != carrier]
-            rendered[carrier] = dataclasses.replace(batch[carrier], message=render_message(*outcomes))
+            message = render_message(*outcomes, links=self._links)
+            rendered[carrier] = dataclasses.replace(batch[carrier], message=message)
             for i in members:
                 if i != carrier:
                     rendered[i] = dataclasses.replace(batch[i], sent_with=batch[carrier].alert.fingerprint)

@@ -325,6 +325,9 @@ class Actions(Protocol):
     async def alert_ref(self, alert_id: int) -> AlertRef | None:
         """A processed alert and its incident; None for an unknown or unprocessed one."""
 
+    async def incident_of_fingerprint(self, fingerprint: str) -> int | None:
+        """The newest incident holding an alert with this fingerprint; None when none does."""
+
     async def acknowledged(self, incident_keys: Sequence[str]) -> dict[str, str]:
         """Of these incident keys, those whose open (firing) incident was acknowledged,
         with who acknowledged it last."""

@@ -81,6 +81,14 @@ class PostgresActions:
         outcome = _outcome(found, raw)
         return AlertRef(found, incident_id, outcome) if outcome is not None else None
 
+    async def incident_of_fingerprint(self, fingerprint: str) -> int | None:
+        rows = await self._select(
+            "SELECT incident_id FROM alerts WHERE fingerprint = %s AND incident_id IS NOT NULL"
+            " ORDER BY id DESC LIMIT 1",
+            (fingerprint,),
+        )
+        return int(rows[0][0]) if rows else None
+
     async def acknowledged(self, incident_keys: Sequence[str]) -> dict[str, str]:
         keys = sorted(set(incident_keys))
         if not keys:

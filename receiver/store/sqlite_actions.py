@@ -119,6 +119,19 @@ class SqliteActions:
         outcome = _outcome(row[0], row[2])
         return AlertRef(row[0], row[1], outcome) if outcome is not None else None
 
+    async def incident_of_fingerprint(self, fingerprint: str) -> int | None:
+        # Newest first by rowid: a recent alert is found without an index intake would pay for.
+        def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+            row: tuple[Any, ...] | None = conn.execute(
+                "SELECT incident_id FROM alerts WHERE fingerprint = ? AND incident_id IS NOT NULL"
+                " ORDER BY id DESC LIMIT 1",
+                (fingerprint,),
+            ).fetchone()
+            return row
+
+        row = await self._in_store(select)
+        return int(row[0]) if row is not None else None
+
     async def acknowledged(self, incident_keys: Sequence[str]) -> dict[str, str]:
         keys = sorted(set(incident_keys))
         if not keys:

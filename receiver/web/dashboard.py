@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from base64 import b64decode
 from collections.abc import Mapping
@@ -180,6 +181,22 @@ async def render_incident(request: web.Request, error: str | None = None, status
     return _html(render("incident.html", view=view, forms=forms, now=now), status=status)
 
 
+# Alertmanager's fingerprints are 16 hex digits; the webhook's are kept as sent: word characters.
+_FINGERPRINT = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+async def alert_page(request: web.Request) -> web.Response:
+    """A page links to its alert by fingerprint (its incident is not known when it is
+    rendered): the newest incident holding that alert."""
+    fingerprint = request.match_info["fingerprint"]
+    found = None
+    if _FINGERPRINT.fullmatch(fingerprint):
+        found = await request.app[RUNTIME].store.incident_of_fingerprint(fingerprint)
+    if found is None:
+        return _html(render("not_found.html", what="incident holding this alert", now=time.time()), status=404)
+    raise web.HTTPSeeOther(f"/incidents/{found}", headers=SECURITY_HEADERS)
+
+
 def basic_user(request: web.Request) -> str | None:
     """The username of the request's basic auth (the middleware checked the password)."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
@@ -271,6 +288,7 @@ def _html(text: str, status: int = 200) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", list_page)
     app.router.add_get("/incidents/{id}", incident_page)
+    app.router.add_get("/alerts/{fingerprint}", alert_page)
     app.router.add_get("/quarantine", quarantine_page)
     app.router.add_get("/insights", insights_page)
     app.router.add_get("/static/{name}", static)

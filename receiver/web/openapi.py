@@ -524,6 +524,15 @@ PATHS: dict[str, Any] = {
         {"200": _html("HTML page"), "404": _html("no such incident"), **_UNAUTHORIZED},
         parameters=[_path_parameter("id", "integer")],
     ),
+    "/alerts/{fingerprint}": _get(
+        "Dashboard: the newest incident holding the alert with this fingerprint (pages link here)",
+        {
+            "303": {"description": "to /incidents/{id}", "headers": {"Location": {"schema": {"type": "string"}}}},
+            "404": _html("no incident holds such an alert, or a malformed fingerprint"),
+            **_UNAUTHORIZED,
+        },
+        parameters=[_path_parameter("fingerprint", "string")],
+    ),
     "/incidents/{id}/ack": _form_post(
         "Dashboard form: acknowledge (actor: the basic-auth user, else `by`)",
         {"by": {"type": "string"}, "note": {"type": "string"}},
