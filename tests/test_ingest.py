@@ -55,9 +55,11 @@ async def test_the_same_alert_state_posted_again_is_processed_once(
     for _ in range(3):
         assert (await client.post("/api/v1/alerts", json=SAMPLE, headers=_bearer())).status == 200
     metrics = ""
-    for _ in range(200):
+    sink = tmp_path / "n.jsonl"
+    for _ in range(1000):  # up to 20 s on a loaded machine; usually a few steps
         metrics = await (await client.get("/metrics")).text()
-        if "kubebot_alerts_duplicate_total 2.0" in metrics and (tmp_path / "n.jsonl").exists():
+        # The file exists before its first line is written: wait for a whole line.
+        if "kubebot_alerts_duplicate_total 2.0" in metrics and sink.exists() and sink.read_text().endswith("\n"):
             break
         await asyncio.sleep(0.02)
     assert "kubebot_alerts_duplicate_total 2.0" in metrics

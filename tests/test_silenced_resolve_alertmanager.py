@@ -4,7 +4,7 @@ from its incident that Alertmanager then stops sending (it resolves).
 Alertmanager (0.25, Debian) never sends the resolve of an alert that was silenced when it
 resolved: its notification pipeline mutes it, and the group forgets it once flushed, so
 not even expiring the silence brings it back. KubeBot keeps that incident firing until it
-asks Alertmanager itself; the first test records that gap (strict xfail), the second that
+asks Alertmanager itself (not built yet: a known gap, said in the README). The test here:
 a resolve which does arrive for a silenced incident is recorded and paged once."""
 
 from __future__ import annotations
@@ -88,32 +88,6 @@ async def _silence(kubebot: TestClient[Any, Any], incident_id: int) -> None:
         json={"incident_id": incident_id, "duration_seconds": 3600, "comment": "deploying a fix", "created_by": "ana"},
     )
     assert response.status == 200, await response.text()
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Alertmanager drops the resolve of a silenced alert; kubebot does not yet ask Alertmanager for it",
-)
-async def test_a_silenced_alert_alertmanager_stops_sending_resolves_cleanly(
-    wired: tuple[TestClient[Any, Any], AlertmanagerProcess, Path],
-) -> None:
-    kubebot, am, notified = wired
-    am.post_alerts([{"labels": LABELS, "startsAt": STARTS.isoformat()}])
-    firing = await _until(lambda: _incident(kubebot, "firing"), "the firing incident from Alertmanager's webhook")
-    await _until(lambda: _some(len(_pages(notified)) == 1), "the firing page")
-    await _silence(kubebot, firing["id"])
-
-    async def muted() -> bool | None:
-        alerts = _am(am, "/api/v2/alerts")
-        return await _some(bool(alerts) and all(a["status"]["silencedBy"] for a in alerts))
-
-    await _until(muted, "Alertmanager to mute the alert")
-    am.post_alerts([{"labels": LABELS, "startsAt": STARTS.isoformat(), "endsAt": datetime.now(UTC).isoformat()}])
-    await _until(lambda: _some(_am(am, "/api/v2/alerts") == []), "Alertmanager to stop sending the alert")
-
-    resolved = await _until(lambda: _incident(kubebot, "resolved"), "kubebot to record the resolve")
-    assert resolved["id"] == firing["id"]
-    assert len([p for p in _pages(notified) if p["title"].startswith("[RESOLVED]")]) <= 1
 
 
 async def test_a_resolve_that_reaches_kubebot_for_a_silenced_incident_is_recorded_and_paged_once(
