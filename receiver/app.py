@@ -35,6 +35,7 @@ from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLin
 from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.priority import IntakeActivity
 from receiver.service.runtime import RUNTIME, Runtime
+from receiver.service.silenced_resolves import SilencedResolves
 from receiver.service.silences import AlertmanagerClient
 from receiver.service.supervisor import Backoff, Supervisor
 from receiver.service.waiting import wait_for_wakeup
@@ -191,6 +192,10 @@ def create_app(
             supervisor.spawn("maintenance", lambda: _maintain(runtime, clock)),
             supervisor.spawn("watchkeeper", lambda: watchkeeper.run(leading=store.leading)),
         ]
+        if runtime.alertmanager is not None:
+            runtime.silenced_resolves = SilencedResolves(store, runtime.alertmanager, clock, worker.wakeup.set)
+            resolves = runtime.silenced_resolves
+            runtime.tasks.append(supervisor.spawn("silenced-resolves", lambda: resolves.run(leading=store.leading)))
         if replicas:
             runtime.tasks.append(supervisor.spawn("memory", lambda: _share_memory(store, memory)))
         metrics.queue_depth.set(store.pending_count())

@@ -3,9 +3,10 @@ from its incident that Alertmanager then stops sending (it resolves).
 
 Alertmanager (0.25, Debian) never sends the resolve of an alert that was silenced when it
 resolved: its notification pipeline mutes it, and the group forgets it once flushed, so
-not even expiring the silence brings it back. KubeBot keeps that incident firing until it
-asks Alertmanager itself (not built yet: a known gap, said in the README). The test here:
-a resolve which does arrive for a silenced incident is recorded and paged once."""
+not even expiring the silence brings it back. So KubeBot asks Alertmanager itself: a firing
+alert of a silenced incident that Alertmanager no longer holds (in two checks in a row) is
+resolved through the normal intake. Alertmanager unreachable resolves nothing. And a
+resolve which does arrive for a silenced incident is recorded and paged once."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
 from receiver.config import AlertmanagerConfig, Config, NotifyConfig, StoreConfig
+from receiver.service.runtime import RUNTIME
+from receiver.service.silenced_resolves import SilencedResolves
 from tests.conftest import free_port
 from tests.processes import AlertmanagerProcess
 
@@ -129,6 +132,59 @@ async def test_a_resolve_that_reaches_kubebot_for_a_silenced_incident_is_recorde
     assert [a["kind"] for a in detail["actions"]] == ["silence"]
     await _until(lambda: _some(len(_pages(notified)) >= 2), "the resolve page")
     assert [p["title"].split("]")[0] + "]" for p in _pages(notified)] == ["[FIRING]", "[RESOLVED]"]
+
+
+def _checker(kubebot: TestClient[Any, Any]) -> SilencedResolves:
+    checker: SilencedResolves | None = kubebot.app[RUNTIME].silenced_resolves
+    assert checker is not None  # alertmanager.url is configured
+    return checker
+
+
+async def _fire_and_silence(kubebot: TestClient[Any, Any], am: AlertmanagerProcess, notified: Path) -> dict[str, Any]:
+    am.post_alerts([{"labels": LABELS, "startsAt": STARTS.isoformat()}])
+    firing = await _until(lambda: _incident(kubebot, "firing"), "the firing incident from Alertmanager's webhook")
+    await _until(lambda: _some(len(_pages(notified)) == 1), "the firing page")
+    await _silence(kubebot, firing["id"])
+    await _until(
+        lambda: _some(_am(am, "/api/v2/alerts")[0]["status"]["state"] == "suppressed"), "Alertmanager to mute it"
+    )
+    return firing
+
+
+async def test_a_silenced_alert_alertmanager_stops_holding_resolves_its_incident_and_pages_the_resolve(
+    wired: tuple[TestClient[Any, Any], AlertmanagerProcess, Path],
+) -> None:
+    kubebot, am, notified = wired
+    firing = await _fire_and_silence(kubebot, am, notified)
+    checker = _checker(kubebot)
+    assert await checker.check() == 0  # still held: nothing to do
+
+    am.post_alerts([{"labels": LABELS, "startsAt": STARTS.isoformat(), "endsAt": datetime.now(UTC).isoformat()}])
+    await _until(lambda: _some(_am(am, "/api/v2/alerts") == []), "Alertmanager to drop the resolved alert")
+    assert await checker.check() == 0  # missing once: could be an Alertmanager just restarted
+    assert await _incident(kubebot, "firing") is not None
+    assert await checker.check() == 1
+
+    resolved = await _until(lambda: _incident(kubebot, "resolved"), "kubebot to record the resolve")
+    assert resolved["id"] == firing["id"]
+    await _until(lambda: _some(len(_pages(notified)) >= 2), "the resolve page")
+    assert [p["title"].split("]")[0] + "]" for p in _pages(notified)] == ["[FIRING]", "[RESOLVED]"]
+    assert await checker.check() == 0  # nothing silenced is firing any more
+
+
+async def test_alertmanager_unreachable_resolves_nothing(
+    wired: tuple[TestClient[Any, Any], AlertmanagerProcess, Path],
+) -> None:
+    kubebot, am, notified = wired
+    firing = await _fire_and_silence(kubebot, am, notified)
+    am.stop()
+    checker = _checker(kubebot)
+    for _ in range(3):
+        assert await checker.check() == 0
+    still = await _incident(kubebot, "firing")
+    assert still is not None
+    assert still["id"] == firing["id"]
+    assert len(_pages(notified)) == 1
 
 
 async def _some(value: bool) -> bool | None:

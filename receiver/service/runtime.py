@@ -14,6 +14,7 @@ from receiver.metrics import Metrics
 from receiver.pipeline.suppress import Heartbeat
 from receiver.service.outbox import Outbox
 from receiver.service.priority import IntakeActivity
+from receiver.service.silenced_resolves import SilencedResolves
 from receiver.service.silences import AlertmanagerClient
 from receiver.service.supervisor import Supervisor
 from receiver.service.worker import Worker
@@ -34,6 +35,7 @@ class Runtime:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     supervisor: Supervisor | None = None  # restarts the tasks; says which keep failing
     alertmanager: AlertmanagerClient | None = None  # where silences are created, if configured
+    silenced_resolves: SilencedResolves | None = None  # resolves Alertmanager mutes, with alertmanager
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 

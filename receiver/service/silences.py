@@ -6,8 +6,9 @@ labels that change while the problem stays the same (a scrape target's address, 
 Prometheus replica, a pod's template hash). Each matcher is one of the alert's own
 labels with its own value, so the silence always covers the alert it was made from.
 
-`AlertmanagerClient` creates them: unreachable answers `AlertmanagerUnavailable`, a
-refusal `AlertmanagerRefused`, so the API says 503 or 502 and never 500.
+`AlertmanagerClient` creates them, and lists the alerts Alertmanager holds: unreachable
+answers `AlertmanagerUnavailable`, a refusal `AlertmanagerRefused`, so the API says 503 or
+502 and never 500.
 """
 
 from __future__ import annotations
@@ -129,11 +130,23 @@ class AlertmanagerClient:
             raise AlertmanagerRefused("Alertmanager answered without a silenceID")
         return CreatedSilence(silence_id, self.silence_url(silence_id), tuple(matchers))
 
+    async def active_alerts(self) -> list[dict[str, Any]]:
+        """Every alert Alertmanager holds that has not resolved, silenced and inhibited ones
+        included (API v2 objects); raises rather than answer a partial or empty list."""
+        query = "?silenced=true&inhibited=true&active=true&unprocessed=true"
+        answer = await self._request("GET", "/api/v2/alerts" + query)
+        if not isinstance(answer, list) or not all(isinstance(a, dict) for a in answer):
+            raise AlertmanagerRefused("Alertmanager answered what is not a list of alerts")
+        return answer
+
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        return await self._request("POST", path, body)
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
-            async with self._session.post(
-                self._url + path, json=body, headers=headers, timeout=self._timeout
+            async with self._session.request(
+                method, self._url + path, json=body, headers=headers, timeout=self._timeout
             ) as response:
                 text = await response.text(errors="replace")
                 if response.status >= 300:
