@@ -138,6 +138,7 @@ class KubernetesEnricher:
             max_concurrency=settings.max_concurrency,
         )
         self.cache: WatchCache | None = None
+        self._answer_now: Callable[[Request], Any] | None = None
         self._reader: Reader = SharedLogReads(self._api, settings.log_reuse_seconds, clock)
 
     def start(self, observer: Observer | None = None) -> None:
@@ -149,7 +150,9 @@ class KubernetesEnricher:
         functions = list_functions(self._api_client)
         self.cache = WatchCache(functions, settings=self.settings.watch_settings, observer=observer, clock=self._clock)
         self.cache.start()
-        self._reader = SharedLogReads(CachedReader(self.cache, self._api), self.settings.log_reuse_seconds, self._clock)
+        cached = CachedReader(self.cache, self._api)
+        self._answer_now = cached.answer_now
+        self._reader = SharedLogReads(cached, self.settings.log_reuse_seconds, self._clock)
 
     async def close(self) -> None:
         if self.cache is not None:
@@ -160,7 +163,7 @@ class KubernetesEnricher:
         """Service -> workload and workload -> node edges for the RCA graph, from the
         EndpointSlices and pods of one namespace (or all). Raises LookupFailed."""
         deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_seconds
-        lookups = Lookups(self._reader, {}, deadline)
+        lookups = Lookups(self._reader, {}, deadline, self._answer_now)
         slices, pods = await asyncio.gather(
             lookups.read(Request("list", "endpointslices", namespace)),
             lookups.read(Request("list", "pods", namespace)),
@@ -186,7 +189,7 @@ class KubernetesEnricher:
                 reason=f"no lookups for a {subject.kind} yet",
             )
         deadline = started + ctx.timeout_seconds * BUDGET_SHARE
-        lookups = Lookups(self._reader, ctx.cache, deadline)
+        lookups = Lookups(self._reader, ctx.cache, deadline, self._answer_now)
         investigation = _Investigation(lookups, self.settings, subject, alert, ctx.now)
         try:
             findings = await investigation.run()
