@@ -20,6 +20,7 @@ import structlog
 from kubernetes_asyncio import client, config
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
+from enrichers.kubernetes import eager
 from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Reader, Request
 from enrichers.kubernetes.cache import Observer, WatchCache, WatchSettings, list_functions
 from enrichers.kubernetes.facts import (
@@ -164,7 +165,7 @@ class KubernetesEnricher:
         EndpointSlices and pods of one namespace (or all). Raises LookupFailed."""
         deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_seconds
         lookups = Lookups(self._reader, {}, deadline, self._answer_now)
-        slices, pods = await asyncio.gather(
+        slices, pods = await eager.gather(
             lookups.read(Request("list", "endpointslices", namespace)),
             lookups.read(Request("list", "pods", namespace)),
         )
@@ -377,7 +378,7 @@ class _Investigation:
             return
         class_name = storage_class_of(claim)
         class_request = Request("get", "storageclasses", None, class_name) if class_name else None
-        storage_class, pods, _ = await asyncio.gather(
+        storage_class, pods, _ = await eager.gather(
             self._attempt(self.lookups.read_optional(class_request)) if class_request else _none(),
             self._attempt(self.lookups.read(Request("list", "pods", namespace))),
             self._attempt(self._events_of("PersistentVolumeClaim", name, namespace)),
@@ -452,7 +453,7 @@ class _Investigation:
             params=(("label_selector", f"kubernetes.io/service-name={name}"),),
         )
         selector = label_selector(service.get("spec", {}).get("selector"))
-        slices, _ = await asyncio.gather(
+        slices, _ = await eager.gather(
             self._attempt(self.lookups.read(slices_request)),
             self._attempt(self._pods_selected(selector)),
         )
@@ -469,7 +470,7 @@ class _Investigation:
             return
         self.found.node = node_facts(node)
         on_node = Request("list", "pods", None, params=(("field_selector", f"spec.nodeName={name}"),))
-        _, pods = await asyncio.gather(
+        _, pods = await eager.gather(
             self._attempt(self._events_of("Node", name, None)), self._attempt(self._pods_from(on_node))
         )
         if pods is not None:
@@ -545,7 +546,7 @@ class _Investigation:
         self.found.rollout = newest_rollout(deployment, listing["items"])
 
     async def _node_of_pod(self, name: str) -> None:
-        node, _ = await asyncio.gather(
+        node, _ = await eager.gather(
             self.lookups.read_optional(Request("get", "nodes", None, name)),
             self._attempt(self._events_of("Node", name, None)),
         )
@@ -563,7 +564,7 @@ class _Investigation:
         if container is None:
             return
         wanted = _logs_wanted(container)
-        excerpts = await asyncio.gather(*(self._log(pod, container.name, previous) for previous in wanted))
+        excerpts = await eager.gather(*(self._log(pod, container.name, previous) for previous in wanted))
         self.found.logs += [e for e in excerpts if e is not None]
 
     async def _log(self, pod: PodFacts, container: str, previous: bool) -> LogExcerpt | None:
@@ -608,7 +609,7 @@ class _Investigation:
             return None
 
     async def _all(self, steps: Sequence[Awaitable[Any]]) -> None:
-        await asyncio.gather(*(self._attempt(step) for step in steps))
+        await eager.gather(*(self._attempt(step) for step in steps))
 
 
 async def _none() -> None:
