@@ -15,6 +15,7 @@ the Tasks `Lookups.read` starts, so theirs do not.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -34,7 +35,10 @@ async def gather(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
         except BaseException as exc:
             failure = failure or exc
         else:
-            waiting.append((i, asyncio.ensure_future(_Continued(step, pending))))
+            task = asyncio.ensure_future(_Continued(step, pending))
+            # Closed once done: a step cancelled before its Task first ran still unwinds.
+            task.add_done_callback(functools.partial(_close, step))
+            waiting.append((i, task))
     together = asyncio.gather(*(task for _, task in waiting))
     if failure is not None:
         together.add_done_callback(_consume_exception)
@@ -42,6 +46,10 @@ async def gather(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
     for (i, _), value in zip(waiting, await together, strict=True):
         results[i] = value
     return results
+
+
+def _close(step: Coroutine[Any, Any, Any], _: asyncio.Future[Any]) -> None:
+    step.close()
 
 
 def _consume_exception(future: asyncio.Future[Any]) -> None:
