@@ -73,6 +73,9 @@ def forbidden_reason(request: Request) -> str:
     )
 
 
+MISS: Any = object()  # a cache cannot answer: read directly
+
+
 class Reader(Protocol):
     """Where the enricher's reads go: the API directly (KubeApi), or the watch cache in
     front of it (reads.CachedReader). The fact code sees the same JSON either way."""
@@ -223,22 +226,50 @@ class Lookups:
     alert running out of time does not cancel the read another alert is waiting for.
     """
 
-    def __init__(self, api: Reader, cache: dict[str, Any], deadline: float) -> None:
+    def __init__(
+        self,
+        api: Reader,
+        cache: dict[str, Any],
+        deadline: float,
+        answer_now: Callable[[Request], Any] | None = None,
+    ) -> None:
         self._api = api
         self._cache = cache
         self._deadline = deadline
+        # From a synced watch cache: the answer at once, or `miss` (then `api` reads it).
+        self._answer_now = answer_now
 
     def _time_left(self) -> float:
         remaining = self._deadline - asyncio.get_running_loop().time()
         return min(self._api.call_timeout_seconds, remaining)
 
     async def read(self, request: Request) -> Any:
-        task = self._cache.get(request.key)
-        if not isinstance(task, asyncio.Task):
-            task = asyncio.ensure_future(self._api.fetch(request, self._time_left()))
-            task.add_done_callback(_consume_exception)
-            self._cache[request.key] = task
+        key = request.key
+        task = self._cache.get(key)
+        if not isinstance(task, asyncio.Future):
+            task = self._answered(request)
+            if task is None:
+                task = asyncio.ensure_future(self._api.fetch(request, self._time_left()))
+                task.add_done_callback(_consume_exception)
+            self._cache[key] = task
         return await asyncio.shield(task)
+
+    def _answered(self, request: Request) -> asyncio.Future[Any] | None:
+        """A done future with the cache's answer (no task, no loop turn: a storm's reads
+        are mostly these), or None when the cache cannot answer."""
+        if self._answer_now is None:
+            return None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            answer = self._answer_now(request)
+        except NotFound as exc:
+            future.set_exception(exc)
+            future.add_done_callback(_consume_exception)
+            return future
+        if answer is MISS:
+            return None
+        future.set_result(answer)
+        return future
 
     async def read_optional(self, request: Request) -> Any | None:
         """Like `read`, but a missing object is None."""
@@ -248,7 +279,7 @@ class Lookups:
             return None
 
 
-def _consume_exception(task: asyncio.Task[Any]) -> None:
+def _consume_exception(task: asyncio.Future[Any]) -> None:
     # Failures reach every awaiting caller; this only keeps asyncio from logging a
     # shared read nobody awaited any more as "exception was never retrieved".
     if not task.cancelled():

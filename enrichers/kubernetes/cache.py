@@ -30,14 +30,13 @@ import structlog
 from kubernetes_asyncio import client, watch
 
 from enrichers.kubernetes import selectors
-from enrichers.kubernetes.api import NotFound, Request, read_bounded
+from enrichers.kubernetes.api import MISS, NotFound, Request, read_bounded
 from enrichers.kubernetes.trim import trim
 
 log = structlog.get_logger("kubebot.kubernetes")
 Json = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 ListFunction = Callable[..., Awaitable[Any]]
-MISS: Any = object()  # the cache cannot answer: read directly
 MAX_LIST_PAGE_BYTES = 64 * 1024 * 1024
 UNSERVED = frozenset({403, 404, 405})
 

@@ -20,6 +20,7 @@ import structlog
 from kubernetes_asyncio import client, config
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
+from enrichers.kubernetes import eager
 from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Reader, Request
 from enrichers.kubernetes.cache import Observer, WatchCache, WatchSettings, list_functions
 from enrichers.kubernetes.facts import (
@@ -138,6 +139,7 @@ class KubernetesEnricher:
             max_concurrency=settings.max_concurrency,
         )
         self.cache: WatchCache | None = None
+        self._answer_now: Callable[[Request], Any] | None = None
         self._reader: Reader = SharedLogReads(self._api, settings.log_reuse_seconds, clock)
 
     def start(self, observer: Observer | None = None) -> None:
@@ -149,7 +151,9 @@ class KubernetesEnricher:
         functions = list_functions(self._api_client)
         self.cache = WatchCache(functions, settings=self.settings.watch_settings, observer=observer, clock=self._clock)
         self.cache.start()
-        self._reader = SharedLogReads(CachedReader(self.cache, self._api), self.settings.log_reuse_seconds, self._clock)
+        cached = CachedReader(self.cache, self._api)
+        self._answer_now = cached.answer_now
+        self._reader = SharedLogReads(cached, self.settings.log_reuse_seconds, self._clock)
 
     async def close(self) -> None:
         if self.cache is not None:
@@ -160,8 +164,8 @@ class KubernetesEnricher:
         """Service -> workload and workload -> node edges for the RCA graph, from the
         EndpointSlices and pods of one namespace (or all). Raises LookupFailed."""
         deadline = asyncio.get_running_loop().time() + self.settings.call_timeout_seconds
-        lookups = Lookups(self._reader, {}, deadline)
-        slices, pods = await asyncio.gather(
+        lookups = Lookups(self._reader, {}, deadline, self._answer_now)
+        slices, pods = await eager.gather(
             lookups.read(Request("list", "endpointslices", namespace)),
             lookups.read(Request("list", "pods", namespace)),
         )
@@ -186,7 +190,7 @@ class KubernetesEnricher:
                 reason=f"no lookups for a {subject.kind} yet",
             )
         deadline = started + ctx.timeout_seconds * BUDGET_SHARE
-        lookups = Lookups(self._reader, ctx.cache, deadline)
+        lookups = Lookups(self._reader, ctx.cache, deadline, self._answer_now)
         investigation = _Investigation(lookups, self.settings, subject, alert, ctx.now)
         try:
             findings = await investigation.run()
@@ -374,7 +378,7 @@ class _Investigation:
             return
         class_name = storage_class_of(claim)
         class_request = Request("get", "storageclasses", None, class_name) if class_name else None
-        storage_class, pods, _ = await asyncio.gather(
+        storage_class, pods, _ = await eager.gather(
             self._attempt(self.lookups.read_optional(class_request)) if class_request else _none(),
             self._attempt(self.lookups.read(Request("list", "pods", namespace))),
             self._attempt(self._events_of("PersistentVolumeClaim", name, namespace)),
@@ -449,7 +453,7 @@ class _Investigation:
             params=(("label_selector", f"kubernetes.io/service-name={name}"),),
         )
         selector = label_selector(service.get("spec", {}).get("selector"))
-        slices, _ = await asyncio.gather(
+        slices, _ = await eager.gather(
             self._attempt(self.lookups.read(slices_request)),
             self._attempt(self._pods_selected(selector)),
         )
@@ -466,7 +470,7 @@ class _Investigation:
             return
         self.found.node = node_facts(node)
         on_node = Request("list", "pods", None, params=(("field_selector", f"spec.nodeName={name}"),))
-        _, pods = await asyncio.gather(
+        _, pods = await eager.gather(
             self._attempt(self._events_of("Node", name, None)), self._attempt(self._pods_from(on_node))
         )
         if pods is not None:
@@ -542,7 +546,7 @@ class _Investigation:
         self.found.rollout = newest_rollout(deployment, listing["items"])
 
     async def _node_of_pod(self, name: str) -> None:
-        node, _ = await asyncio.gather(
+        node, _ = await eager.gather(
             self.lookups.read_optional(Request("get", "nodes", None, name)),
             self._attempt(self._events_of("Node", name, None)),
         )
@@ -560,7 +564,7 @@ class _Investigation:
         if container is None:
             return
         wanted = _logs_wanted(container)
-        excerpts = await asyncio.gather(*(self._log(pod, container.name, previous) for previous in wanted))
+        excerpts = await eager.gather(*(self._log(pod, container.name, previous) for previous in wanted))
         self.found.logs += [e for e in excerpts if e is not None]
 
     async def _log(self, pod: PodFacts, container: str, previous: bool) -> LogExcerpt | None:
@@ -605,7 +609,7 @@ class _Investigation:
             return None
 
     async def _all(self, steps: Sequence[Awaitable[Any]]) -> None:
-        await asyncio.gather(*(self._attempt(step) for step in steps))
+        await eager.gather(*(self._attempt(step) for step in steps))
 
 
 async def _none() -> None:

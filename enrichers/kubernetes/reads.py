@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from enrichers.kubernetes.api import LookupFailed, Reader, Request
-from enrichers.kubernetes.cache import MISS, WatchCache
+from enrichers.kubernetes.api import MISS, LookupFailed, Reader, Request
+from enrichers.kubernetes.cache import WatchCache
 
 MAX_SHARED_LOGS = 4096  # entries kept before expired ones are swept
 
@@ -27,12 +27,15 @@ class CachedReader:
         self._direct = direct
         self.call_timeout_seconds = direct.call_timeout_seconds
 
-    async def fetch(self, request: Request, seconds_allowed: float) -> Any:
+    def answer_now(self, request: Request) -> Any:
+        """The cache's answer, or MISS; raises NotFound (an answer too)."""
         informer = self._cache.informer_for(request)
-        if informer is not None:
-            answer = informer.answer(request)  # NotFound is an answer too
-            if answer is not MISS:
-                return answer
+        return MISS if informer is None else informer.answer(request)
+
+    async def fetch(self, request: Request, seconds_allowed: float) -> Any:
+        answer = self.answer_now(request)
+        if answer is not MISS:
+            return answer
         return await self._direct.fetch(request, seconds_allowed)
 
 

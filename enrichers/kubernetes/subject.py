@@ -16,6 +16,7 @@ real object and the plain one the exporter, so the exported value wins.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -121,6 +122,17 @@ def label_value(labels: Mapping[str, str], name: str) -> str | None:
 
 def resolve(labels: Mapping[str, str]) -> Resolution:
     """The object the labels are about; the Cluster when they name none."""
+    # Every stage asks about each alert (enrich, rank, suppress, render, the outcome), and
+    # the 97 rules are the costly part: a few recent answers are remembered (pure, frozen).
+    return _remembered(frozenset(labels.items()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered(labels: frozenset[tuple[str, str]]) -> Resolution:
+    return _resolve(dict(labels))
+
+
+def _resolve(labels: Mapping[str, str]) -> Resolution:
     view = _Labels(labels)
     for rule in _RULES:
         found = rule(view)

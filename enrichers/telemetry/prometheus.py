@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -120,10 +121,9 @@ class PrometheusEnricher:
         return Enrichment.found(self.name, facts, tuple(lines), problems, elapsed)
 
     async def _expression(self, alert: AlertInput, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
-        expr = expression_from_generator_url(alert.generator_url)
+        expr = _range_expression(alert.generator_url)
         if expr is None:
             return None
-        expr = strip_threshold(expr)
         start, end = alert_window(alert, ctx.now, self.window)
         try:
             step = step_for(start, end)
@@ -247,3 +247,11 @@ def _duration(window: timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+@functools.lru_cache(maxsize=256)
+def _range_expression(generator_url: str) -> str | None:
+    """The rule's expression without its threshold; a storm's alerts share a few rules,
+    so the parse is remembered rather than redone per alert."""
+    expr = expression_from_generator_url(generator_url)
+    return None if expr is None else strip_threshold(expr)
