@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import msgspec
 import psycopg
 import psycopg.errors
 import structlog
@@ -65,6 +64,7 @@ from receiver.store.sqlite import (
     _parse_stored,
     _read_outcome,
     _unreadable_alerts,
+    incident_row,
 )
 
 log = structlog.get_logger("kubebot.store")
@@ -978,21 +978,7 @@ async def _record_incident(conn: Conn, outcome: Outcome, now: float) -> int:
         is not None
     )
     updated = apply_outcome(current, outcome, now, was_firing)
-    values = (
-        updated.key,
-        updated.title,
-        updated.status,
-        updated.severity,
-        updated.namespace,
-        updated.started_at,
-        updated.updated_at,
-        updated.resolved_at,
-        updated.top_cause,
-        int(updated.paged),
-        updated.firing_count,
-        updated.alert_count,
-        msgspec.json.encode(updated.subject).decode() if updated.subject is not None else None,
-    )
+    values = incident_row(updated)
     if updated.id is None:
         inserted = await (
             await conn.execute(

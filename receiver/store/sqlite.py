@@ -833,6 +833,25 @@ def _read_outcome(alert_id: int, raw: str) -> Outcome | None:
         return None
 
 
+def incident_row(incident: Incident) -> tuple[Any, ...]:
+    """An incident's column values, in the order of the INSERT/UPDATE both stores write."""
+    return (
+        incident.key,
+        incident.title,
+        incident.status,
+        incident.severity,
+        incident.namespace,
+        incident.started_at,
+        incident.updated_at,
+        incident.resolved_at,
+        incident.top_cause,
+        int(incident.paged),
+        incident.firing_count,
+        incident.alert_count,
+        msgspec.json.encode(incident.subject).decode() if incident.subject is not None else None,
+    )
+
+
 def _incident(row: tuple[Any, ...]) -> Incident:
     return Incident(
         id=row[0],
@@ -880,21 +899,7 @@ def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> 
         is not None
     )
     updated = apply_outcome(current, outcome, now, was_firing)
-    values = (
-        updated.key,
-        updated.title,
-        updated.status,
-        updated.severity,
-        updated.namespace,
-        updated.started_at,
-        updated.updated_at,
-        updated.resolved_at,
-        updated.top_cause,
-        int(updated.paged),
-        updated.firing_count,
-        updated.alert_count,
-        msgspec.json.encode(updated.subject).decode() if updated.subject is not None else None,
-    )
+    values = incident_row(updated)
     if updated.id is None:
         cursor = conn.execute(
             "INSERT INTO incidents (key, title, status, severity, namespace, started_at, updated_at,"
