@@ -15,18 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import Credentials, create_app
 from receiver.config import Config, NotifyConfig, StoreConfig
+from tests.test_suppress_links import KUBELET  # the kubelet's scrape labels on worker-3
 
 # kube-prometheus (jsonnet) serves kube-state-metrics through kube-rbac-proxy on :8443.
 KSM = {"job": "kube-state-metrics", "instance": "10.244.1.12:8443", "container": "kube-rbac-proxy-main"}
-KUBELET = {
-    "job": "kubelet",
-    "instance": "172.18.0.4:10250",
-    "endpoint": "https-metrics",
-    "service": "kube-prometheus-stack-kubelet",
-    "namespace": "kube-system",
-    "node": "worker-3",
-    "metrics_path": "/metrics",
-}
 NODE_EXPORTER = {
     "job": "node-exporter",
     "instance": "worker-2",
