@@ -1,4 +1,4 @@
-"""The Kubernetes enricher's eager gather: steps that finish at once need no Task, and
+"""The enrichers' eager gather: steps that finish at once need no Task, and
 steps that wait still wait together."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from enrichers.kubernetes import eager
+from enrichers import eager
 
 
 async def _now(value: int) -> int:

@@ -20,7 +20,7 @@ import structlog
 from kubernetes_asyncio import client, config
 
 from enrichers.base import AlertInput, EnrichContext, Enrichment
-from enrichers.kubernetes import eager
+from enrichers import eager
 from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Reader, Request
 from enrichers.kubernetes.cache import Observer, WatchCache, WatchSettings, list_functions
 from enrichers.kubernetes.facts import (
