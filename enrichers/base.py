@@ -1,7 +1,7 @@
 """What every enrichment source implements, and the runner that keeps them on budget.
 
-An enricher never raises into the pipeline and never mutates the alert: the runner wraps
-each one in its own timeout and turns any failure into an "unavailable (reason)" result.
+An enricher never raises into the pipeline and never mutates the alert: the runner keeps
+each source on the budget and turns any failure into an "unavailable (reason)" result.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import structlog
+
+from enrichers import eager
 
 EnrichmentStatus = Literal["ok", "partial", "unavailable"]
 DEFAULT_BUDGET_SECONDS = 5.0  # per alert, every source together (config: enrichment.timeout_seconds)
@@ -106,6 +108,11 @@ class EnrichContext:
 
 
 class Enricher(Protocol):
+    """One source. Optional, found by `getattr`: `steps_eagerly = True` where `enrich` never
+    enters `asyncio.timeout`, `current_task()` or an aiohttp request before its first wait
+    (see enrichers/eager.py), and `async def prepare(ctx)` to ask once, before `enrich`, for
+    what every alert of `ctx.alerts` needs."""
+
     name: str
 
     async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment: ...
@@ -117,24 +124,78 @@ async def run_enrichers(
     ctx: EnrichContext,
     clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Enrichment]:
-    """Run every source concurrently; none may take longer than the context's budget."""
-    if not enrichers:
-        return {}
-    started = clock()
+    """Every source for one alert: `enrich_batch` of a batch of one."""
+    (found,) = await enrich_batch(enrichers, (alert,), ctx, clock)
+    return found
 
-    async def one(enricher: Enricher) -> Enrichment:
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
-            async with asyncio.timeout(ctx.timeout_seconds):
-                return await enricher.enrich(alert, ctx)
-        except TimeoutError:
-            reason = f"timed out after {ctx.timeout_seconds:g}s"
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an enricher bug must not drop the alert
-            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+
+async def enrich_batch(
+    enrichers: Sequence[Enricher],
+    alerts: Sequence[AlertInput],
+    ctx: EnrichContext,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[dict[str, Enrichment]]:
+    """Every source for every alert, concurrently; none may take longer than the budget.
+
+    Per alert, by source name. One Task per source for the whole batch, not one per source
+    per alert: in a storm that bookkeeping cost more than the enrichment itself.
+    """
+    if not enrichers or not alerts:
+        return [{} for _ in alerts]
+    started = clock()
+    by_source = await asyncio.gather(*(_one_source(e, alerts, ctx, started, clock) for e in enrichers))
+    return [{found[i].source: found[i] for found in by_source} for i in range(len(alerts))]
+
+
+async def _one_source(
+    enricher: Enricher,
+    alerts: Sequence[AlertInput],
+    ctx: EnrichContext,
+    started: float,
+    clock: Callable[[], float],
+) -> list[Enrichment]:
+    found: list[Enrichment | None] = [None] * len(alerts)
+
+    def give_up(reason: str) -> Enrichment:
         log.warning("enrichment_unavailable", source=enricher.name, reason=reason)
         return Enrichment.unavailable(enricher.name, reason, clock() - started)
 
-    results = await asyncio.gather(*(one(e) for e in enrichers))
-    return {result.source: result for result in results}
+    async def one(i: int, alert: AlertInput) -> None:
+        try:
+            found[i] = await enricher.enrich(alert, ctx)
+        except Exception as exc:  # an enricher bug must not drop the alert
+            found[i] = give_up(f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    steps = (one(i, alert) for i, alert in enumerate(alerts))
+    waiting: list[asyncio.Future[None]] = []
+    try:
+        async with asyncio.timeout(ctx.timeout_seconds - (clock() - started)):
+            await _prepare(enricher, ctx)
+            if getattr(enricher, "steps_eagerly", False):
+                waiting = eager.start(steps)
+            else:
+                waiting = [asyncio.ensure_future(step) for step in steps]
+            if waiting:
+                await asyncio.wait(waiting)
+    except TimeoutError:
+        pass
+    finally:
+        # On time out (or the worker stopping), steps still waiting are cut off.
+        for task in waiting:
+            task.cancel()
+    timed_out = f"timed out after {ctx.timeout_seconds:g}s"
+    return [result if result is not None else give_up(timed_out) for result in found]
+
+
+async def _prepare(enricher: Enricher, ctx: EnrichContext) -> None:
+    """The source's questions for the whole batch, asked before its alerts are enriched.
+    A failure here is only logged: each alert then asks, and reports, for itself."""
+    prepare = getattr(enricher, "prepare", None)
+    if prepare is None:
+        return
+    try:
+        await prepare(ctx)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("enrichment_prepare_failed", source=enricher.name, error=f"{type(exc).__name__}: {exc}"[:300])

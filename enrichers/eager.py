@@ -7,16 +7,17 @@ finishes at once costs a function call; one that has to wait continues in a Task
 own, exactly where it stopped, so the steps still wait concurrently (Python 3.12's eager
 tasks, for 3.11).
 
-Only for steps that do not use `asyncio.timeout` or `current_task()` before their first
-wait (their first part runs in the caller's task); the Kubernetes reads time out inside
-the Tasks `Lookups.read` starts, so theirs do not.
+Only for steps that do not use `asyncio.timeout`, `current_task()` or an aiohttp request
+(which times out through the current task) before their first wait: their first part runs
+in the caller's task. The Kubernetes reads and Prometheus queries run in Tasks of their
+own, so those enrichers qualify; sources that call aiohttp directly do not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Iterable
 from typing import Any
 
 
@@ -29,15 +30,11 @@ async def gather(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
     for i, step in enumerate(steps):
         results.append(None)
         try:
-            pending = step.send(None)
-        except StopIteration as done:
-            results[i] = done.value
+            results[i], task = _start(step)
         except BaseException as exc:
             failure = failure or exc
-        else:
-            task = asyncio.ensure_future(_Continued(step, pending))
-            # Closed once done: a step cancelled before its Task first ran still unwinds.
-            task.add_done_callback(functools.partial(_close, step))
+            continue
+        if task is not None:
             waiting.append((i, task))
     together = asyncio.gather(*(task for _, task in waiting))
     if failure is not None:
@@ -46,6 +43,31 @@ async def gather(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
     for (i, _), value in zip(waiting, await together, strict=True):
         results[i] = value
     return results
+
+
+def start(steps: Iterable[Coroutine[Any, Any, None]]) -> list[asyncio.Future[None]]:
+    """Run each step until it first waits; the Tasks that continue those that had to.
+
+    For steps that keep their failures to themselves: one raised at once is raised here.
+    """
+    waiting = []
+    for step in steps:
+        _, task = _start(step)
+        if task is not None:
+            waiting.append(task)
+    return waiting
+
+
+def _start(step: Coroutine[Any, Any, Any]) -> tuple[Any, asyncio.Future[Any] | None]:
+    """(result, None) for a step that finished at once, else (None, its Task)."""
+    try:
+        pending = step.send(None)
+    except StopIteration as done:
+        return done.value, None
+    task = asyncio.ensure_future(_Continued(step, pending))
+    # Closed once done: a step cancelled before its Task first ran still unwinds.
+    task.add_done_callback(functools.partial(_close, step))
+    return None, task
 
 
 def _close(step: Coroutine[Any, Any, Any], _: asyncio.Future[Any]) -> None:

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import structlog
 from kubernetes_asyncio import client, config
 
-from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers import eager
+from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.kubernetes.api import KubeApi, LookupFailed, Lookups, NotFound, Reader, Request
 from enrichers.kubernetes.cache import Observer, WatchCache, WatchSettings, list_functions
 from enrichers.kubernetes.facts import (
@@ -122,6 +122,7 @@ class KubernetesEnricher:
     """
 
     name = "kubernetes"
+    steps_eagerly = True  # its reads run (and time out) in Tasks of their own
 
     def __init__(
         self,

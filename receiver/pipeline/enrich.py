@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from enrichers.base import EnrichContext, Enricher, run_enrichers
+from enrichers.base import EnrichContext, Enricher, enrich_batch
 from receiver.metrics import Metrics
 from receiver.pipeline.stage import Work
 
@@ -36,7 +35,7 @@ class EnrichStage:
             timeout_seconds=self._timeout,
             alerts=tuple(w.alert for w in batch),
         )
-        results = await asyncio.gather(*(run_enrichers(self._enrichers, w.alert, ctx) for w in batch))
+        results = await enrich_batch(self._enrichers, ctx.alerts, ctx)
         for found in results:
             for name, enrichment in found.items():
                 self._metrics.enrichment_seconds.labels(name).observe(enrichment.elapsed_seconds)
