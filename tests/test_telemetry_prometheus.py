@@ -11,7 +11,8 @@ import aiohttp
 import numpy as np
 import pytest
 
-from enrichers.base import Enrichment, run_enrichers
+from enrichers import eager
+from enrichers.base import AlertInput, Enrichment, enrich_batch, run_enrichers
 from enrichers.telemetry.factory import TelemetrySettings, build_telemetry
 from enrichers.telemetry.graph import GraphSources
 from enrichers.telemetry.promclient import PromClient
@@ -272,8 +273,9 @@ async def test_alerts_of_one_group_share_their_queries(
     assert two_alerts == one_alert
 
 
+@pytest.mark.parametrize("runner", ["each alert", "batch with prepare"])
 async def test_a_groups_pods_are_asked_together_and_each_gets_its_own_values(
-    prometheus: PrometheusServer, enricher: PrometheusEnricher
+    prometheus: PrometheusServer, enricher: PrometheusEnricher, runner: str
 ) -> None:
     starts = at(prometheus.story.alert_starts_at)
     alerts = [
@@ -285,7 +287,10 @@ async def test_a_groups_pods_are_asked_together_and_each_gets_its_own_values(
     batch.alerts = tuple(alerts)
 
     before = await _instant_queries_served(prometheus)
-    together = await asyncio.gather(*(enricher.enrich(alert, batch) for alert in alerts))
+    if runner == "each alert":
+        together = await asyncio.gather(*(enricher.enrich(alert, batch) for alert in alerts))
+    else:
+        together = [found["prometheus"] for found in await enrich_batch([enricher], alerts, batch)]
     asked = await _instant_queries_served(prometheus) - before
 
     assert [r.facts["golden_signals"] for r in together] == each_alone
@@ -295,6 +300,26 @@ async def test_a_groups_pods_are_asked_together_and_each_gets_its_own_values(
     # One request for every resource signal of the three pods; one for the request
     # signals of each pod's service (each pod is a different one).
     assert asked == 1 + 3
+
+
+async def test_after_prepare_every_alert_of_the_batch_is_enriched_without_waiting(
+    prometheus: PrometheusServer, enricher: PrometheusEnricher
+) -> None:
+    starts = at(prometheus.story.alert_starts_at)
+    alerts = [
+        alert_with({**CRASHLOOP_LABELS, "pod": pod}, starts) for pod in (CHECKOUT_POD, FRONTEND_POD, PAYMENTS_POD)
+    ]
+    batch = context()
+    batch.alerts = tuple(alerts)
+    await enricher.prepare(batch)
+    found: list[Enrichment] = []
+
+    async def enrich(alert: AlertInput) -> None:
+        found.append(await enricher.enrich(alert, batch))
+
+    assert eager.start(enrich(alert) for alert in alerts) == []  # no step had to wait
+    assert [result.status for result in found] == ["ok"] * 3
+    assert all("memory_bytes" in result.facts["golden_signals"] for result in found)
 
 
 async def test_one_alert_asks_for_its_golden_signals_in_one_request_per_kind(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+from enrichers import eager
 from enrichers.base import AlertInput, EnrichContext, Enrichment
 from enrichers.telemetry.golden import (
     SIGNAL_LABEL,
@@ -67,6 +68,7 @@ class RecentAnswers:
 
 class PrometheusEnricher:
     name = "prometheus"
+    steps_eagerly = True  # its queries run (and time out) in Tasks of their own
 
     def __init__(
         self,
@@ -96,10 +98,23 @@ class PrometheusEnricher:
         enricher._owns_client = False
         return enricher
 
+    async def prepare(self, ctx: EnrichContext) -> None:
+        """Every query the batch's alerts need, asked at once: their enrichment then finds
+        the answers at hand and finishes without waiting (or a Task) of its own."""
+        asked: list[asyncio.Future[tuple[Series, ...]]] = []
+        for alert in ctx.alerts:
+            wanted = self._wanted(alert, ctx)
+            if wanted.window is not None:
+                asked.append(self._range(wanted.window, ctx))
+            asked.extend(self._instant(signals.query.expression, ctx) for signals in wanted.signals)
+        if asked:
+            await asyncio.wait(asked)
+
     async def enrich(self, alert: AlertInput, ctx: EnrichContext) -> Enrichment:
         started = time.monotonic()
-        expression, (golden, golden_problems) = await asyncio.gather(
-            self._expression(alert, ctx), self._golden(alert, ctx)
+        wanted = self._wanted(alert, ctx)
+        expression, (golden, golden_problems) = await eager.gather(
+            self._expression(alert, wanted.window, ctx), self._golden(wanted.signals, ctx)
         )
         problems = list(golden_problems)
         facts: dict[str, Any] = {}
@@ -120,39 +135,72 @@ class PrometheusEnricher:
             return Enrichment.unavailable(self.name, _common_reason(problems), elapsed)
         return Enrichment.found(self.name, facts, tuple(lines), problems, elapsed)
 
-    async def _expression(self, alert: AlertInput, ctx: EnrichContext) -> ExpressionSummary | SourceUnavailable | None:
+    def _wanted(self, alert: AlertInput, ctx: EnrichContext) -> _Wanted:
+        """What the alert asks of Prometheus, worked out once per alert and batch."""
+        key = f"prometheus:wanted:{id(alert)}"
+        found: tuple[AlertInput, _Wanted] | None = ctx.cache.get(key)
+        if found is not None and found[0] is alert:  # an id is unique while its object lives
+            return found[1]
+        wanted = _Wanted(self._window_of(alert, ctx), self._signals_of(alert, ctx))
+        ctx.cache[key] = (alert, wanted)
+        return wanted
+
+    def _window_of(self, alert: AlertInput, ctx: EnrichContext) -> _RangeAsk | None:
         expr = _range_expression(alert.generator_url)
         if expr is None:
             return None
         start, end = alert_window(alert, ctx.now, self.window)
-        try:
-            step = step_for(start, end)
-            series = await _shared(
-                ctx,
-                ("range", expr, start, end, step),
-                lambda: self._recent.get(
-                    ("range", expr, start, step), end, lambda: self.client.range_query(expr, start, end, step)
-                ),
-            )
-        except SourceUnavailable as exc:
-            return exc
-        return summarize_expression(expr, series, alert.labels, alert.starts_at)
+        return _RangeAsk(expr, start, end)
 
-    async def _golden(self, alert: AlertInput, ctx: EnrichContext) -> tuple[GoldenSignals | None, tuple[str, ...]]:
+    def _signals_of(self, alert: AlertInput, ctx: EnrichContext) -> tuple[_SignalsAsk, ...]:
         workload = workload_from_labels(alert.labels)
         window = _duration(self.window)
-        asked: list[Awaitable[dict[str, float | SourceUnavailable | None]]] = []
+        asks: list[_SignalsAsk] = []
         if workload is not None and workload.pod is not None:
-            asked.append(self._pod_resources(workload, ctx, window))
+            asks.append(_SignalsAsk(self._pod_set_query(workload, ctx, window), workload.pod))
         elif workload is not None:
-            asked.append(self._signals(resource_queries(workload, window), ctx))
+            asks.append(_SignalsAsk(_one_query(resource_queries(workload, window))))
         service = alert_service(alert.labels)
         if service is not None:
-            asked.append(self._signals(request_queries(service), ctx))
-        if not asked:
+            asks.append(_SignalsAsk(_one_query(request_queries(service))))
+        return tuple(asks)
+
+    def _pod_set_query(self, workload: Workload, ctx: EnrichContext, window: str) -> _Query:
+        """The query for the resource signals of every pod the batch names alike: asked
+        once for them all, and built once, not once per alert."""
+        sets = ctx.cache.get("prometheus:pod_sets")
+        if sets is None:
+            batch = [w for w in (workload_from_labels(a.labels) for a in ctx.alerts) if w is not None]
+            sets = ctx.cache["prometheus:pod_sets"] = {
+                (s.namespace, s.container, pod): s for s in pod_sets(batch) for pod in s.pods
+            }
+        mine = sets.get((workload.namespace, workload.container, workload.pod))
+        if mine is None:  # an alert outside ctx.alerts (enriched alone)
+            mine = PodSet(workload.namespace, workload.container, (workload.pod or "",))
+        built: dict[PodSet, _Query] = ctx.cache.setdefault("prometheus:pod_set_queries", {})
+        query = built.get(mine)
+        if query is None:
+            query = built[mine] = _one_query(pod_set_queries(mine, window))
+        return query
+
+    async def _expression(
+        self, alert: AlertInput, window: _RangeAsk | None, ctx: EnrichContext
+    ) -> ExpressionSummary | SourceUnavailable | None:
+        if window is None:
+            return None
+        try:
+            series = await asyncio.shield(self._range(window, ctx))
+        except SourceUnavailable as exc:
+            return exc
+        return summarize_expression(window.expr, series, alert.labels, alert.starts_at)
+
+    async def _golden(
+        self, asks: Sequence[_SignalsAsk], ctx: EnrichContext
+    ) -> tuple[GoldenSignals | None, tuple[str, ...]]:
+        if not asks:
             return None, ()
         answers: dict[str, float | SourceUnavailable | None] = {}
-        for found in await asyncio.gather(*asked):
+        for found in await eager.gather(*(self._signals(ask, ctx) for ask in asks)):
             answers.update(found)
         values = {name: value for name, value in answers.items() if not isinstance(value, SourceUnavailable)}
         problems = [
@@ -160,39 +208,36 @@ class PrometheusEnricher:
         ]
         if not values:
             return None, (problems[0],)
-        return GoldenSignals(values, window), tuple(problems)
+        return GoldenSignals(values, _duration(self.window)), tuple(problems)
 
-    async def _signals(
-        self, queries: Mapping[str, str], ctx: EnrichContext, pod: str | None = None
-    ) -> dict[str, float | SourceUnavailable | None]:
-        """One instant value per query (None where the metric does not exist); with `pod`,
-        that pod's series of a `sum by (pod)` query. Every query in one request: a storm's
+    async def _signals(self, ask: _SignalsAsk, ctx: EnrichContext) -> dict[str, float | SourceUnavailable | None]:
+        """One instant value per signal (None where the metric does not exist); with a pod,
+        that pod's series of a `sum by (pod)` query. Every signal in one request: a storm's
         groups each ask once, not once per signal."""
+        query = ask.query
         try:
-            answer = await self._instant(one_query(queries), ctx)
+            answer = await asyncio.shield(self._instant(query.expression, ctx))
         except SourceUnavailable as exc:
-            return dict.fromkeys(queries, exc)
-        by_signal: dict[str, list[Series]] = {}
-        for series in answer:
-            by_signal.setdefault(series.labels.get(SIGNAL_LABEL, ""), []).append(series)
-        return {name: _value_of(by_signal.get(name, ()), pod) for name in queries}
+            return dict.fromkeys(query.signals, exc)
+        key = f"prometheus:values:{query.expression}"
+        values: _Values | None = ctx.cache.get(key)
+        if values is None:
+            values = ctx.cache[key] = _values_by_signal(answer)
+        return {name: values.get((name, ask.pod)) for name in query.signals}
 
-    async def _pod_resources(
-        self, workload: Workload, ctx: EnrichContext, window: str
-    ) -> dict[str, float | SourceUnavailable | None]:
-        """The pod's resource signals, asked once for every pod the batch names alike."""
-        sets = ctx.cache.get("prometheus:pod_sets")
-        if sets is None:
-            batch = [w for w in (workload_from_labels(a.labels) for a in ctx.alerts) if w is not None]
-            sets = ctx.cache["prometheus:pod_sets"] = pod_sets(batch)
-        scope = (workload.namespace, workload.container)
-        mine = next((s for s in sets if (s.namespace, s.container) == scope and workload.pod in s.pods), None)
-        if mine is None:  # an alert outside ctx.alerts (enriched alone)
-            mine = PodSet(workload.namespace, workload.container, (workload.pod or "",))
-        return await self._signals(pod_set_queries(mine, window), ctx, workload.pod)
+    def _range(self, window: _RangeAsk, ctx: EnrichContext) -> asyncio.Future[tuple[Series, ...]]:
+        expr, start, end = window
+        step = step_for(start, end)
+        return _shared(
+            ctx,
+            ("range", expr, start, end, step),
+            lambda: self._recent.get(
+                ("range", expr, start, step), end, lambda: self.client.range_query(expr, start, end, step)
+            ),
+        )
 
-    async def _instant(self, expr: str, ctx: EnrichContext) -> tuple[Series, ...]:
-        return await _shared(
+    def _instant(self, expr: str, ctx: EnrichContext) -> asyncio.Future[tuple[Series, ...]]:
+        return _shared(
             ctx,
             ("instant", expr, ctx.now),
             lambda: self._recent.get(("instant", expr), ctx.now, lambda: self.client.instant_query(expr, ctx.now)),
@@ -203,40 +248,71 @@ class PrometheusEnricher:
             await self.client.close()
 
 
-async def _shared(
+class _RangeAsk(NamedTuple):
+    """The alert rule's expression, over the window around the alert."""
+
+    expr: str
+    start: datetime
+    end: datetime
+
+
+class _Query(NamedTuple):
+    """Several golden signals asked in one PromQL expression."""
+
+    expression: str
+    signals: tuple[str, ...]
+
+
+class _SignalsAsk(NamedTuple):
+    query: _Query
+    pod: str | None = None  # that pod's series of a `sum by (pod)` query; else the one series
+
+
+class _Wanted(NamedTuple):
+    window: _RangeAsk | None
+    signals: tuple[_SignalsAsk, ...]
+
+
+# A signal's value by (signal, pod); pod None: the signal's first series.
+_Values = dict[tuple[str, str | None], float | None]
+
+
+def _one_query(queries: Mapping[str, str]) -> _Query:
+    return _Query(one_query(queries), tuple(queries))
+
+
+def _values_by_signal(answer: Sequence[Series]) -> _Values:
+    values: _Values = {}
+    for series in answer:
+        signal = series.labels.get(SIGNAL_LABEL, "")
+        values.setdefault((signal, None), series.last)
+        pod = series.labels.get("pod")
+        if pod is not None:
+            values.setdefault((signal, pod), series.last)
+    return values
+
+
+def _shared(
     ctx: EnrichContext,
     key: tuple[object, ...],
-    query: Callable[[], Awaitable[tuple[Series, ...]]],
-) -> tuple[Series, ...]:
+    query: Callable[[], asyncio.Future[tuple[Series, ...]]],
+) -> asyncio.Future[tuple[Series, ...]]:
     """Alerts of one group often share a rule and a workload: ask Prometheus once.
 
-    The task is shielded so one alert's enrichment being cut off by its budget does not
-    cancel the query another alert is waiting for.
+    Callers await it through `asyncio.shield`, so one alert's enrichment being cut off by
+    its budget does not cancel the query another alert is waiting for.
     """
     cache_key = f"prometheus:{key!r}"
-    task = ctx.cache.get(cache_key)
+    task: asyncio.Future[tuple[Series, ...]] | None = ctx.cache.get(cache_key)
     if task is None:
-        task = asyncio.ensure_future(query())
-        # Retrieve the outcome even if every waiter is gone, so it is never reported
-        # as "exception was never retrieved".
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
-        ctx.cache[cache_key] = task
-    result: tuple[Series, ...] = await asyncio.shield(task)
-    return result
+        task = ctx.cache[cache_key] = query()
+    return task
 
 
 def _common_reason(problems: list[str]) -> str:
     """ "cannot connect" once rather than per query, when every query failed alike."""
     reasons = {problem.split(": ", 1)[-1] for problem in problems}
     return reasons.pop() if len(reasons) == 1 else problems[0]
-
-
-def _value_of(result: Sequence[Series], pod: str | None) -> float | None:
-    """One golden value from a signal's series: the pod's series of a `sum by (pod)` query,
-    or the one series of a `sum()` or histogram_quantile (None when there is none)."""
-    if pod is None:
-        return result[0].last if result else None
-    return next((series.last for series in result if series.labels.get("pod") == pod), None)
 
 
 def _duration(window: timedelta) -> str:
