@@ -14,6 +14,7 @@ words. Words are one line each and short; mentions in them are neutralised by re
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
@@ -408,12 +409,13 @@ def say(situation: Situation, hints: Iterable[Hint] = HINTS) -> tuple[str, ...]:
     lines: list[str] = []
     commands: set[str] = set()
     values = _values(situation)
+    worded = {k: _words(v) for k, v in values.items()}
     for hint in hints:
         if len(lines) >= MAX_LINES:
             break
         if not hint.when(situation):
             continue
-        found = _line(hint, values)
+        found = _line(hint, values, worded)
         if found is None:
             continue
         text, command = found
@@ -425,20 +427,26 @@ def say(situation: Situation, hints: Iterable[Hint] = HINTS) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _line(hint: Hint, values: Mapping[str, str]) -> tuple[str, str | None] | None:
+def _line(hint: Hint, values: Mapping[str, str], worded: Mapping[str, str]) -> tuple[str, str | None] | None:
     """The row's words, and its command when every value in it is a valid name; None when
-    the words speak of something not known here."""
-    words = string.Template(hint.say)
-    if any(name not in values for name in words.get_identifiers()):
+    the words speak of something not known here. `worded`: the values as words."""
+    words, needed = _template(hint.say)
+    if not needed <= worded.keys():
         return None
-    text = words.substitute({k: _words(v) for k, v in values.items()})
+    text = words.substitute(worded)
     if hint.run is None:
         return text, None
-    command = string.Template(hint.run)
-    names = command.get_identifiers()
+    command, names = _template(hint.run)
     if not all(name in values and name in _VALID and _VALID[name](values[name]) for name in names):
         return text, None  # an unvalidated name never reaches a command line
     return text, command.substitute(values)
+
+
+@functools.lru_cache(maxsize=256)
+def _template(text: str) -> tuple[string.Template, frozenset[str]]:
+    """A row's template and the names it uses, parsed once (the table is fixed)."""
+    template = string.Template(text)
+    return template, frozenset(template.get_identifiers())
 
 
 def _words(value: str) -> str:
