@@ -244,32 +244,18 @@ class Lookups:
         return min(self._api.call_timeout_seconds, remaining)
 
     async def read(self, request: Request) -> Any:
+        if self._answer_now is not None:
+            # A storm's reads are mostly these: the watch cache's answer, no Task, no wait.
+            answer = self._answer_now(request)  # raises NotFound, an answer too
+            if answer is not MISS:
+                return answer
         key = request.key
         task = self._cache.get(key)
         if not isinstance(task, asyncio.Future):
-            task = self._answered(request)
-            if task is None:
-                task = asyncio.ensure_future(self._api.fetch(request, self._time_left()))
-                task.add_done_callback(_consume_exception)
+            task = asyncio.ensure_future(self._api.fetch(request, self._time_left()))
+            task.add_done_callback(_consume_exception)
             self._cache[key] = task
         return await asyncio.shield(task)
-
-    def _answered(self, request: Request) -> asyncio.Future[Any] | None:
-        """A done future with the cache's answer (no task, no loop turn: a storm's reads
-        are mostly these), or None when the cache cannot answer."""
-        if self._answer_now is None:
-            return None
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        try:
-            answer = self._answer_now(request)
-        except NotFound as exc:
-            future.set_exception(exc)
-            future.add_done_callback(_consume_exception)
-            return future
-        if answer is MISS:
-            return None
-        future.set_result(answer)
-        return future
 
     async def read_optional(self, request: Request) -> Any | None:
         """Like `read`, but a missing object is None."""
