@@ -4,6 +4,7 @@ field selectors of events and pods on a node)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,9 +38,11 @@ _SET_BASED = re.compile(r"(\S+)\s+(in|notin)\s+\((.*)\)")
 
 def split(selector: str) -> list[str]:
     """Split on the commas that are not inside `in (a,b)`."""
-    return [p.strip() for p in re.split(r",(?![^(]*\))", selector) if p.strip()]
+    parts = re.split(r",(?![^(]*\))", selector) if "(" in selector else selector.split(",")
+    return [p.strip() for p in parts if p.strip()]
 
 
+@functools.lru_cache(maxsize=4096)  # the selectors of a storm's reads repeat
 def parse(selector: str) -> tuple[Requirement, ...]:
     requirements: list[Requirement] = []
     for part in split(selector):
