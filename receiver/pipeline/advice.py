@@ -203,6 +203,8 @@ _DESCRIBED = {
 }
 _TAINTS = "kubectl get nodes -o custom-columns=NAME:.metadata.name,TAINTS:.spec.taints"
 
+_SITUATION_FIELDS = tuple(f.name for f in fields(Situation))
+
 HINTS: tuple[Hint, ...] = (
     # Memory: the limit, the peak, and what to raise.
     Hint(
@@ -449,14 +451,20 @@ def _template(text: str) -> tuple[string.Template, frozenset[str]]:
     return template, frozenset(template.get_identifiers())
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _words(value: str) -> str:
-    one_line = re.sub(r"\s+", " ", value)  # one line, whatever the value held
+    # One line, whatever the value held (printable: no whitespace but ASCII spaces).
+    one_line = value if value.isprintable() and "  " not in value else _SPACES.sub(" ", value)
     return one_line if len(one_line) <= WORD_CHARS else one_line[: WORD_CHARS - 1] + "…"
 
 
 def _values(s: Situation) -> dict[str, str]:
     values = {
-        f.name: str(v) for f in fields(s) if isinstance(v := getattr(s, f.name), str | int) and not isinstance(v, bool)
+        name: str(v)
+        for name in _SITUATION_FIELDS
+        if isinstance(v := getattr(s, name), str | int) and not isinstance(v, bool)
     }
     values.update(s.extra)
     return values
@@ -633,26 +641,31 @@ def _bigger(at_least: str, unit_of: str | None = None) -> str | None:
     return f"{math.ceil(size / scale)}{unit[2] or ''}"
 
 
+def _get(obj: object, key: str) -> object:
+    # JSON gives dicts: checked first, as the ABC check costs several times more.
+    return obj.get(key) if isinstance(obj, (dict, Mapping)) else None
+
+
 def _map(obj: object, key: str) -> Mapping[str, Any]:
-    value = obj.get(key) if isinstance(obj, Mapping) else None
-    return value if isinstance(value, Mapping) else {}
+    value = _get(obj, key)
+    return value if isinstance(value, (dict, Mapping)) else {}
 
 
 def _list(obj: object, key: str) -> list[Any]:
-    value = obj.get(key) if isinstance(obj, Mapping) else None
+    value = _get(obj, key)
     return value if isinstance(value, list) else []
 
 
 def _str(obj: object, key: str) -> str | None:
-    value = obj.get(key) if isinstance(obj, Mapping) else None
+    value = _get(obj, key)
     return value if isinstance(value, str) and value else None
 
 
 def _int(obj: object, key: str) -> int | None:
-    value = obj.get(key) if isinstance(obj, Mapping) else None
+    value = _get(obj, key)
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _bool(obj: object, key: str) -> bool | None:
-    value = obj.get(key) if isinstance(obj, Mapping) else None
+    value = _get(obj, key)
     return value if isinstance(value, bool) else None
