@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
 import urllib.parse
 import zlib
 from collections.abc import AsyncIterator
@@ -236,6 +237,41 @@ def test_a_decoder_never_gives_more_than_one_byte_past_its_limit() -> None:
     bomb = gzip.compress(b"{" * 10_000_000)
     given = [len(decoder.feed(bomb[i : i + 512])) for i in range(0, len(bomb), 512)]
     assert sum(given) == 1001
+
+
+def post_to(path: str, body: bytes, *headers: bytes) -> bytes:
+    return post(body, *headers).replace(b"POST /api/v1/alerts ", f"POST {path} ".encode(), 1)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/incidents/1/ack", "/api/v1/incidents/1/feedback", "/api/v1/silences"])
+async def test_a_truncated_gzip_body_to_the_json_api_is_a_400_naming_the_problem(
+    with_incident_1: Server, path: str
+) -> None:
+    body = gzip.compress(b'{"incident_id": 1, "by": "ana", "verdict": "useful", "duration_seconds": 60}')[:-8]
+    answer = await with_incident_1.exchange(post_to(path, body, b"Content-Encoding: gzip"))
+    assert (status_of(answer), error_of(answer)) == (400, "$: the gzip body is truncated")
+
+
+async def test_an_ack_in_gzip_is_recorded(with_incident_1: Server) -> None:
+    body = gzip.compress(b'{"by": "ana", "note": "on it"}')
+    answer = await with_incident_1.exchange(post_to("/api/v1/incidents/1/ack", body, b"Content-Encoding: gzip"))
+    assert (status_of(answer), b'"note": "on it"' in answer) == (200, True)
+
+
+def form_post(body: bytes, *headers: bytes) -> bytes:
+    return post_to("/incidents/1/ack", body, *headers).replace(
+        b"Content-Type: application/json", b"Content-Type: application/x-www-form-urlencoded", 1
+    )
+
+
+async def test_a_form_in_gzip_is_read_and_a_truncated_one_is_a_400(with_incident_1: Server) -> None:
+    page = (await with_incident_1.exchange(get("/incidents/1"))).decode()
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', page)[0]
+    form = gzip.compress(urllib.parse.urlencode({"csrf_token": token, "by": "ana", "note": "on it"}).encode())
+    cut = await with_incident_1.exchange(form_post(form[:-8], b"Content-Encoding: gzip"))
+    whole = await with_incident_1.exchange(form_post(form, b"Content-Encoding: gzip"))
+    assert (status_of(cut), b"the gzip body is truncated" in cut) == (400, True)
+    assert (status_of(whole), b"Location: /incidents/1#timeline" in whole) == (303, True)
 
 
 # -- credentials that are not UTF-8 ------------------------------------------------------------
