@@ -84,6 +84,8 @@ HOSTILE: list[tuple[str, bytes, int]] = [
     ("poison endsAt", post(body({**alert("Poison"), "endsAt": "9999-12-31T23:00:00-01:00"})), 400),
     ("invalid UTF-8", post(body(alert("Bytes")).replace(b'"Bytes', b'"\xff\xfeBytes')), 400),
     ("broken gzip", post(gzip.compress(body(alert("Gz")))[:-20], b"Content-Encoding: gzip"), 400),
+    ("gzip cut after its JSON", post(gzip.compress(body(alert("GzCut")))[:-8], b"Content-Encoding: gzip"), 400),
+    ("gzip with a bad CRC", post(gzip.compress(body(alert("GzCrc")))[:-8] + b"\0" * 8, b"Content-Encoding: gzip"), 400),
     ("br", post(body(alert("Br")), b"Content-Encoding: br"), 400),
     ("not JSON", post(b'{"alerts": ['), 400),
     ("non-UTF-8 bearer", post(body(alert("Auth")), auth=b"Bearer \xff" + TOKEN.encode()), 401),

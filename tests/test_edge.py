@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -143,6 +145,133 @@ async def test_an_unknown_content_encoding_is_named_in_the_400(server: Server) -
 async def test_a_gzip_body_is_accepted(server: Server) -> None:
     answer = await server.exchange(post(gzip.compress(SAMPLE), b"Content-Encoding: gzip"))
     assert status_of(answer) == 200
+
+
+# -- compressed bodies: decoded strictly, as they arrive -----------------------------------------
+
+GZIPPED = gzip.compress(SAMPLE)
+ZLIBBED = zlib.compress(SAMPLE)
+
+
+def raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def flipped(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def chunked(body: bytes, piece: int, *headers: bytes, path: bytes = b"/api/v1/alerts") -> bytes:
+    """A POST whose body arrives in chunks of `piece` bytes (so it is decoded in pieces)."""
+    lines = [
+        b"POST " + path + b" HTTP/1.1",
+        b"Host: kubebot",
+        b"Authorization: Bearer " + TOKEN.encode(),
+        b"Content-Type: application/json",
+        b"Transfer-Encoding: chunked",
+        b"Connection: close",
+        *headers,
+    ]
+    pieces = [body[i : i + piece] for i in range(0, len(body), piece)]
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    return b"\r\n".join(lines) + b"\r\n\r\n" + framed
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "error"),
+    [
+        (b"gzip", GZIPPED[:-8], "the gzip body is truncated"),  # the JSON whole, the trailer gone
+        (b"gzip", GZIPPED[:-3], "the gzip body is truncated"),  # CRC whole, length cut
+        (b"gzip", flipped(GZIPPED, len(GZIPPED) - 8), "the gzip body is corrupt (CRC mismatch)"),
+        (b"gzip", flipped(GZIPPED, len(GZIPPED) - 1), "the gzip body is corrupt (length mismatch)"),
+        (b"gzip", GZIPPED + b"garbage", "the gzip body has bytes after its end"),
+        (b"gzip", GZIPPED + GZIPPED, "the gzip body has bytes after its end"),
+        (b"GZip", GZIPPED[:-8], "the gzip body is truncated"),
+        (b"deflate", ZLIBBED[:-4], "the deflate body is truncated"),  # the JSON whole, the checksum gone
+        (b"deflate", flipped(ZLIBBED, len(ZLIBBED) - 1), "the deflate body is corrupt (checksum mismatch)"),
+        (b"deflate", raw_deflate(SAMPLE)[:-2], "the deflate body is truncated"),
+        (b"deflate", ZLIBBED + b"\n", "the deflate body has bytes after its end"),
+    ],
+)
+async def test_a_compressed_body_that_is_not_whole_is_a_400_naming_the_problem(
+    server: Server, encoding: bytes, body: bytes, error: str
+) -> None:
+    answer = await server.exchange(post(body, b"Content-Encoding: " + encoding))
+    assert (status_of(answer), error_of(answer), server.held()) == (400, error, 0)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+async def test_a_truncated_gzip_body_is_refused_however_it_is_chunked(server: Server, piece: int) -> None:
+    answer = await server.exchange(chunked(GZIPPED[:-8], piece, b"Content-Encoding: gzip"))
+    assert (status_of(answer), error_of(answer)) == (400, "the gzip body is truncated")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body"),
+    [(b"gzip", GZIPPED), (b"deflate", ZLIBBED), (b"deflate", raw_deflate(SAMPLE)), (b"identity", SAMPLE)],
+)
+@pytest.mark.parametrize("piece", [1, 7, 1 << 20])
+async def test_a_whole_compressed_body_is_stored_however_it_is_chunked(
+    server: Server, encoding: bytes, body: bytes, piece: int
+) -> None:
+    answer = await server.exchange(chunked(body, piece, b"Content-Encoding: " + encoding))
+    assert (status_of(answer), answer.endswith(b'{"status": "stored", "alerts": 1}')) == (200, True)
+
+
+async def test_an_empty_gzip_body_is_read_as_an_empty_body(server: Server) -> None:
+    compressed = await server.exchange(post(b"", b"Content-Encoding: gzip"))
+    plain = await server.exchange(post(b""))
+    assert (status_of(compressed), error_of(compressed)) == (status_of(plain), error_of(plain))
+
+
+async def test_a_gzip_bomb_is_a_413_and_its_budget_is_returned(tmp_path: Path) -> None:
+    bomb = gzip.compress(b"[" * (64 * 1024 * 1024))  # 64 MiB inflated, about 64 KiB sent
+    async with running(tmp_path, max_body_bytes=1024 * 1024, max_inflight_body_bytes=1024 * 1024) as server:
+        answer = await server.exchange(post(bomb, b"Content-Encoding: gzip"))
+        assert (status_of(answer), server.held()) == (413, 0)
+
+
+def test_a_decoder_never_gives_more_than_one_byte_past_its_limit() -> None:
+    decoder = edge.BodyDecoder("gzip", limit=1000)
+    bomb = gzip.compress(b"{" * 10_000_000)
+    given = [len(decoder.feed(bomb[i : i + 512])) for i in range(0, len(bomb), 512)]
+    assert sum(given) == 1001
+
+
+def post_to(path: str, body: bytes, *headers: bytes) -> bytes:
+    return post(body, *headers).replace(b"POST /api/v1/alerts ", f"POST {path} ".encode(), 1)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/incidents/1/ack", "/api/v1/incidents/1/feedback", "/api/v1/silences"])
+async def test_a_truncated_gzip_body_to_the_json_api_is_a_400_naming_the_problem(
+    with_incident_1: Server, path: str
+) -> None:
+    body = gzip.compress(b'{"incident_id": 1, "by": "ana", "verdict": "useful", "duration_seconds": 60}')[:-8]
+    answer = await with_incident_1.exchange(post_to(path, body, b"Content-Encoding: gzip"))
+    assert (status_of(answer), error_of(answer)) == (400, "$: the gzip body is truncated")
+
+
+async def test_an_ack_in_gzip_is_recorded(with_incident_1: Server) -> None:
+    body = gzip.compress(b'{"by": "ana", "note": "on it"}')
+    answer = await with_incident_1.exchange(post_to("/api/v1/incidents/1/ack", body, b"Content-Encoding: gzip"))
+    assert (status_of(answer), b'"note": "on it"' in answer) == (200, True)
+
+
+def form_post(body: bytes, *headers: bytes) -> bytes:
+    return post_to("/incidents/1/ack", body, *headers).replace(
+        b"Content-Type: application/json", b"Content-Type: application/x-www-form-urlencoded", 1
+    )
+
+
+async def test_a_form_in_gzip_is_read_and_a_truncated_one_is_a_400(with_incident_1: Server) -> None:
+    page = (await with_incident_1.exchange(get("/incidents/1"))).decode()
+    token = re.findall(r'name="csrf_token" value="([^"]+)"', page)[0]
+    form = gzip.compress(urllib.parse.urlencode({"csrf_token": token, "by": "ana", "note": "on it"}).encode())
+    cut = await with_incident_1.exchange(form_post(form[:-8], b"Content-Encoding: gzip"))
+    whole = await with_incident_1.exchange(form_post(form, b"Content-Encoding: gzip"))
+    assert (status_of(cut), b"the gzip body is truncated" in cut) == (400, True)
+    assert (status_of(whole), b"Location: /incidents/1#timeline" in whole) == (303, True)
 
 
 # -- credentials that are not UTF-8 ------------------------------------------------------------

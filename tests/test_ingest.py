@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gzip
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -136,6 +137,13 @@ async def test_body_over_the_limit_answers_413(client: TestClient[Any, Any]) -> 
     body = {**SAMPLE, "padding": "x" * (70 * 1024)}
     response = await client.post("/api/v1/alerts", data=json.dumps(body), headers=_bearer())
     assert response.status == 413
+
+
+async def test_a_gzip_body_is_stored_when_aiohttp_has_decoded_it_itself(client: TestClient[Any, Any]) -> None:
+    # A test server keeps aiohttp's own decoding (`kubebot serve` turns it off): decoded once.
+    body = gzip.compress(json.dumps(SAMPLE).encode())
+    response = await client.post("/api/v1/alerts", data=body, headers={**_bearer(), "Content-Encoding": "gzip"})
+    assert (response.status, await response.json()) == (200, {"status": "stored", "alerts": 1})
 
 
 async def test_full_queue_answers_503_so_alertmanager_retries(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from receiver.service.silences import (
 )
 from receiver.store.base import IncidentAction, IncidentDetail, NewAction
 from receiver.web.api import MAX_ID, canonical_int
+from receiver.web.edge import BodyRefused, read_decoded
 
 MIN_SILENCE_SECONDS = 1
 MAX_SILENCE_SECONDS = 30 * 86400
@@ -53,8 +54,13 @@ def _error(status: int, message: str, field: str | None = None) -> web.Response:
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
+    limit = request.app[RUNTIME].config.server.max_body_bytes
     try:
-        body = json.loads(await request.read())
+        body = json.loads(await read_decoded(request, limit))
+    except BodyRefused as exc:
+        if exc.status == 413:  # as aiohttp answers a body past client_max_size
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1) from None
+        raise BadInput("$", exc.message) from None
     except (ValueError, UnicodeDecodeError):
         raise BadInput("$", "body must be a JSON object") from None
     if not isinstance(body, dict):

@@ -3,6 +3,10 @@
 - a webhook body is read within `server.body_read_timeout_seconds` (408 past it),
   into one bytes object, counted against `server.max_inflight_body_bytes` as it
   arrives (503 with Retry-After past it, so Alertmanager tries again later);
+- a gzip or deflate body is decoded here, as it arrives, never past
+  `server.max_body_bytes`, and only a complete one is accepted: aiohttp's own decoder
+  never checks that a gzip body reached its end (its CRC and length), so a body cut
+  short after its JSON would pass; `start` turns that decoder off;
 - a connection idle for `server.idle_timeout_seconds` is closed (aiohttp's keep-alive
   timer, which also runs before a first request and while its headers trickle in);
 - at most `server.max_connections` connections are open: one more is closed as soon as
@@ -18,6 +22,7 @@ import ctypes
 import ctypes.util
 import signal
 import sys
+import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,8 +45,13 @@ log = structlog.get_logger("kubebot.edge")
 
 # Alertmanager ignores it (it backs off by itself), other senders may not.
 RETRY_AFTER_SECONDS = 5
-# Content-Encoding values aiohttp decodes; anything else would reach the JSON decoder as is.
+# Content-Encoding values a body may have; anything else would reach the JSON decoder as is.
 DECODED_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+COMPRESSED = frozenset({"gzip", "deflate"})
+# aiohttp knows these, KubeBot has no decoder for them: the answer they had when aiohttp's
+# parser refused them (it decoded bodies itself then), see PARSE_REFUSALS.
+NO_DECODER = frozenset({"br", "zstd"})
+UNDECODED = "unsupported Content-Encoding: use gzip, deflate or none"
 # After a burst of bodies at least this large, free heap pages go back to the system.
 TRIM_AFTER_BYTES = 8 * 1024 * 1024
 
@@ -89,10 +99,8 @@ class BodyBudget:
 
 @asynccontextmanager
 async def read_body(request: web.Request, budget: BodyBudget, config: ServerConfig) -> AsyncIterator[bytes]:
-    """The whole body, held against `budget` until the block ends, whatever the outcome."""
-    encoding = request.headers.get("Content-Encoding", "").strip().lower()
-    if encoding not in DECODED_ENCODINGS:
-        raise BodyRefused(400, f"unsupported Content-Encoding {encoding[:40]!r}: use gzip, deflate or none")
+    """The whole body, decoded, held against `budget` until the block ends, whatever the outcome."""
+    encoding = accepted_encoding(request)
     limit = config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise BodyRefused(413, f"body larger than server.max_body_bytes ({limit} bytes)")
@@ -103,12 +111,103 @@ async def read_body(request: web.Request, budget: BodyBudget, config: ServerConf
         held.grow(request.content_length or 0)
         try:
             async with asyncio.timeout(config.body_read_timeout_seconds):
-                body = await _read_all(request, held, limit)
+                body = await _read_all(request, held, limit, _decoder(request, encoding, limit))
         except TimeoutError:
             raise BodyRefused(408, f"body not received within {config.body_read_timeout_seconds:g} s") from None
         yield body
     finally:
         held.release()
+
+
+async def read_decoded(request: web.Request, limit: int) -> bytes:
+    """The whole body, decoded: for the small JSON and form bodies of the API and the
+    dashboard (aiohttp's `client_max_size` bounds what is read before decoding)."""
+    encoding = accepted_encoding(request)
+    raw = await request.read()
+    decoder = _decoder(request, encoding, limit)
+    if decoder is None:
+        return raw
+    body = decoder.feed(raw)
+    if len(body) > limit:
+        raise BodyRefused(413, f"body larger than server.max_body_bytes ({limit} bytes)")
+    decoder.finish()
+    return body
+
+
+def accepted_encoding(request: web.Request) -> str:
+    """The body's Content-Encoding, lower case, if KubeBot decodes it; else BodyRefused (400)."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in DECODED_ENCODINGS:
+        return encoding
+    if encoding in NO_DECODER:
+        raise BodyRefused(400, UNDECODED)
+    raise BodyRefused(400, f"unsupported Content-Encoding {encoding[:40]!r}: use gzip, deflate or none")
+
+
+def _decoder(request: web.Request, encoding: str, limit: int) -> BodyDecoder | None:
+    if encoding not in COMPRESSED or not request.body_exists:
+        return None
+    # Served with aiohttp's defaults (not by `start`, say a test server), the parser has
+    # decoded the body already: it counts the bytes it decoded from here.
+    if request.content.total_compressed_bytes is not None:
+        return None
+    return BodyDecoder(encoding, limit)
+
+
+class BodyDecoder:
+    """Decodes a gzip or deflate body chunk by chunk, and refuses one that is corrupt,
+    cut short, or followed by more bytes (400, naming the problem).
+
+    Never more than `limit` + 1 decoded bytes come out in all (a zip bomb stops there):
+    more than `limit` is for the caller to refuse (413).
+    """
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding
+        self._room = limit + 1
+        self._zlib: zlib._Decompress | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if not chunk or self._room <= 0:  # past the limit the caller refuses; 0 would mean no limit to zlib
+            return b""
+        decompressor = self._zlib or self._start(chunk)
+        if decompressor.eof:
+            raise self._refused("has bytes after its end")
+        try:
+            out = decompressor.decompress(chunk, self._room)
+        except zlib.error as exc:
+            raise self._refused(f"is corrupt ({self._problem(exc)})") from None
+        self._room -= len(out)
+        if decompressor.eof and decompressor.unused_data:
+            raise self._refused("has bytes after its end")
+        return out
+
+    def finish(self) -> None:
+        """After the last chunk: the body must have reached its end (an empty body is empty
+        whatever its encoding, as aiohttp has it)."""
+        if self._zlib is not None and not self._zlib.eof:
+            raise self._refused("is truncated")
+
+    def _start(self, first: bytes) -> zlib._Decompress:
+        # "deflate" is meant as zlib (RFC 1950), but some senders send raw deflate: told
+        # apart by the first byte's compression method, as aiohttp does.
+        if self.encoding == "gzip":
+            wbits = 16 + zlib.MAX_WBITS
+        else:
+            wbits = zlib.MAX_WBITS if first[0] & 0x0F == 8 else -zlib.MAX_WBITS
+        self._zlib = zlib.decompressobj(wbits)
+        return self._zlib
+
+    def _problem(self, exc: zlib.error) -> str:
+        reason = str(exc).rpartition(": ")[2]
+        if reason == "incorrect data check":
+            return "CRC mismatch" if self.encoding == "gzip" else "checksum mismatch"
+        if reason == "incorrect length check":
+            return "length mismatch"
+        return reason[:80]
+
+    def _refused(self, problem: str) -> BodyRefused:
+        return BodyRefused(400, f"the {self.encoding} body {problem}")
 
 
 @dataclass
@@ -128,11 +227,13 @@ class _Held:
         self.size = 0
 
 
-async def _read_all(request: web.Request, held: _Held, limit: int) -> bytes:
+async def _read_all(request: web.Request, held: _Held, limit: int, decoder: BodyDecoder | None) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
         while chunk := await request.content.readany():
+            if decoder is not None:
+                chunk = decoder.feed(chunk)
             size += len(chunk)
             if size > limit:
                 raise BodyRefused(413, f"body larger than server.max_body_bytes ({limit} bytes)")
@@ -149,6 +250,8 @@ async def _read_all(request: web.Request, held: _Held, limit: int) -> bytes:
         if isinstance(exc.__cause__, ContentEncodingError):
             raise BodyRefused(400, f"body does not match its Content-Encoding ({encoding_of(request)})") from None
         raise BodyRefused(400, f"malformed body framing: {str(exc).strip()[:200]}") from None
+    if decoder is not None:
+        decoder.finish()
     # One copy, into the bytes object that is kept; the chunks go as soon as this returns.
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -188,8 +291,9 @@ _MALLOC_TRIM = _malloc_trim()
 
 # The answer to a request the parser refused, by the parser's exception (first match).
 PARSE_REFUSALS: tuple[tuple[type[HttpProcessingError], str], ...] = (
-    # Only br and zstd get this far (aiohttp knows them, but their decoders are not installed).
-    (ContentEncodingError, "unsupported Content-Encoding: use gzip, deflate or none"),
+    # Only under aiohttp's own decoding (not `start`'s): br and zstd (aiohttp knows them,
+    # but their decoders are not installed).
+    (ContentEncodingError, UNDECODED),
     (PayloadEncodingError, "malformed request: bad body framing headers"),
     (LineTooLong, "malformed request: request line or header too long"),
     (InvalidURLError, "malformed request: bad request target"),
@@ -277,6 +381,7 @@ async def start(app: web.Application, config: ServerConfig) -> web.AppRunner:
         access_log=None,
         keepalive_timeout=config.idle_timeout_seconds,
         shutdown_timeout=config.shutdown_grace_seconds,
+        auto_decompress=False,  # bodies are decoded by read_body and read_decoded, strictly
     )
     await runner.setup()
     try:

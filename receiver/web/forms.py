@@ -10,6 +10,7 @@ CSRF token, checked before anything else: missing, forged or for another inciden
 from __future__ import annotations
 
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from receiver.web.actions import (
 )
 from receiver.web.api import canonical_int
 from receiver.web.dashboard import _html, basic_user, render, render_incident
+from receiver.web.edge import COMPRESSED, BodyRefused, accepted_encoding, read_decoded
 
 Act = Callable[[Runtime, int, str, Mapping[str, Any]], Awaitable[None]]
 
@@ -56,7 +58,10 @@ def _handler(act: Act) -> Callable[[web.Request], Awaitable[web.Response]]:
         incident_id = canonical_int(request.match_info["id"])
         if not incident_id or await runtime.store.incident(incident_id) is None:
             return _html(render("not_found.html", what="such incident", now=time.time()), status=404)
-        form = await request.post()
+        try:
+            form = await _form(request)
+        except BodyRefused as exc:
+            return await render_incident(request, error=exc.message, status=exc.status)
         if not csrf.valid(request.app, incident_id, _field(form, csrf.FIELD), time.time()):
             page = render("refused.html", incident_id=incident_id, now=time.time())
             return _html(page, status=403)
@@ -70,6 +75,22 @@ def _handler(act: Act) -> Callable[[web.Request], Awaitable[web.Response]]:
         raise web.HTTPSeeOther(f"/incidents/{incident_id}#timeline")
 
     return handle
+
+
+async def _form(request: web.Request) -> Mapping[str, Any]:
+    if accepted_encoding(request) not in COMPRESSED:
+        return await request.post()
+    # No browser compresses a form, but a script may: decoded as the API's bodies are, and
+    # read as urlencoded (what the page's forms send).
+    raw = await read_decoded(request, request.app[RUNTIME].config.server.max_body_bytes)
+    try:
+        fields = urllib.parse.parse_qsl(raw.decode(request.charset or "utf-8"), keep_blank_values=True)
+    except (UnicodeDecodeError, LookupError):
+        raise BodyRefused(400, "form body is not in its charset") from None
+    form: dict[str, str] = {}
+    for name, value in fields:
+        form.setdefault(name, value)  # the first of a repeated field, as request.post() gives it
+    return form
 
 
 def _field(form: Mapping[str, Any], name: str) -> str | None:
