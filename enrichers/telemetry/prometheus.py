@@ -219,10 +219,10 @@ class PrometheusEnricher:
             answer = await asyncio.shield(self._instant(query.expression, ctx))
         except SourceUnavailable as exc:
             return dict.fromkeys(query.signals, exc)
-        key = f"prometheus:values:{query.expression}"
-        values: _Values | None = ctx.cache.get(key)
+        indexed: dict[str, _Values] = ctx.cache.setdefault("prometheus:values", {})
+        values = indexed.get(query.expression)
         if values is None:
-            values = ctx.cache[key] = _values_by_signal(answer)
+            values = indexed[query.expression] = _values_by_signal(answer)
         return {name: values.get((name, ask.pod)) for name in query.signals}
 
     def _range(self, window: _RangeAsk, ctx: EnrichContext) -> asyncio.Future[tuple[Series, ...]]:
@@ -302,10 +302,10 @@ def _shared(
     Callers await it through `asyncio.shield`, so one alert's enrichment being cut off by
     its budget does not cancel the query another alert is waiting for.
     """
-    cache_key = f"prometheus:{key!r}"
-    task: asyncio.Future[tuple[Series, ...]] | None = ctx.cache.get(cache_key)
+    asked: dict[tuple[object, ...], asyncio.Future[tuple[Series, ...]]] = ctx.cache.setdefault("prometheus:asked", {})
+    task = asked.get(key)
     if task is None:
-        task = ctx.cache[cache_key] = query()
+        task = asked[key] = query()
     return task
 
 
