@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from enrichers.kubernetes.facts import JSON_OBJECT
 from enrichers.kubernetes.report import KubernetesVerdict
 from enrichers.kubernetes.subject import Subject
 from enrichers.times import parse_time
@@ -564,7 +565,7 @@ def _subject_exists(subject: Subject, facts: Mapping[str, Any]) -> bool:
 
 def _container(pod: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
     """The named container, else the one the enricher found in the worst state."""
-    containers = [c for c in _list(pod, "containers") if isinstance(c, Mapping)]
+    containers = [c for c in _list(pod, "containers") if isinstance(c, JSON_OBJECT)]
     named = [c for c in containers if name is not None and c.get("name") == name]
     if named:
         return named[0]
@@ -595,7 +596,7 @@ def _image_error(container: Mapping[str, Any], facts: Mapping[str, Any]) -> str 
 
 def _scheduler_message(facts: Mapping[str, Any]) -> str | None:
     for event in _list(facts, "events"):
-        if isinstance(event, Mapping) and event.get("reason") == "FailedScheduling":
+        if isinstance(event, JSON_OBJECT) and event.get("reason") == "FailedScheduling":
             return _str(event, "message")
     return None
 
@@ -607,7 +608,7 @@ _QUOTA = re.compile(r"exceeded quota: ([^,]+),")  # the whole name: validated be
 def _event_match(facts: Mapping[str, Any], reason: str, pattern: re.Pattern[str]) -> str | None:
     """What the first Warning event of `reason` names, as `pattern`'s group says it."""
     for event in _list(facts, "events"):
-        if isinstance(event, Mapping) and event.get("reason") == reason:
+        if isinstance(event, JSON_OBJECT) and event.get("reason") == reason:
             found = pattern.search(_str(event, "message") or "")
             if found:
                 return found[1]
@@ -642,13 +643,12 @@ def _bigger(at_least: str, unit_of: str | None = None) -> str | None:
 
 
 def _get(obj: object, key: str) -> object:
-    # JSON gives dicts: checked first, as the ABC check costs several times more.
-    return obj.get(key) if isinstance(obj, (dict, Mapping)) else None
+    return obj.get(key) if isinstance(obj, JSON_OBJECT) else None
 
 
 def _map(obj: object, key: str) -> Mapping[str, Any]:
     value = _get(obj, key)
-    return value if isinstance(value, (dict, Mapping)) else {}
+    return value if isinstance(value, JSON_OBJECT) else {}
 
 
 def _list(obj: object, key: str) -> list[Any]:
