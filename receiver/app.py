@@ -32,6 +32,7 @@ from receiver.pipeline.stage import Pipeline
 from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor, share_memory
 from receiver.redact import register_secret
 from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLinesChannel
+from receiver.service.leadership import watch_leadership
 from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.priority import IntakeActivity
 from receiver.service.runtime import RUNTIME, Runtime
@@ -191,6 +192,9 @@ def create_app(
             supervisor.spawn("outbox", lambda: outbox.run(stopping=stopping)),
             supervisor.spawn("maintenance", lambda: _maintain(runtime, clock)),
             supervisor.spawn("watchkeeper", lambda: watchkeeper.run(leading=store.leading)),
+            supervisor.spawn(
+                "leadership", lambda: watch_leadership(store.leading, metrics.leader, watchkeeper.wakeup.set)
+            ),
         ]
         if runtime.alertmanager is not None:
             runtime.silenced_resolves = SilencedResolves(store, runtime.alertmanager, clock, worker.wakeup.set)

@@ -85,6 +85,11 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self.leader = Gauge(
+            "kubebot_leader",
+            "1 while this replica runs the singletons (heartbeat watch, digests, retention), else 0",
+            registry=r,
+        )
         self.task_restarts = Counter(
             "kubebot_task_restarts",
             "Background tasks restarted by the supervisor after an unexpected error",

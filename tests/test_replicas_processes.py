@@ -1,6 +1,7 @@
 """Several real `kubebot serve` processes on one PostgreSQL behave as one KubeBot: the HA
 pair posting every group to every replica pages each alert once, a replica killed with
-SIGKILL mid-storm loses nothing, and a database outage is a 503 that ends by itself."""
+SIGKILL mid-storm loses nothing, the leader killed with SIGKILL hands its work to one other
+replica, and a database outage is a 503 that ends by itself."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 
+from receiver.store.postgres import LEADER_LOCK, LOCK_CLASS
 from tests.conftest import alerts_paged
 from tests.postgres_server import PostgresServer
 from tests.processes import KubebotProcess
@@ -152,6 +155,101 @@ async def test_a_replica_killed_mid_storm_loses_nothing(
     assert sorted(paged) == _pods(groups)
     # At least once: only a page sent by the dead replica and not yet recorded may repeat.
     assert sum(paged.values()) - len(paged) <= GROUP_SIZE * 2, paged.most_common(5)
+
+
+HEARTBEAT_PAGE = "[FIRING] KubeBotHeartbeatMissing"
+
+
+def _watching_replicas(tmp_path: Path, server: PostgresServer, count: int) -> list[KubebotProcess]:
+    """Replicas that page a missing heartbeat (none ever arrives) after 1 s, each to a sink of
+    its own: whichever replica sends a page, its sink says which one's watch raised it."""
+    url = server.new_database()
+    made = []
+    for i in range(count):
+        workdir = tmp_path / f"replica-{i}"
+        workdir.mkdir()
+        config = {
+            "store": {"url": url, "password_file": str(server.password_file), "lease_seconds": 5},
+            "notify": {"default_urls": [f"jsonl://{workdir / 'pages.jsonl'}"], "timeout_seconds": 2},
+            "suppression": {"heartbeat": {"matchers": ['alertname="Watchdog"'], "missing_after_seconds": 1}},
+        }
+        made.append(KubebotProcess.create(workdir, config))
+    return made
+
+
+def _heartbeat_pages(replica: KubebotProcess) -> int:
+    sink = replica.workdir / "pages.jsonl"
+    lines = sink.read_text().splitlines() if sink.exists() else []
+    return sum(json.loads(line)["title"].startswith(HEARTBEAT_PAGE) for line in lines if line.strip())
+
+
+async def _leader_gauges(session: aiohttp.ClientSession, replicas: list[KubebotProcess]) -> list[float]:
+    gauges = []
+    for replica in replicas:
+        async with session.get(f"{replica.url}/metrics") as response:
+            text = await response.text()
+        [value] = [line.split()[1] for line in text.splitlines() if line.startswith("kubebot_leader ")]
+        gauges.append(float(value))
+    return gauges
+
+
+def _lock_holders(server: PostgresServer, url: str) -> list[int]:
+    """The backends (server pids) holding the leader lock: at most one."""
+    with psycopg.connect(url, password=server.password, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %s AND objid = %s AND objsubid = 2",
+            (LOCK_CLASS, LEADER_LOCK),
+        ).fetchall()
+    return [int(pid) for (pid,) in rows]
+
+
+def _backend_alive(server: PostgresServer, url: str, pid: int) -> bool:
+    with psycopg.connect(url, password=server.password, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+    return row is not None and row[0] == 1
+
+
+async def test_the_leader_killed_with_sigkill_hands_the_heartbeat_watch_to_exactly_one_other_replica(
+    postgres_server: PostgresServer, tmp_path: Path, stopped_at_end: list[KubebotProcess]
+) -> None:
+    replicas = _watching_replicas(tmp_path, postgres_server, 3)
+    url = str(replicas[0].config["store"]["url"])
+    await _start_together(replicas, stopped_at_end)
+    samples: list[list[float]] = []  # every look at the gauges of the replicas alive then
+    async with aiohttp.ClientSession() as session:
+
+        async def one_leader(among: list[KubebotProcess]) -> bool:
+            samples.append(await _leader_gauges(session, among))
+            return samples[-1].count(1.0) == 1
+
+        await _eventually(lambda: one_leader(replicas), timeout=20)
+        leader = replicas[samples[-1].index(1.0)]
+        [dead_session] = await asyncio.to_thread(_lock_holders, postgres_server, url)
+        survivors = [r for r in replicas if r is not leader]
+        survivor_pages_before = [_heartbeat_pages(r) for r in survivors]
+        leader.kill()
+
+        async def session_ended() -> bool:
+            return not await asyncio.to_thread(_backend_alive, postgres_server, url, dead_session)
+
+        # SIGKILL closes the socket in the kernel: the server sees the EOF and ends the
+        # session (and its lock) without waiting for keepalives.
+        await _eventually(session_ended, timeout=10)
+        await _eventually(lambda: one_leader(survivors), timeout=20)
+        successor = survivors[samples[-1].index(1.0)]
+        bystander = next(r for r in survivors if r is not successor)
+
+        async def successor_paged() -> bool:
+            await one_leader(survivors)
+            return _heartbeat_pages(successor) > 0
+
+        await _eventually(successor_paged, timeout=20)
+        [holder] = await asyncio.to_thread(_lock_holders, postgres_server, url)
+    assert survivor_pages_before == [0, 0]  # followers run no watch
+    assert all(sample.count(1.0) <= 1 for sample in samples), samples
+    assert holder != dead_session
+    assert _heartbeat_pages(bystander) == 0
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,25 @@ async def test_an_unreadable_digest_mark_neither_stops_the_heartbeat_check_nor_t
     await store.close()
     assert {d.title.split(":")[0] for d in queued} == {"[FIRING] KubeBotHeartbeatMissing"}
 
+
+
+async def test_a_woken_watchkeeper_looks_at_once_instead_of_at_its_next_tick(tmp_path: Path) -> None:
+    keeper, store, _, _ = await _keeper(tmp_path)
+    looks: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]
+    count = 0
+
+    async def leading() -> bool:
+        nonlocal count
+        count += 1
+        if count <= len(looks):
+            looks[count - 1].set()
+        return False
+
+    task = asyncio.create_task(keeper.run(every_seconds=3600, leading=leading))
+    await looks[0].wait()
+    keeper.wakeup.set()  # as the leadership task does when this replica takes over
+    async with asyncio.timeout(10):  # a deadline, not the hour the next tick is away
+        await looks[1].wait()
+    task.cancel()
+    await store.close()
+    assert count == 2

@@ -21,6 +21,7 @@ from receiver.pipeline.render import neutralise_mentions
 from receiver.pipeline.route import route_urls
 from receiver.pipeline.suppress import HEARTBEAT_RULE, Memory
 from receiver.service.outbox import Outbox
+from receiver.service.waiting import wait_for_wakeup
 from receiver.store.base import DeliveryQueue, Meta, NewDelivery, Outcomes, StoreUnavailable
 
 log = structlog.get_logger("kubebot.watch")
@@ -69,20 +70,23 @@ class Watchkeeper:
         self._clock = clock
         self._started = clock()
         self._heartbeat_alarm = False
+        # Set when this replica has just become the leader: it checks now, not at its next tick.
+        self.wakeup = asyncio.Event()
 
     def _routes(self, labels: Mapping[str, str]) -> tuple[str, ...]:
         return route_urls(self._config.notify.routes, self._config.notify.default_urls, labels)
 
     async def run(self, every_seconds: float = 10.0, leading: Callable[[], Awaitable[bool]] | None = None) -> None:
         """Checks every `every_seconds` while `leading` says this replica is the one (with
-        several replicas, one watches, and each digest goes out once)."""
+        several replicas, one watches, and each digest goes out once), and when woken."""
         while True:
+            self.wakeup.clear()  # before looking, so a wake-up during the look is kept
             try:
                 if leading is None or await leading():
                     await self.check()
             except StoreUnavailable as exc:
                 log.warning("watch_failed", error=str(exc))
-            await asyncio.sleep(every_seconds)
+            await wait_for_wakeup(self.wakeup, every_seconds)
 
     async def check(self) -> None:
         notices = self.heartbeat_notices()
