@@ -36,6 +36,10 @@ async def gather(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
             continue
         if task is not None:
             waiting.append((i, task))
+    if not waiting:  # the usual case: no gather, no Future
+        if failure is not None:
+            raise failure
+        return results
     together = asyncio.gather(*(task for _, task in waiting))
     if failure is not None:
         together.add_done_callback(_consume_exception)
