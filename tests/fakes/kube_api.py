@@ -144,6 +144,8 @@ class Change:
 @dataclass
 class FakeKubeApi:
     objects: dict[str, list[Obj]] = field(default_factory=dict)  # by resource plural
+    # By (resource, namespace, name): a get in a 5,000-pod cluster is not a scan.
+    _named: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)  # "pods", "pods/log", "*", ...
     requests: list[SeenRequest] = field(default_factory=list)
@@ -169,6 +171,7 @@ class FakeKubeApi:
         for obj in objects:
             resource = RESOURCE_OF_KIND[obj["kind"]]
             self.objects.setdefault(resource, []).append(obj)
+            self._named[_named_key(resource, obj)] = obj
             self._record(resource, "ADDED", obj)
 
     def modify(self, obj: Obj) -> None:
@@ -177,6 +180,7 @@ class FakeKubeApi:
         kept = self.objects.setdefault(resource, [])
         key = _object_key(obj)
         self.objects[resource] = [obj if _object_key(o) == key else o for o in kept]
+        self._named[_named_key(resource, obj)] = obj
         self._record(resource, "MODIFIED", obj)
 
     def _record(self, resource: str, change: str, obj: Obj) -> None:
@@ -210,6 +214,8 @@ class FakeKubeApi:
         self.faults[resource] = fault
 
     def find(self, resource: str, name: str, namespace: str | None = None) -> Obj:
+        if namespace is not None and (found := self._named.get((resource, namespace, name))) is not None:
+            return found
         return next(
             o
             for o in self.objects.get(resource, [])
@@ -220,6 +226,8 @@ class FakeKubeApi:
         gone = [o for o in self.objects.get(resource, []) if o["metadata"]["name"] == name]
         kept = [o for o in self.objects.get(resource, []) if o["metadata"]["name"] != name]
         self.objects[resource] = kept
+        for obj in gone:
+            self._named.pop(_named_key(resource, obj), None)
         for obj in gone:
             self._record(resource, "DELETED", obj)
 
@@ -312,6 +320,8 @@ class FakeKubeApi:
         return web.Response(status=200, text="<html>502 Bad Gateway</html>\x00{", content_type="text/html")
 
     def _get(self, resource: str, namespace: str | None, name: str) -> web.Response:
+        if (found := self._named.get((resource, namespace or "", name))) is not None:
+            return web.json_response(found)
         for obj in self.objects.get(resource, []):
             meta = obj["metadata"]
             if meta["name"] == name and (namespace is None or meta.get("namespace") == namespace):
@@ -422,6 +432,11 @@ def _version_of(change: Change) -> int:
 
 def _watching(query: Any) -> bool:
     return str(query.get("watch", "false")).lower() in ("true", "1")
+
+
+def _named_key(resource: str, obj: Obj) -> tuple[str, str, str]:
+    meta = obj["metadata"]
+    return resource, str(meta.get("namespace") or ""), str(meta["name"])
 
 
 def _object_key(obj: Obj) -> tuple[str, str, str]:
