@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Coroutine, Generator, Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 async def gather(*steps: Coroutine[Any, Any, Any]) -> list[Any]:
@@ -60,6 +62,17 @@ def start(steps: Iterable[Coroutine[Any, Any, None]]) -> list[asyncio.Future[Non
         if task is not None:
             waiting.append(task)
     return waiting
+
+
+def future(step: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    """Run `step` until it first waits: a done Future with its result when it never had
+    to (no Task), else the Task that continues it. For steps that do not raise."""
+    result, task = _start(step)
+    if task is not None:
+        return task
+    done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    done.set_result(result)
+    return done
 
 
 def _start(step: Coroutine[Any, Any, Any]) -> tuple[Any, asyncio.Future[Any] | None]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from enrichers.base import EnrichContext, Enrichment
+from enrichers.base import EnrichContext, Enrichment, enrich_batch
 from enrichers.kubernetes.cache import WatchSettings
 from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
 from enrichers.kubernetes.trim import trim
@@ -139,6 +139,18 @@ async def caught_up(enricher: KubernetesEnricher, fake: FakeKubeApi, resource: s
     async with asyncio.timeout(10):
         while not (informer.fresh and informer.version == str(fake.version)):
             await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def reading_directly(fake: FakeKubeApi) -> AsyncIterator[KubernetesEnricher]:
+    url = await fake.start()
+    enricher = await connect_kubernetes("auto", None, url, settings=KubernetesSettings(watch=False))
+    assert enricher is not None
+    try:
+        yield enricher
+    finally:
+        await enricher.close()
+        await fake.close()
 
 
 def object_paths(fake: FakeKubeApi) -> list[str]:
@@ -377,3 +389,28 @@ async def test_watch_off_reads_directly() -> None:
         await fake.close()
     assert result.facts["pod"]["exists"] is True
     assert fake.watches() == 0
+
+
+SIBLINGS = ("kafka-0", "kafka-1", "kafka-2", "log-agent-a1", "log-agent-b2", "log-agent-c3", "web-0", "gone-7f9c")
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["watch cache", "direct reads"])
+async def test_a_batch_of_sibling_pods_gets_the_facts_each_would_get_alone(watch: bool) -> None:
+    """Pods of one workload or node share its reads and facts within a batch; what each
+    alert is told must not change for it."""
+    at = datetime.fromisoformat(ALERT_TIME_TEXT.replace("Z", "+00:00"))
+    alerts = tuple(
+        alert({**CRASHLOOP_LABELS, "namespace": NAMESPACE, "pod": name, "container": ""}, at) for name in SIBLINGS
+    )
+    fake = shop_cluster()
+    async with cached(fake) if watch else reading_directly(fake) as enricher:
+        alone = [await enricher.enrich(one, ctx(at)) for one in alerts]
+        batch = ctx(at)
+        batch.alerts = alerts
+        together = [found["kubernetes"] for found in await enrich_batch([enricher], alerts, batch)]
+    assert [(r.status, r.facts, r.summary) for r in together] == [(r.status, r.facts, r.summary) for r in alone]
+    kafka = together[:3]
+    assert [[o["kind"], o["name"]] for r in kafka for o in r.facts["owners"]] == [["StatefulSet", "kafka"]] * 3
+    assert {r.facts["workload"]["name"] for r in kafka} == {"kafka"}
+    nodes = [r.facts.get("node", {}).get("name") for r in together[:5]]
+    assert nodes == ["worker-1", "worker-1", None, "worker-1", "worker-2"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -81,6 +81,7 @@ T = TypeVar("T")
 # Leave the runner's budget a margin so a partial answer is returned rather than cut off.
 BUDGET_SHARE = 0.8
 MAX_OWNER_DEPTH = 3
+SHARED_STEPS_KEY = "kubernetes:shared_steps"  # in the batch's cache (EnrichContext.cache)
 # kind -> (RBAC resource, Kind) for what an alert label or an ownerReference can name.
 WORKLOADS: Mapping[str, tuple[str, str]] = {
     "Deployment": ("deployments", "Deployment"),
@@ -192,7 +193,8 @@ class KubernetesEnricher:
             )
         deadline = started + ctx.timeout_seconds * BUDGET_SHARE
         lookups = Lookups(self._reader, ctx.cache, deadline, self._answer_now)
-        investigation = _Investigation(lookups, self.settings, subject, alert, ctx.now)
+        shared = ctx.cache.setdefault(SHARED_STEPS_KEY, {})
+        investigation = _Investigation(lookups, self.settings, subject, alert, ctx.now, shared)
         try:
             findings = await investigation.run()
         except LookupFailed as exc:  # the subject itself could not be read
@@ -228,6 +230,15 @@ class _Gathered:
     logs: list[LogExcerpt] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
+    def take(self, part: _Gathered) -> None:
+        """What `part` found, added to this: its lists appended, its other findings set."""
+        for name in _GATHERED_FIELDS:
+            found = getattr(part, name)
+            if isinstance(found, list):
+                getattr(self, name).extend(found)
+            elif found is not None and found != {} and found != ():
+                setattr(self, name, found)
+
 
 class _Investigation:
     """The reads for one alert. Only the subject's own read may fail the whole enrichment;
@@ -240,6 +251,7 @@ class _Investigation:
         subject: Subject,
         alert: AlertInput,
         now: datetime,
+        shared: dict[tuple[str, ...], asyncio.Future[_Gathered]] | None = None,
     ) -> None:
         self.lookups = lookups
         self.settings = settings
@@ -247,6 +259,8 @@ class _Investigation:
         self.alert = alert
         self.now = now
         self.found = _Gathered()
+        # Steps whose findings are the same for every alert of the batch that takes them.
+        self._shared: dict[tuple[str, ...], asyncio.Future[_Gathered]] = shared if shared is not None else {}
 
     async def run(self) -> Findings:
         by_kind = {
@@ -513,6 +527,14 @@ class _Investigation:
         return raw
 
     async def _owner_chain(self, obj: Json) -> None:
+        owner = controller_of(obj)
+        if owner is None:
+            return
+        # The pods of one workload share it: read and shaped once per batch.
+        key = ("owners", self._namespace(), owner.kind, owner.name)
+        await self._once(key, lambda step: step._owners_from(obj))
+
+    async def _owners_from(self, obj: Json) -> None:
         """Pod -> ReplicaSet -> Deployment, or -> StatefulSet/DaemonSet/Job -> CronJob."""
         namespace = self._namespace()
         owner = controller_of(obj)
@@ -547,6 +569,9 @@ class _Investigation:
         self.found.rollout = newest_rollout(deployment, listing["items"])
 
     async def _node_of_pod(self, name: str) -> None:
+        await self._once(("node", name), lambda step: step._node_named(name))
+
+    async def _node_named(self, name: str) -> None:
         node, _ = await eager.gather(
             self.lookups.read_optional(Request("get", "nodes", None, name)),
             self._attempt(self._events_of("Node", name, None)),
@@ -611,6 +636,23 @@ class _Investigation:
 
     async def _all(self, steps: Sequence[Awaitable[Any]]) -> None:
         await eager.gather(*(self._attempt(step) for step in steps))
+
+    async def _once(self, key: tuple[str, ...], step: Callable[[_Investigation], Coroutine[Any, Any, None]]) -> None:
+        """`step` taken once per batch under `key`, on an investigation of its own, and its
+        findings (failures too) added to this one's: the other alerts of the batch that take
+        the same step reuse them."""
+        found = self._shared.get(key)
+        if found is None:
+            found = self._shared[key] = eager.future(self._part(step))
+        self.found.take(await asyncio.shield(found) if not found.done() else found.result())
+
+    async def _part(self, step: Callable[[_Investigation], Coroutine[Any, Any, None]]) -> _Gathered:
+        part = _Investigation(self.lookups, self.settings, self.subject, self.alert, self.now, self._shared)
+        await part._attempt(step(part))
+        return part.found
+
+
+_GATHERED_FIELDS = tuple(f.name for f in fields(_Gathered))
 
 
 async def _none() -> None:
