@@ -64,6 +64,12 @@ class JsonHttp:
         return self._session
 
     async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        """The JSON answer, or SourceUnavailable. The request runs in a Task of its own:
+        aiohttp ties its timeout to the current Task, and a caller may be stepped eagerly
+        in another's (enrichers/eager.py)."""
+        return await asyncio.ensure_future(self._get(path, params))
+
+    async def _get(self, path: str, params: Mapping[str, str] | None) -> Any:
         url = f"{self.base_url}{path}"
         try:
             async with self._client().get(url, params=dict(params or {})) as response:
@@ -108,6 +114,7 @@ class HttpBackend(Generic[S]):
     `lookup` makes the source unavailable with its reason."""
 
     name: str
+    steps_eagerly = True  # every request goes through JsonHttp.get, in a Task of its own
 
     def __init__(
         self,

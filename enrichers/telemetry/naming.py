@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -41,6 +42,7 @@ DEPLOYMENT_POD_RE2 = rf"(.+)-[{_SAFE}]{{6,10}}-[{_SAFE}]{{5}}"
 SHORT_SUFFIX_POD_RE2 = rf"(.+)-([0-9]+|[{_SAFE}]{{5}})"
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every alert's service labels; names repeat
 def is_exporter_name(value: str) -> bool:
     return any(hint in value for hint in _EXPORTER_HINTS)
 
