@@ -19,7 +19,7 @@ from rca.model import Edge, RootCause, SignalTable
 from rca.suspects import ALERT, Clue
 from receiver.models import Alert, Group
 from receiver.pipeline.graph import GraphCache
-from receiver.pipeline.neighbourhood import Neighbourhood
+from receiver.pipeline.neighbourhood import Neighbourhood, joined, neighbourhood
 from receiver.pipeline.outcome import decode_outcome
 from receiver.pipeline.rank import Evidence, RankStage, own_first
 from receiver.pipeline.stage import Work
@@ -413,3 +413,12 @@ async def test_a_kubernetes_cause_is_recorded_with_its_kind_and_a_service_cause_
     assert "namespace" not in node
     service = next(c for c in outcome["root_causes"] if "kind" not in c)
     assert set(service) == {"service", "score", "evidence"}
+
+
+def test_a_batch_s_neighbourhood_is_its_alerts_own_neighbourhoods_joined() -> None:
+    """The ranking builds each alert's neighbourhood once and joins them for the batch."""
+    batch = [_node_incident(), _node_incident(), _work(PVC_LABELS, _findings(PVC_LABELS))]
+    whole = neighbourhood(batch)
+    parts = joined([neighbourhood(batch[:1]), neighbourhood(batch[1:])])
+    assert (parts.suspects, parts.services, parts.about) == (whole.suspects, whole.services, whole.about)
+    assert whole.suspects, "the node and the claim are suspects"

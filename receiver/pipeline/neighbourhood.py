@@ -311,6 +311,17 @@ def neighbourhood(batch: Sequence[Work]) -> Neighbourhood:
     return around
 
 
+def joined(parts: Iterable[Neighbourhood]) -> Neighbourhood:
+    """The neighbourhoods of several batches as one: `neighbourhood(a + b)` is
+    `joined([neighbourhood(a), neighbourhood(b)])`."""
+    around = Neighbourhood()
+    for part in parts:
+        around.suspects += part.suspects
+        around.services |= part.services
+        around.about |= part.about
+    return around
+
+
 def _around_alert(around: Neighbourhood, work: Work) -> None:
     alert = work.alert
     resolution = resolve(alert.labels)

@@ -32,7 +32,7 @@ from rca.ranking import rank
 from rca.suspects import blend
 from receiver.pipeline.enrich import EnrichStage
 from receiver.pipeline.graph import GraphCache
-from receiver.pipeline.neighbourhood import Neighbourhood, neighbourhood
+from receiver.pipeline.neighbourhood import Neighbourhood, joined, neighbourhood
 from receiver.pipeline.outcome import GraphRecord
 from receiver.pipeline.stage import Work
 
@@ -147,7 +147,9 @@ class RankStage:
         and what the enrichers found around them, and the metric anomalies of the services
         among them and their dependencies. Without signals, only objects something was
         found wrong with rank."""
-        around = neighbourhood(batch)
+        # Each alert's own neighbourhood orders its causes; together they are the batch's.
+        alone = [neighbourhood([w]) for w in batch]
+        around = joined(alone)
         view: GraphRecord | None = None
         services: set[str] = set()
         edges: tuple[Edge, ...] = ()
@@ -163,12 +165,10 @@ class RankStage:
             causes = blend(around.suspects, ranked)
             view = graph_view(edges, causes[: self._max_causes])
         return [
-            dataclasses.replace(
-                w, root_causes=own_first(causes, neighbourhood([w]), services, edges)[: self._max_causes], graph=view
-            )
+            dataclasses.replace(w, root_causes=own_first(causes, own, services, edges)[: self._max_causes], graph=view)
             if w.alert.status == "firing"
             else w
-            for w in batch
+            for w, own in zip(batch, alone, strict=True)
         ]
 
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
