@@ -19,7 +19,7 @@ import math
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -137,7 +137,11 @@ class Situation:
     service: str | None = None
     selector: str | None = None
     not_ready_pod: str | None = None
-    extra: Mapping[str, str] = field(default_factory=dict)  # derived values for templates
+
+    @functools.cached_property
+    def extra(self) -> Mapping[str, str]:
+        """Values the templates need that are computed, not read (sizes to grow to, names)."""
+        return _derived(self)
 
     @property
     def node_not_ready(self) -> bool:
@@ -204,7 +208,7 @@ _DESCRIBED = {
 }
 _TAINTS = "kubectl get nodes -o custom-columns=NAME:.metadata.name,TAINTS:.spec.taints"
 
-_SITUATION_FIELDS = tuple(f.name for f in fields(Situation))
+_SITUATION_FIELD_SET = frozenset(f.name for f in fields(Situation))
 
 HINTS: tuple[Hint, ...] = (
     # Memory: the limit, the peak, and what to raise.
@@ -411,14 +415,13 @@ def say(situation: Situation, hints: Iterable[Hint] = HINTS) -> tuple[str, ...]:
     """The lines of the first rows that apply; a command already given is not repeated."""
     lines: list[str] = []
     commands: set[str] = set()
-    values = _values(situation)
-    worded = {k: _words(v) for k, v in values.items()}
+    values = _Values(situation)
     for hint in hints:
         if len(lines) >= MAX_LINES:
             break
         if not hint.when(situation):
             continue
-        found = _line(hint, values, worded)
+        found = _line(hint, values)
         if found is None:
             continue
         text, command = found
@@ -430,19 +433,51 @@ def say(situation: Situation, hints: Iterable[Hint] = HINTS) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _line(hint: Hint, values: Mapping[str, str], worded: Mapping[str, str]) -> tuple[str, str | None] | None:
+def _line(hint: Hint, values: _Values) -> tuple[str, str | None] | None:
     """The row's words, and its command when every value in it is a valid name; None when
-    the words speak of something not known here. `worded`: the values as words."""
+    the words speak of something not known here."""
     words, needed = _template(hint.say)
-    if not needed <= worded.keys():
+    worded = values.words(needed)
+    if worded is None:
         return None
     text = words.substitute(worded)
     if hint.run is None:
         return text, None
     command, names = _template(hint.run)
-    if not all(name in values and name in _VALID and _VALID[name](values[name]) for name in names):
+    raw = values.raw(names)
+    if raw is None or not all(name in _VALID and _VALID[name](raw[name]) for name in names):
         return text, None  # an unvalidated name never reaches a command line
-    return text, command.substitute(values)
+    return text, command.substitute(raw)
+
+
+class _Values:
+    """A situation's values as template text, read only for the names a row uses (most
+    situations apply to one or two rows of the table)."""
+
+    def __init__(self, situation: Situation) -> None:
+        self._situation = situation
+
+    def raw(self, names: Iterable[str]) -> dict[str, str] | None:
+        """The values as they are, or None when one is not known."""
+        found = {}
+        for name in names:
+            value = self._get(name)
+            if value is None:
+                return None
+            found[name] = value
+        return found
+
+    def words(self, names: Iterable[str]) -> dict[str, str] | None:
+        """The values as one-line words, or None when one is not known."""
+        found = self.raw(names)
+        return None if found is None else {name: _words(value) for name, value in found.items()}
+
+    def _get(self, name: str) -> str | None:
+        extra = self._situation.extra
+        if name in extra:
+            return extra[name]
+        value = getattr(self._situation, name, None) if name in _SITUATION_FIELD_SET else None
+        return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 @functools.lru_cache(maxsize=256)
@@ -459,16 +494,6 @@ def _words(value: str) -> str:
     # One line, whatever the value held (printable: no whitespace but ASCII spaces).
     one_line = value if value.isprintable() and "  " not in value else _SPACES.sub(" ", value)
     return one_line if len(one_line) <= WORD_CHARS else one_line[: WORD_CHARS - 1] + "…"
-
-
-def _values(s: Situation) -> dict[str, str]:
-    values = {
-        name: str(v)
-        for name in _SITUATION_FIELDS
-        if isinstance(v := getattr(s, name), str | int) and not isinstance(v, bool)
-    }
-    values.update(s.extra)
-    return values
 
 
 def situation(
@@ -490,7 +515,7 @@ def situation(
     if waiting is None and subject.kind == "Pod":
         waiting = labels.get("reason") or None  # kube_pod_container_status_waiting_reason's own label
     not_ready = [p for p in _list(service, "not_ready_pods") if isinstance(p, str)]
-    found = Situation(
+    return Situation(
         kind=subject.kind,
         name=subject.name,
         namespace=subject.namespace,
@@ -528,11 +553,9 @@ def situation(
         selector=_str(service, "selector"),
         not_ready_pod=not_ready[0] if not_ready else None,
     )
-    return replace(found, extra=_derived(found))
 
 
 def _derived(s: Situation) -> dict[str, str]:
-    """Values the templates need that are computed, not read: sizes to grow to, names."""
     extra = {"peak_words": f" (peak {s.memory_peak})" if s.memory_peak else ""}
     if s.memory_limit is not None and (bigger := _bigger(s.memory_peak or s.memory_limit, s.memory_limit)):
         extra["bigger_memory"] = bigger
