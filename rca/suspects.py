@@ -51,16 +51,24 @@ class Suspect:
 
 def merge(suspects: Iterable[Suspect]) -> list[Suspect]:
     """One suspect per object, in first-seen order, with every distinct clue."""
-    merged: dict[tuple[str, str | None, str], Suspect] = {}
+    # Gathered first, built once: a storm's batch names one owner or node many times.
+    first: dict[tuple[str, str | None, str], Suspect] = {}
+    services: dict[tuple[str, str | None, str], str | None] = {}
+    clues: dict[tuple[str, str | None, str], dict[str, Clue]] = {}
     for suspect in suspects:
-        known = merged.get(suspect.key)
-        if known is None:
-            merged[suspect.key] = suspect
-            continue
-        texts = {c.text for c in known.clues}
-        clues = known.clues + tuple(c for c in suspect.clues if c.text not in texts)
-        merged[suspect.key] = replace(known, service=known.service or suspect.service, clues=clues)
-    return list(merged.values())
+        key = suspect.key
+        if key not in first:
+            first[key], services[key], clues[key] = suspect, suspect.service, {}
+        services[key] = services[key] or suspect.service
+        known = clues[key]
+        for clue in suspect.clues:
+            known.setdefault(clue.text, clue)
+    return [
+        suspect
+        if services[key] == suspect.service and tuple(clues[key].values()) == suspect.clues
+        else replace(suspect, service=services[key], clues=tuple(clues[key].values()))
+        for key, suspect in first.items()
+    ]
 
 
 def blend(suspects: Iterable[Suspect], ranked: Sequence[RootCause]) -> list[RootCause]:
