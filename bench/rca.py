@@ -68,5 +68,6 @@ def main() -> list[tuple[str, str]]:
         previous = seconds
     return rows
 
+
 if __name__ == "__main__":
     main()

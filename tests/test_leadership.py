@@ -30,4 +30,3 @@ async def test_the_gauge_follows_each_answer_and_each_takeover_wakes_the_leaders
     task.cancel()
     assert gauge_before_each_look == [0.0, 0.0, 1.0, 1.0, 0.0, 1.0]
     assert takeovers_at == [2, 5]
-

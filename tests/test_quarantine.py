@@ -294,8 +294,6 @@ async def test_a_stored_outcome_recall_cannot_read_does_not_stop_start_up_or_pag
 
 
 @pytest.mark.parametrize("limit", ["²", "١٠", "+5", "05", "0", "abc"])
-async def test_a_non_canonical_quarantine_limit_is_a_400_not_a_503(
-    client: TestClient[Any, Any], limit: str
-) -> None:
+async def test_a_non_canonical_quarantine_limit_is_a_400_not_a_503(client: TestClient[Any, Any], limit: str) -> None:
     response = await client.get("/api/v1/quarantine", params={"limit": limit})
     assert response.status == 400

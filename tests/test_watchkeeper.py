@@ -177,7 +177,6 @@ async def test_an_unreadable_digest_mark_neither_stops_the_heartbeat_check_nor_t
     assert {d.title.split(":")[0] for d in queued} == {"[FIRING] KubeBotHeartbeatMissing"}
 
 
-
 async def test_a_woken_watchkeeper_looks_at_once_instead_of_at_its_next_tick(tmp_path: Path) -> None:
     keeper, store, _, _ = await _keeper(tmp_path)
     looks: list[asyncio.Event] = [asyncio.Event(), asyncio.Event()]

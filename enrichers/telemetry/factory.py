@@ -57,9 +57,7 @@ class Telemetry:
             return EdgeFetch((), (), ())
         return await self.graph.fetch_edges(at)
 
-    async def signal_table(
-        self, start: datetime, end: datetime, step_seconds: float = 30.0
-    ) -> SignalFetch | None:
+    async def signal_table(self, start: datetime, end: datetime, step_seconds: float = 30.0) -> SignalFetch | None:
         """The RCA case table for [start, end], or None without Prometheus."""
         if self.prometheus is None:
             return None
@@ -82,11 +80,7 @@ def build_telemetry(settings: TelemetrySettings) -> Telemetry:
     """Create the configured sources; an unconfigured one is simply absent."""
     timeout = settings.budget_seconds * REQUEST_SHARE_OF_BUDGET
     window = settings.window
-    prometheus = (
-        PromClient(settings.prometheus_url, timeout_seconds=timeout)
-        if settings.prometheus_url
-        else None
-    )
+    prometheus = PromClient(settings.prometheus_url, timeout_seconds=timeout) if settings.prometheus_url else None
     enrichers: list[Enricher] = []
     closers: list[Callable[[], Awaitable[None]]] = []
     if prometheus is not None:

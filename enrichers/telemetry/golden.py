@@ -131,7 +131,7 @@ def one_query(queries: Mapping[str, str]) -> str:
     """Several signals asked in one request: each answer labelled with its signal's name
     (`SIGNAL_LABEL`) and joined with `or`, which keeps them all, their labels differing."""
     return " or ".join(
-        f"label_replace({query}, {promql_string(SIGNAL_LABEL)}, {promql_string(name)}, \"\", \"\")"
+        f'label_replace({query}, {promql_string(SIGNAL_LABEL)}, {promql_string(name)}, "", "")'
         for name, query in queries.items()
     )
 

@@ -83,9 +83,7 @@ def present_metrics(series: Sequence[Series]) -> frozenset[str]:
 _UNKNOWN = frozenset({"", "unknown", "user"})
 
 
-def edges_from_series(
-    family: EdgeFamily, requests: Sequence[Series], errors: Sequence[Series]
-) -> tuple[Edge, ...]:
+def edges_from_series(family: EdgeFamily, requests: Sequence[Series], errors: Sequence[Series]) -> tuple[Edge, ...]:
     """One edge per caller/callee pair; rates are per second, self-calls dropped."""
     error_rates = {_pair(family, s): s.last for s in errors}
     edges = []
@@ -194,17 +192,13 @@ class GraphSources:
         return edges, sources, problems
 
     @staticmethod
-    async def _family_edges(
-        client: PromClient, family: EdgeFamily, at: datetime | None
-    ) -> tuple[Edge, ...]:
+    async def _family_edges(client: PromClient, family: EdgeFamily, at: datetime | None) -> tuple[Edge, ...]:
         requests, errors = await asyncio.gather(
             client.instant_query(family.requests, at), client.instant_query(family.errors, at)
         )
         return edges_from_series(family, requests, errors)
 
-    async def _jaeger_edges(
-        self, jaeger: JsonHttp, at: datetime | None
-    ) -> tuple[list[Edge], list[str], list[str]]:
+    async def _jaeger_edges(self, jaeger: JsonHttp, at: datetime | None) -> tuple[list[Edge], list[str], list[str]]:
         end = at or datetime.now().astimezone()
         lookback_ms = int(self.jaeger_lookback.total_seconds() * 1000)
         body = await jaeger.get(

@@ -79,9 +79,7 @@ class JsonHttp:
         except SourceUnavailable:
             raise
         except TimeoutError:
-            raise SourceUnavailable(
-                f"timed out after {self.timeout_seconds:g}s on {path}"
-            ) from None
+            raise SourceUnavailable(f"timed out after {self.timeout_seconds:g}s on {path}") from None
         except aiohttp.ClientConnectionError as exc:
             raise SourceUnavailable(f"cannot connect: {type(exc).__name__}") from None
         except aiohttp.ClientError as exc:

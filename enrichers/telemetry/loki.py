@@ -67,8 +67,7 @@ class LogSummary:
             "error_lines_capped": self.count_is_capped,
             "by_pod": [{"pod": pod, "lines": n} for pod, n in self.by_pod],
             "newest": [
-                {"timestamp_ns": str(line.timestamp_ns), "pod": line.pod, "line": line.line}
-                for line in self.newest
+                {"timestamp_ns": str(line.timestamp_ns), "pod": line.pod, "line": line.line} for line in self.newest
             ],
         }
 

@@ -139,9 +139,7 @@ class PromClient:
         except (ValueError, KeyError, TypeError):
             raise MalformedResponse(f"{what} did not return Prometheus JSON") from None
 
-    async def range_query(
-        self, expr: str, start: datetime, end: datetime, step_seconds: float
-    ) -> tuple[Series, ...]:
+    async def range_query(self, expr: str, start: datetime, end: datetime, step_seconds: float) -> tuple[Series, ...]:
         params = {
             "query": expr,
             "start": str(round(start.timestamp())),

@@ -103,11 +103,7 @@ def pick_alert_series(series: Sequence[Series], alert_labels: Mapping[str, str])
     series whose every label (but the metric name) has the same value on the alert; with
     several, the most specific one.
     """
-    matching = [
-        s
-        for s in series
-        if all(alert_labels.get(k) == v for k, v in s.labels.items() if k != "__name__")
-    ]
+    matching = [s for s in series if all(alert_labels.get(k) == v for k, v in s.labels.items() if k != "__name__")]
     if matching:
         return max(matching, key=lambda s: len(s.labels))
     return series[0] if len(series) == 1 else None

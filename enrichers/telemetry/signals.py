@@ -54,9 +54,7 @@ _CADVISOR = '{container!="", container!="POD"}'
 DEFAULT_SIGNALS: tuple[SignalQuery, ...] = (
     SignalQuery(
         "cpu",
-        _by_pod_service(
-            f"sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{_CADVISOR}[2m]))"
-        ),
+        _by_pod_service(f"sum by (namespace, pod) (rate(container_cpu_usage_seconds_total{_CADVISOR}[2m]))"),
     ),
     SignalQuery(
         "mem",
@@ -64,9 +62,7 @@ DEFAULT_SIGNALS: tuple[SignalQuery, ...] = (
     ),
     SignalQuery(
         "restarts",
-        _by_pod_service(
-            "sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total[5m]))"
-        ),
+        _by_pod_service("sum by (namespace, pod) (increase(kube_pod_container_status_restarts_total[5m]))"),
     ),
     SignalQuery(
         "latency",
@@ -152,7 +148,5 @@ async def fetch_signal_table(
     results, problems = await gather_available(
         [(q.name, client.range_query(q.query, start, end, step_seconds)) for q in queries]
     )
-    table = signal_table_from_results(
-        results, service_label, time_grid(start, end, step_seconds), step_seconds
-    )
+    table = signal_table_from_results(results, service_label, time_grid(start, end, step_seconds), step_seconds)
     return SignalFetch(table, tuple(problems))

@@ -111,9 +111,7 @@ def tempo_trace_spans(body: Any, matched_ids: frozenset[str] = frozenset()) -> l
         if not isinstance(resource, dict):
             resource = {}
         service = string_attributes(resource.get("attributes")).get("service.name", "")
-        scopes = resource_spans.get("scopeSpans") or resource_spans.get(
-            "instrumentationLibrarySpans", []
-        )
+        scopes = resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans", [])
         for scope in scopes if isinstance(scopes, list) else []:
             for span in scope.get("spans", []) if isinstance(scope, dict) else []:
                 if not isinstance(span, dict):

@@ -112,9 +112,7 @@ class TraceSummary:
             "service": self.service,
             "error_traces": self.error_trace_count,
             "error_traces_capped": self.count_is_capped,
-            "top_failing_operations": [
-                {"operation": op, "count": n} for op, n in self.top_operations
-            ],
+            "top_failing_operations": [{"operation": op, "count": n} for op, n in self.top_operations],
             "deepest_error_span": self.deepest.to_facts() if self.deepest else None,
             "links": list(self.links),
         }
@@ -139,9 +137,7 @@ class TraceSummary:
         return tuple(lines)
 
 
-def top_operations(
-    names: Iterable[str], limit: int = TOP_OPERATIONS
-) -> tuple[tuple[str, int], ...]:
+def top_operations(names: Iterable[str], limit: int = TOP_OPERATIONS) -> tuple[tuple[str, int], ...]:
     counts = Counter(name for name in names if name)
     # most_common keeps first-seen order among ties, so the result is stable.
     return tuple(counts.most_common(limit))

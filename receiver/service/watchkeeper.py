@@ -42,9 +42,7 @@ def digest_messages(
     for url, items in per_url.items():
         reasons = Counter(o.reason or "unknown" for o in items)
         lines = [f"{count} suppressed as {reason}" for reason, count in reasons.most_common()]
-        names = Counter(
-            f"{o.alert.name} ({o.reason}" + (f": {o.rule}" if o.rule else "") + ")" for o in items
-        )
+        names = Counter(f"{o.alert.name} ({o.reason}" + (f": {o.rule}" if o.rule else "") + ")" for o in items)
         lines.append("")
         lines.extend(f"  {n} x {name}" for name, n in names.most_common(20))
         if len(names) > 20:
