@@ -138,7 +138,11 @@ class RankStage:
             log.warning("rca_unavailable", reason=f"signals timed out after {self._timeout:g}s")
             return None
         if fetched is None or not fetched.table.columns:
-            log.info("rca_unavailable", reason="no signal series", problems=list(fetched.problems if fetched else ()))
+            problems = list(fetched.problems if fetched else ())
+            # Without failures this is a Prometheus that lacks the signals' metrics: said for
+            # every group of a storm, so only at debug; a failing query is worth an info line.
+            say = log.info if problems else log.debug
+            say("rca_unavailable", reason="no signal series", problems=problems)
             return None
         return Evidence(fetched.table, edges, began)
 
