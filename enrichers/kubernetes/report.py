@@ -338,6 +338,10 @@ class NodeState(msgspec.Struct, frozen=True):
     def not_ready(self) -> bool:
         return self.exists and self.ready is False
 
+    @property
+    def healthy(self) -> bool:
+        return self.exists and self.ready is True and not self.problems
+
 
 class ServiceState(msgspec.Struct, frozen=True):
     name: str | None = None
