@@ -14,7 +14,7 @@ import pytest
 
 from enrichers.base import EnrichContext, Enrichment, run_enrichers
 from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
-from enrichers.kubernetes.report import KubernetesVerdict, PodState, read_verdict
+from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
 from receiver.models import Alert, Group
 from tests.fakes.kube_api import (
     K3S_CRASHLOOP_POD,
@@ -198,7 +198,9 @@ async def test_the_verdict_suppression_and_ranking_read_is_typed_from_the_facts(
     verdict = read_verdict(result.facts)
 
     assert verdict.verdict == result.summary[0]
-    assert verdict.pod == PodState(name=K3S_CRASHLOOP_POD, exists=True, phase="Running", node=K3S_NODE)
+    pod = verdict.pod
+    assert pod is not None
+    assert (pod.name, pod.exists, pod.phase, pod.node) == (K3S_CRASHLOOP_POD, True, "Running", K3S_NODE)
 
 
 async def test_a_gone_pod_of_a_healthy_workload_reads_as_such() -> None:

@@ -1,20 +1,24 @@
 """What the Kubernetes enricher found, and how it reads: a verdict line first, then
 compact lines (owner, rollout, node, pods, events, log excerpt), plus JSON facts.
 
-Pure: `Findings` in, facts and summary lines out; `read_verdict` reads back, typed, the
-part of the facts that suppression and ranking act on.
+Pure: `Findings` in, facts and summary lines out; `read_facts` reads them back, typed, as
+far as suppression, ranking and advice act on them (`read_verdict`: suppression's reading).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from types import NoneType, UnionType
+from typing import Any, Protocol, Union, get_args, get_origin
 
 import msgspec
+import msgspec.structs
 
 from enrichers.kubernetes.facts import (
+    JSON_OBJECT,
     EventFacts,
     NodeFacts,
     OwnerRef,
@@ -238,6 +242,12 @@ class _ToJson(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
+# ---- reading the facts back --------------------------------------------------------------
+# One typed reading of the JSON `facts` writes, for every reader (suppression, ranking,
+# advice): each field described once, as far as some reader needs it. Facts are read from
+# stored outcomes too, of older versions: every field is optional, unknown keys are ignored.
+
+
 class SubjectState(msgspec.Struct, frozen=True):
     """The object the alert is about."""
 
@@ -247,39 +257,79 @@ class SubjectState(msgspec.Struct, frozen=True):
     container: str | None = None
 
 
-class PodState(msgspec.Struct, frozen=True):
-    """The pod looked at closely, as far as suppression reads it."""
-
+class OwnerState(msgspec.Struct, frozen=True):
+    kind: str | None = None
     name: str | None = None
     exists: bool = True
+
+
+class TerminationState(msgspec.Struct, frozen=True):
+    reason: str | None = None  # OOMKilled, Error, Completed, ...
+    exit_code: int | None = None
+
+
+class ContainerState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    image: str | None = None
+    restarts: int = 0
+    waiting_reason: str | None = None
+    waiting_message: str | None = None
+    terminated: TerminationState | None = None
+    last_termination: TerminationState | None = None
+    limits: dict[str, str] = {}
+    memory_peak: str | None = None  # not written by this enricher: read when a fact carries it
+
+
+class PodState(msgspec.Struct, frozen=True):
+    """The pod looked at closely."""
+
+    name: str | None = None
+    namespace: str | None = None
+    exists: bool = True
     phase: str | None = None
+    reason: str | None = None  # status.reason, e.g. Evicted
+    message: str | None = None
     node: str | None = None
+    owner: OwnerState | None = None
+    unschedulable: str | None = None  # the scheduler's message for a pending pod
+    containers: tuple[ContainerState, ...] = ()
+
+
+class BriefPodState(msgspec.Struct, frozen=True):
+    """One of the pods behind a workload, service or node."""
+
+    name: str | None = None
+    namespace: str | None = None
 
 
 class WorkloadState(msgspec.Struct, frozen=True):
-    """The workload behind the alert, as far as suppression reads it."""
+    """The workload behind the alert."""
 
     kind: str | None = None
     name: str | None = None
-    exists: bool = False
+    namespace: str | None = None
+    exists: bool | None = None  # None: not said (suppression takes it as gone, ranking as there)
     desired: int | None = None
     ready: int | None = None
     problems: tuple[str, ...] = ()
     not_running: tuple[str, ...] = ()  # "<pod> <why>", one per pod that should run and does not
     unbound_claims: tuple[str, ...] = ()
     missing_pods: tuple[str, ...] = ()
+    owner: OwnerState | None = None  # the CronJob behind a Job, ...
 
     @property
     def healthy(self) -> bool:
         """Exists, every desired replica ready, no condition in a bad state."""
-        return self.exists and self.desired is not None and (self.ready or 0) >= self.desired and not self.problems
+        return (
+            self.exists is True and self.desired is not None and (self.ready or 0) >= self.desired and not self.problems
+        )
 
 
 class NodeState(msgspec.Struct, frozen=True):
     name: str | None = None
     exists: bool = True
     ready: bool | None = None
-    problems: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # "NotReady: reason", MemoryPressure, DiskPressure, PIDPressure
     pressure: tuple[str, ...] = ()  # MemoryPressure, DiskPressure, PIDPressure, NetworkUnavailable
     unschedulable: bool = False  # cordoned
     taints: tuple[str, ...] = ()
@@ -287,6 +337,17 @@ class NodeState(msgspec.Struct, frozen=True):
     @property
     def not_ready(self) -> bool:
         return self.exists and self.ready is False
+
+    @property
+    def healthy(self) -> bool:
+        return self.exists and self.ready is True and not self.problems
+
+
+class ServiceState(msgspec.Struct, frozen=True):
+    name: str | None = None
+    exists: bool = True
+    selector: str | None = None
+    not_ready_pods: tuple[str, ...] = ()
 
 
 class ClaimState(msgspec.Struct, frozen=True):
@@ -368,7 +429,16 @@ class FilesystemState(msgspec.Struct, frozen=True):
     fstype: str | None = None
 
 
-class KubernetesVerdict(msgspec.Struct, frozen=True):
+class EventState(msgspec.Struct, frozen=True):
+    """Warning events of one reason, folded."""
+
+    reason: str = ""
+    message: str = ""
+    count: int = 1
+    objects: tuple[str, ...] = ()  # "Pod/name" of every object it was reported for
+
+
+class KubernetesFacts(msgspec.Struct, frozen=True):
     """What suppression, ranking and advice act on: the verdict line, the subject and what
     was found about it. Read from the JSON facts (fresh ones and stored ones alike): the
     facts stay the record the API and the dashboard show. Every part is optional, so facts
@@ -387,6 +457,11 @@ class KubernetesVerdict(msgspec.Struct, frozen=True):
     image_pull: ImagePullState | None = None
     oom_killed: OomState | None = None
     filesystem: FilesystemState | None = None
+    # Read by ranking and advice only: an odd one never empties the verdict.
+    service: ServiceState | None = None
+    pods: tuple[BriefPodState, ...] = ()
+    owners: tuple[OwnerState, ...] = ()
+    events: tuple[EventState, ...] = ()
 
     @property
     def node_not_ready(self) -> bool:
@@ -411,10 +486,76 @@ class KubernetesVerdict(msgspec.Struct, frozen=True):
         return self.pvc is not None and self.pvc.expandable
 
 
-def read_verdict(facts: Mapping[str, Any]) -> KubernetesVerdict:
-    """The typed verdict in `facts`; an empty one when they hold none, or a shape no
-    version of this enricher wrote (facts from a stored outcome of another version)."""
-    try:
-        return msgspec.convert(dict(facts), KubernetesVerdict)
+KubernetesVerdict = KubernetesFacts  # the name suppression acts on it by
+
+_NOT_IN_VERDICT = frozenset({"service", "pods", "owners", "events"})
+
+
+def read_facts(facts: Mapping[str, Any]) -> KubernetesFacts:
+    """Every part of `facts` that has the shape some version of this enricher wrote; a part
+    of another shape keeps what of it has (an odd field takes its default, an odd item of a
+    list is left out) and never hides the others."""
+    return _read(facts)[0]
+
+
+def read_verdict(facts: Mapping[str, Any]) -> KubernetesFacts:
+    """The typed verdict in `facts`; an empty one when they hold none, or when a part
+    suppression acts on has a shape no version of this enricher wrote (facts from a stored
+    outcome of another version): suppression does not act on half a reading."""
+    found, odd = _read(facts)
+    return found if odd <= _NOT_IN_VERDICT else KubernetesFacts()
+
+
+def _read(facts: Mapping[str, Any]) -> tuple[KubernetesFacts, frozenset[str]]:
+    """The reading, and the parts that had to be salvaged."""
+    try:  # the usual case: everything has its shape, read in one go
+        return msgspec.convert(facts if type(facts) is dict else dict(facts), KubernetesFacts), frozenset()
     except msgspec.ValidationError:
-        return KubernetesVerdict()
+        pass
+    kept: dict[str, Any] = {}
+    odd: set[str] = set()
+    for name, shape in _fields(KubernetesFacts):
+        value = facts.get(name)
+        if value is None:
+            continue
+        try:
+            kept[name] = msgspec.convert(value, shape)
+        except msgspec.ValidationError:
+            odd.add(name)
+            salvaged = _salvage(value, shape)
+            if salvaged is not _NOTHING:
+                kept[name] = salvaged
+    return KubernetesFacts(**kept), frozenset(odd)
+
+
+_NOTHING: Any = object()
+
+
+def _salvage(value: object, shape: Any) -> Any:
+    """What of `value` has `shape`: a struct's fields that fit (the others take their
+    defaults), a tuple's items that fit, a dict's entries that fit; `_NOTHING` when none."""
+    try:
+        return msgspec.convert(value, shape)
+    except msgspec.ValidationError:
+        pass
+    args = get_args(shape)
+    if isinstance(shape, type) and issubclass(shape, msgspec.Struct):
+        if not isinstance(value, JSON_OBJECT):
+            return _NOTHING
+        fitting = {n: _salvage(value[n], s) for n, s in _fields(shape) if n in value}
+        return shape(**{n: v for n, v in fitting.items() if v is not _NOTHING})
+    origin = get_origin(shape)
+    if origin is tuple and isinstance(value, list):
+        items = (_salvage(item, args[0]) for item in value)
+        return tuple(item for item in items if item is not _NOTHING)
+    if origin is dict and isinstance(value, JSON_OBJECT):
+        entries = {_salvage(k, args[0]): _salvage(v, args[1]) for k, v in value.items()}
+        return {k: v for k, v in entries.items() if _NOTHING not in (k, v)}
+    if origin in (Union, UnionType):  # `X | None`: what fits X
+        return next((s for s in (_salvage(value, a) for a in args if a is not NoneType) if s is not _NOTHING), _NOTHING)
+    return _NOTHING
+
+
+@functools.cache
+def _fields(shape: type[msgspec.Struct]) -> tuple[tuple[str, Any], ...]:
+    return tuple((f.name, f.type) for f in msgspec.structs.fields(shape))

@@ -2,8 +2,8 @@
 subject and what KubeBot found out about it, with the exact command where one exists.
 
 One declarative table, `HINTS`: each row says when it applies (a predicate over the
-`Situation`, a typed reading of the subject, the Kubernetes verdict, the enrichment facts
-and the labels) and what to say (a `string.Template` of words, and optionally one of a
+`Situation`, a typed reading of the subject, the Kubernetes enrichment's facts and the
+labels) and what to say (a `string.Template` of words, and optionally one of a
 command). Rows are read in order; the first matches win, at most `MAX_LINES` lines.
 
 Labels and the facts read from the cluster are untrusted: a command line is written only
@@ -23,8 +23,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from enrichers.kubernetes.facts import JSON_OBJECT
-from enrichers.kubernetes.report import KubernetesVerdict
+from enrichers.kubernetes.report import ContainerState, KubernetesFacts, PodState, read_facts
 from enrichers.kubernetes.subject import Subject
 from enrichers.times import parse_time
 
@@ -399,16 +398,18 @@ HINTS: tuple[Hint, ...] = (
 
 def advice(
     subject: Subject,
-    verdict: KubernetesVerdict,
+    found: KubernetesFacts,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
     facts: Mapping[str, Any] | None = None,
     alert_time: datetime | None = None,
 ) -> tuple[str, ...]:
-    """At most `MAX_LINES` lines: what to do about `subject`, given what was found.
+    """At most `MAX_LINES` lines: what to do about `subject`, given what was `found`
+    (`read_facts` of the Kubernetes facts). Given the JSON `facts`, they are read here
+    instead, part by part: a verdict emptied by one odd part would hide all the others.
     `annotations` are the rule's; its runbook is rendered as a link by the page itself."""
     del annotations  # read by the page (runbook_url); kept in the signature for hints to come
-    return say(situation(subject, verdict, labels, facts or {}, alert_time))
+    return say(situation(subject, found if facts is None else read_facts(facts), labels, alert_time))
 
 
 def say(situation: Situation, hints: Iterable[Hint] = HINTS) -> tuple[str, ...]:
@@ -498,59 +499,57 @@ def _words(value: str) -> str:
 
 def situation(
     subject: Subject,
-    verdict: KubernetesVerdict,
+    found: KubernetesFacts,
     labels: Mapping[str, str],
-    facts: Mapping[str, Any],
     alert_time: datetime | None = None,
 ) -> Situation:
-    """The subject and what decides the advice, read tolerantly from the Kubernetes
-    enrichment's JSON facts: a missing or odd-shaped part is simply not known."""
-    pod, workload, rollout = _map(facts, "pod"), _map(facts, "workload"), _map(facts, "rollout")
-    node, service, claim, hpa = _map(facts, "node"), _map(facts, "service"), _map(facts, "pvc"), _map(facts, "hpa")
+    """The subject and what decides the advice, as the Kubernetes enrichment found it
+    (`read_facts`: a missing or odd-shaped part is simply not known)."""
+    pod, workload, rollout, node = found.pod, found.workload, found.rollout, found.node
+    claim, hpa, service = found.pvc, found.hpa, found.service
     container = _container(pod, subject.container)
-    typed = verdict.workload
-    problems = tuple(p for p in _list(workload, "problems") if isinstance(p, str)) or (typed.problems if typed else ())
-    owner = _map(workload, "owner")
-    waiting = _str(container, "waiting_reason")
+    problems = workload.problems if workload is not None else ()
+    owner = workload.owner if workload is not None else None
+    waiting = _text(container.waiting_reason) if container else None
     if waiting is None and subject.kind == "Pod":
         waiting = labels.get("reason") or None  # kube_pod_container_status_waiting_reason's own label
-    not_ready = [p for p in _list(service, "not_ready_pods") if isinstance(p, str)]
+    ended = (container.terminated or container.last_termination) if container else None
+    not_ready = service.not_ready_pods if service is not None else ()
+    on = (_text(node.name) if node else None) or (_text(pod.node) if pod else None)
     return Situation(
         kind=subject.kind,
         name=subject.name,
         namespace=subject.namespace,
-        exists=_subject_exists(subject, facts),
-        container=subject.container or _str(container, "name"),
-        pod=subject.name if subject.kind == "Pod" else _str(pod, "name"),
+        exists=_subject_exists(subject, found),
+        container=subject.container or (_text(container.name) if container else None),
+        pod=subject.name if subject.kind == "Pod" else (_text(pod.name) if pod else None),
         waiting=waiting,
-        ended=_str(_map(container, "terminated") or _map(container, "last_termination"), "reason"),
-        image=_str(container, "image"),
-        image_error=_image_error(container, facts),
-        memory_limit=(_str(_map(container, "limits"), "memory") or "none") if container else None,
-        memory_peak=_str(container, "memory_peak"),
-        unschedulable=_str(pod, "unschedulable") or _scheduler_message(facts),
-        missing_storage_class=_event_match(facts, "ProvisioningFailed", _MISSING_CLASS),
-        quota=_event_match(facts, "FailedCreate", _QUOTA),
-        workload_kind=_str(workload, "kind") or (typed.kind if typed else None),
-        workload=_str(workload, "name") or (typed.name if typed else None),
+        ended=_text(ended.reason) if ended else None,
+        image=_text(container.image) if container else None,
+        image_error=_image_error(container, found),
+        memory_limit=(container.limits.get("memory") or "none") if container else None,
+        memory_peak=_text(container.memory_peak) if container else None,
+        unschedulable=(_text(pod.unschedulable) if pod else None) or _scheduler_message(found),
+        missing_storage_class=_event_match(found, "ProvisioningFailed", _MISSING_CLASS),
+        quota=_event_match(found, "FailedCreate", _QUOTA),
+        workload_kind=_text(workload.kind) if workload else None,
+        workload=_text(workload.name) if workload else None,
         workload_problems=problems,
-        cronjob=_str(owner, "name") if _str(owner, "kind") == "CronJob" else None,
-        job_reason=(_str(_map(facts, "job"), "failed_reason") or _failed_reason(problems))
-        if subject.kind == "Job"
-        else None,
-        revision=_int(rollout, "revision"),
-        good_revision=_int(rollout, "previous_revision"),
-        rollout_recent=_recent(_str(rollout, "started_at"), alert_time),
-        node=subject.name if subject.kind == "Node" else _str(node, "name") or _str(pod, "node"),
-        node_problems=tuple(p for p in _list(node, "problems") if isinstance(p, str)),
+        cronjob=_text(owner.name) if owner is not None and owner.kind == "CronJob" else None,
+        job_reason=(_text(found.job_failed_reason) or _failed_reason(problems)) if subject.kind == "Job" else None,
+        revision=rollout.revision if rollout else None,
+        good_revision=rollout.previous_revision if rollout else None,
+        rollout_recent=_recent(rollout.started_at if rollout else None, alert_time),
+        node=subject.name if subject.kind == "Node" else on,
+        node_problems=node.problems if node else (),
         mountpoint=(labels.get("mountpoint") or None) if subject.kind == "Node" else None,
-        claim_capacity=_str(claim, "capacity"),
-        storage_class=_str(claim, "storage_class"),
-        expandable=_bool(claim, "allow_volume_expansion"),
-        hpa_current=_int(hpa, "current_replicas"),
-        hpa_max=_int(hpa, "max_replicas"),
+        claim_capacity=_text(claim.capacity) if claim else None,
+        storage_class=_text(claim.storage_class) if claim else None,
+        expandable=claim.allow_volume_expansion if claim else None,
+        hpa_current=hpa.current_replicas if hpa else None,
+        hpa_max=hpa.max_replicas if hpa else None,
         service=subject.name if subject.kind == "Service" else None,
-        selector=_str(service, "selector"),
+        selector=_text(service.selector) if service else None,
         not_ready_pod=not_ready[0] if not_ready else None,
     )
 
@@ -572,43 +571,43 @@ def _derived(s: Situation) -> dict[str, str]:
     return extra
 
 
-def _subject_exists(subject: Subject, facts: Mapping[str, Any]) -> bool:
+def _subject_exists(subject: Subject, found: KubernetesFacts) -> bool:
     """False only when the enricher looked and found the object gone."""
-    key = {
-        "Pod": "pod",
-        "Node": "node",
-        "Service": "service",
-        "PersistentVolumeClaim": "pvc",
-        "HorizontalPodAutoscaler": "hpa",
-        "Job": "job",
-        "CronJob": "cronjob",
-    }.get(subject.kind, "workload")
-    return _map(facts, key).get("exists") is not False
+    part: Any = {
+        "Pod": found.pod,
+        "Node": found.node,
+        "Service": found.service,
+        "PersistentVolumeClaim": found.pvc,
+        "HorizontalPodAutoscaler": found.hpa,
+        "Job": found.job,
+        "CronJob": found.cronjob,
+    }.get(subject.kind, found.workload)
+    return part is None or part.exists is not False
 
 
-def _container(pod: Mapping[str, Any], name: str | None) -> Mapping[str, Any]:
+def _container(pod: PodState | None, name: str | None) -> ContainerState | None:
     """The named container, else the one the enricher found in the worst state."""
-    containers = [c for c in _list(pod, "containers") if isinstance(c, JSON_OBJECT)]
-    named = [c for c in containers if name is not None and c.get("name") == name]
+    containers = pod.containers if pod is not None else ()
+    named = [c for c in containers if name is not None and c.name == name]
     if named:
         return named[0]
-    waiting = [c for c in containers if _str(c, "waiting_reason")]
-    ended = [c for c in containers if _map(c, "last_termination") or _map(c, "terminated")]
-    return (waiting or ended or containers or [{}])[0]
+    waiting = [c for c in containers if c.waiting_reason]
+    ended = [c for c in containers if c.last_termination or c.terminated]
+    return (waiting or ended or containers or (None,))[0]
 
 
 _NOT_FOUND = re.compile(r"not found|manifest unknown|does not exist|no such")
 _DENIED = re.compile(r"unauthori[sz]ed|denied|forbidden|authentication required|\b40[13]\b")
 
 
-def _image_error(container: Mapping[str, Any], facts: Mapping[str, Any]) -> str | None:
+def _image_error(container: ContainerState | None, found: KubernetesFacts) -> str | None:
     """What the registry answered, as the waiting message and the pull events carry it:
     "not found", "denied", else "other"; `image_error` when the enricher names it."""
-    pull = _map(facts, "image_pull")
-    if pull.get("not_found") is True:
+    pull = found.image_pull
+    if pull is not None and pull.not_found:
         return "not found"
-    texts = [_str(pull, "message"), _str(container, "waiting_message")]
-    texts += [_str(e, "message") for e in _list(facts, "events")]
+    texts = [pull.message if pull else None, container.waiting_message if container else None]
+    texts += [e.message for e in found.events]
     about_images = " ".join(t for t in texts if t and re.search(r"(?i)image|pull", t)).lower()
     if _NOT_FOUND.search(about_images):
         return "not found"
@@ -617,10 +616,10 @@ def _image_error(container: Mapping[str, Any], facts: Mapping[str, Any]) -> str 
     return "other" if about_images else None
 
 
-def _scheduler_message(facts: Mapping[str, Any]) -> str | None:
-    for event in _list(facts, "events"):
-        if isinstance(event, JSON_OBJECT) and event.get("reason") == "FailedScheduling":
-            return _str(event, "message")
+def _scheduler_message(found: KubernetesFacts) -> str | None:
+    for event in found.events:
+        if event.reason == "FailedScheduling":
+            return _text(event.message)
     return None
 
 
@@ -628,13 +627,13 @@ _MISSING_CLASS = re.compile(r'storageclass\.storage\.k8s\.io "([^"]+)" not found
 _QUOTA = re.compile(r"exceeded quota: ([^,]+),")  # the whole name: validated before any command
 
 
-def _event_match(facts: Mapping[str, Any], reason: str, pattern: re.Pattern[str]) -> str | None:
+def _event_match(found: KubernetesFacts, reason: str, pattern: re.Pattern[str]) -> str | None:
     """What the first Warning event of `reason` names, as `pattern`'s group says it."""
-    for event in _list(facts, "events"):
-        if isinstance(event, JSON_OBJECT) and event.get("reason") == reason:
-            found = pattern.search(_str(event, "message") or "")
-            if found:
-                return found[1]
+    for event in found.events:
+        if event.reason == reason:
+            matched = pattern.search(event.message)
+            if matched:
+                return matched[1]
     return None
 
 
@@ -665,30 +664,6 @@ def _bigger(at_least: str, unit_of: str | None = None) -> str | None:
     return f"{math.ceil(size / scale)}{unit[2] or ''}"
 
 
-def _get(obj: object, key: str) -> object:
-    return obj.get(key) if isinstance(obj, JSON_OBJECT) else None
-
-
-def _map(obj: object, key: str) -> Mapping[str, Any]:
-    value = _get(obj, key)
-    return value if isinstance(value, JSON_OBJECT) else {}
-
-
-def _list(obj: object, key: str) -> list[Any]:
-    value = _get(obj, key)
-    return value if isinstance(value, list) else []
-
-
-def _str(obj: object, key: str) -> str | None:
-    value = _get(obj, key)
-    return value if isinstance(value, str) and value else None
-
-
-def _int(obj: object, key: str) -> int | None:
-    value = _get(obj, key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _bool(obj: object, key: str) -> bool | None:
-    value = _get(obj, key)
-    return value if isinstance(value, bool) else None
+def _text(value: str | None) -> str | None:
+    """An empty text says nothing: not known."""
+    return value or None

@@ -16,10 +16,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
-import msgspec
-
+from enrichers.kubernetes.report import (
+    EventState,
+    KubernetesFacts,
+    NodeState,
+    PodState,
+    RolloutState,
+    WorkloadState,
+    read_facts,
+)
 from enrichers.kubernetes.subject import CLUSTER_SCOPED, Subject, resolve
 from enrichers.telemetry.naming import alert_service, column_service, is_exporter_name, workload_of_pod
 from enrichers.times import parse_time
@@ -37,94 +43,6 @@ SERVICE_KINDS = frozenset(
 )
 # Monitoring components: busy everywhere, never the cause of an alert they only reported.
 _MONITORING_HINTS = ("prometheus", "alertmanager", "grafana")
-
-
-# ---- the facts the clues are read from (the enricher's JSON, every field optional) ------
-
-
-class _Ended(msgspec.Struct, frozen=True):
-    reason: str | None = None
-    exit_code: int | None = None
-
-
-class _Container(msgspec.Struct, frozen=True):
-    name: str = "?"
-    image: str | None = None
-    restarts: int = 0
-    waiting_reason: str | None = None
-    waiting_message: str | None = None
-    terminated: _Ended | None = None
-    last_termination: _Ended | None = None
-    limits: dict[str, str] = {}
-
-
-class _Owner(msgspec.Struct, frozen=True):
-    kind: str
-    name: str
-    exists: bool = True
-
-
-class _Pod(msgspec.Struct, frozen=True):
-    name: str
-    namespace: str | None = None
-    exists: bool = True
-    reason: str | None = None
-    message: str | None = None
-    node: str | None = None
-    owner: _Owner | None = None
-    unschedulable: str | None = None
-    containers: tuple[_Container, ...] = ()
-
-
-class _BriefPod(msgspec.Struct, frozen=True):
-    name: str
-    namespace: str | None = None
-
-
-class _Workload(msgspec.Struct, frozen=True):
-    kind: str
-    name: str
-    namespace: str | None = None
-    exists: bool = True
-    desired: int | None = None
-    ready: int | None = None
-    problems: tuple[str, ...] = ()
-
-
-class _Rollout(msgspec.Struct, frozen=True):
-    deployment: str
-    revision: int | None = None
-    images: tuple[str, ...] = ()
-    started_at: str | None = None
-
-
-class _Node(msgspec.Struct, frozen=True):
-    name: str
-    exists: bool = True
-    problems: tuple[str, ...] = ()
-    unschedulable: bool = False
-
-
-class _Event(msgspec.Struct, frozen=True):
-    reason: str = ""
-    message: str = ""
-    count: int = 1
-    objects: tuple[str, ...] = ()
-
-
-T = TypeVar("T")
-
-
-def _part(facts: Mapping[str, Any], key: str, shape: type[T]) -> T | None:
-    """One part of the facts in the shape the ranking reads; None when absent or of
-    another shape (one odd part never hides the others)."""
-    value = facts.get(key)
-    if value is None:
-        return None
-    try:
-        return msgspec.convert(value, shape)
-    except msgspec.ValidationError:
-        return None
 
 
 # ---- clues from facts: what each finding says, in words ----------------------------------
@@ -177,7 +95,7 @@ def _clock(moment: datetime) -> str:
     return moment.strftime("%H:%M UTC")
 
 
-def event_clue(event: _Event, what: str) -> Clue | None:
+def event_clue(event: EventState, what: str) -> Clue | None:
     for reason, pattern, topic, text in _EVENT_CLUES:
         if event.reason == reason and re.search(pattern, event.message):
             found = _IMAGE_IN_MESSAGE.search(event.message)
@@ -186,7 +104,7 @@ def event_clue(event: _Event, what: str) -> Clue | None:
     return None
 
 
-def container_clues(pod: _Pod) -> list[Clue]:
+def container_clues(pod: PodState) -> list[Clue]:
     """What the pod's containers say about why it does not run."""
     clues: list[Clue] = []
     for c in pod.containers:
@@ -207,17 +125,17 @@ def container_clues(pod: _Pod) -> list[Clue]:
         if last is not None and last.reason == "OOMKilled":
             limit = c.limits.get("memory")
             at = f"at its memory limit {limit}" if limit else "with no memory limit set"
-            clues.append(Clue("memory", f"container {c.name} OOMKilled (exit {last.exit_code}) {at}"))
+            clues.append(Clue("memory", f"container {c.name or '?'} OOMKilled (exit {last.exit_code}) {at}"))
     if pod.reason == "Evicted":
         clues.append(Clue("evicted", _clip(f"{pod.name} evicted: {pod.message or ''}")))
     if pod.unschedulable:
-        unschedulable = _Event("FailedScheduling", pod.unschedulable)
+        unschedulable = EventState(reason="FailedScheduling", message=pod.unschedulable)
         clue = event_clue(unschedulable, f"Pod {pod.name}")
         clues.append(clue or Clue("scheduling", _clip(f"{pod.name} unschedulable: {pod.unschedulable}"), 0.5))
     return clues
 
 
-def node_clues(node: _Node) -> list[Clue]:
+def node_clues(node: NodeState) -> list[Clue]:
     if not node.exists:
         return [Clue("node", f"node {node.name} no longer exists")]
     clues = []
@@ -230,9 +148,9 @@ def node_clues(node: _Node) -> list[Clue]:
     return clues
 
 
-def workload_clues(workload: _Workload) -> list[Clue]:
+def workload_clues(workload: WorkloadState) -> list[Clue]:
     what = f"{workload.kind} {workload.name}"
-    if not workload.exists:
+    if workload.exists is False:
         return [Clue("gone", f"{what} no longer exists", 0.5)]
     clues = []
     for problem in workload.problems:
@@ -246,7 +164,7 @@ def workload_clues(workload: _Workload) -> list[Clue]:
     return clues
 
 
-def rollout_clue(rollout: _Rollout, alert_time: datetime) -> Clue | None:
+def rollout_clue(rollout: RolloutState, alert_time: datetime) -> Clue | None:
     """A rollout shortly before the alert: what changed, when."""
     started = parse_time(rollout.started_at)
     if started is None or not timedelta(0) <= alert_time - started <= ROLLOUT_WINDOW:
@@ -339,7 +257,7 @@ def _around_alert(around: Neighbourhood, work: Work) -> None:
         around.add(related.kind, related.name, related.namespace)
     found = work.enrichment.get("kubernetes")
     if found is not None:
-        _from_facts(around, subject, found.facts, alert.starts_at)
+        _from_facts(around, subject, read_facts(found.facts), alert.starts_at)
 
 
 def _alert_clue(work: Work) -> Clue:
@@ -349,35 +267,31 @@ def _alert_clue(work: Work) -> Clue:
     return Clue(ALERT, _clip(text))
 
 
-def _from_facts(around: Neighbourhood, subject: Subject, facts: Mapping[str, Any], alert_time: datetime) -> None:
+def _from_facts(around: Neighbourhood, subject: Subject, found: KubernetesFacts, alert_time: datetime) -> None:
     namespace = subject.namespace
-    pod = _part(facts, "pod", _Pod)
-    owners = _part(facts, "owners", tuple[_Owner, ...]) or ()
-    workload = _part(facts, "workload", _Workload)
-    rollout = _part(facts, "rollout", _Rollout)
-    node = _part(facts, "node", _Node)
-    events = _part(facts, "events", tuple[_Event, ...]) or ()
-    pods = _part(facts, "pods", tuple[_BriefPod, ...]) or ()
+    pod, workload, rollout, node = found.pod, found.workload, found.rollout, found.node
+    # An object with no name (or no kind) names no suspect.
+    owners = [(o.kind, o.name) for o in found.owners if o.kind is not None and o.name is not None]
 
     # Who answers for a failing pod: its top owner (the Deployment, not the ReplicaSet),
     # the workload the alert is about, or the pod itself.
     culprit: tuple[str, str] | None = None
     if owners:
-        culprit = (owners[-1].kind, owners[-1].name)
+        culprit = owners[-1]
     elif subject.kind in SERVICE_KINDS - {"Service", "HorizontalPodAutoscaler"}:
         culprit = (subject.kind, subject.name)
-    if workload is not None:
+    if workload is not None and workload.kind is not None and workload.name is not None:
         around.add(workload.kind, workload.name, workload.namespace or namespace, *workload_clues(workload))
-    if rollout is not None:
+    if rollout is not None and rollout.deployment is not None:
         clue = rollout_clue(rollout, alert_time)
         around.add("Deployment", rollout.deployment, namespace, *((clue,) if clue else ()))
-    if node is not None:
+    if node is not None and node.name is not None:
         around.add("Node", node.name, None, *node_clues(node))
     # On a node, a volume or a scrape target the pods are what the subject affects: their
     # states are its symptoms, their services its neighbourhood.
     pods_are_symptoms = subject.kind not in SERVICE_KINDS | {"Pod"}
     # Events first: the registry's or the scheduler's own words say more than a state.
-    for event in events:
+    for event in found.events:
         # Folded events name every object they were seen for; the first says what it was.
         kind, _, name = (event.objects[:1] or ("?/?",))[0].partition("/")
         if kind == "Pod" and pods_are_symptoms:
@@ -388,10 +302,11 @@ def _from_facts(around: Neighbourhood, subject: Subject, facts: Mapping[str, Any
         if kind == "Pod" and culprit is not None:
             kind, name = culprit
         around.add(kind, name, None if kind in CLUSTER_SCOPED else namespace, clue)
-    if pod is not None and pod.exists and not pods_are_symptoms:
+    if pod is not None and pod.name is not None and pod.exists and not pods_are_symptoms:
         kind, name = culprit or ("Pod", pod.name)
         around.add(kind, name, pod.namespace or namespace, *container_clues(pod))
-    for brief in pods:
-        around.services.add(column_service(workload_of_pod(brief.name)))
-    for owner in owners:
-        around.add(owner.kind, owner.name, namespace)
+    for brief in found.pods:
+        if brief.name is not None:
+            around.services.add(column_service(workload_of_pod(brief.name)))
+    for kind, name in owners:
+        around.add(kind, name, namespace)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from enrichers.kubernetes.report import read_verdict
+from enrichers.kubernetes.report import read_facts
 from enrichers.kubernetes.subject import resolve
 from enrichers.times import parse_time
 from receiver.incidents import severity_rank
@@ -130,7 +130,7 @@ def _advice_for(outcome: Outcome) -> tuple[str, ...]:
         return ()
     facts = outcome.facts_of("kubernetes")
     subject = resolve(alert.labels).subject
-    return advice(subject, read_verdict(facts), alert.labels, alert.annotations, facts, parse_time(alert.starts_at))
+    return advice(subject, read_facts(facts), alert.labels, alert.annotations, alert_time=parse_time(alert.starts_at))
 
 
 def _render_group(outcome: Outcome, *others: Outcome) -> Message:

@@ -28,7 +28,7 @@ import networkx as nx
 import structlog
 
 from enrichers.base import Enrichment
-from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
+from enrichers.kubernetes.report import KubernetesVerdict, NodeState, read_facts, read_verdict
 from enrichers.kubernetes.subject import Subject, label_value, resolve
 from enrichers.telemetry.naming import alert_service
 from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
@@ -312,36 +312,6 @@ def not_actionable(kubernetes: KubernetesVerdict) -> str | None:
     return None
 
 
-class NodeState(msgspec.Struct, frozen=True):
-    """A node as the Kubernetes facts describe it (the alert's node, or its pod's)."""
-
-    name: str | None = None
-    exists: bool = True
-    ready: bool | None = None
-    problems: tuple[str, ...] = ()  # "NotReady: reason", "MemoryPressure", ...
-
-    @property
-    def healthy(self) -> bool:
-        return self.exists and self.ready is True and not self.problems
-
-    def trouble(self) -> str | None:
-        if not self.exists:
-            return None  # gone: nothing to say about what runs there
-        if self.ready is False:
-            return "NotReady"
-        return next((_CONDITION_TROUBLE[p] for p in self.problems if p in _CONDITION_TROUBLE), None)
-
-
-def node_state(facts: Mapping[str, Any]) -> NodeState | None:
-    found = facts.get("node")
-    if not isinstance(found, Mapping):
-        return None
-    try:
-        return msgspec.convert(dict(found), NodeState)
-    except msgspec.ValidationError:
-        return None  # a shape no version of the enricher wrote: no word about the node
-
-
 @dataclass(frozen=True)
 class Reading:
     """What suppression reads about one alert to follow causal links: its subject, the
@@ -366,9 +336,10 @@ def read_alert(alert: Alert, facts: Mapping[str, Any]) -> Reading:
     # service failure other alerts could depend on.
     volume = subject.kind in _VOLUME_KINDS or any(label_value(labels, k) for k in _FILESYSTEM_LABELS)
     service = None if volume else alert_service(labels)
-    node = node_state(facts)
+    found = read_facts(facts)
+    node = found.node
     if subject.kind == "Pod":
-        pod = read_verdict(facts).pod
+        pod = found.pod
         on = (pod.node if pod is not None else None) or label_value(labels, "node")
         healthy = node is not None and node.name == on and node.healthy
         return Reading(subject, service, pod_node=on, node_healthy=healthy)
@@ -387,7 +358,16 @@ def node_trouble(labels: Mapping[str, str], node: NodeState | None) -> str | Non
         or _TAINT_TROUBLE.get(label_value(labels, "key") or "")
         or _NAMED_TROUBLE.get(labels.get("alertname", ""))
     )
-    return said or (node.trouble() if node is not None else None)
+    return said or (_trouble(node) if node is not None else None)
+
+
+def _trouble(node: NodeState) -> str | None:
+    """What the node's own facts say is wrong with it."""
+    if not node.exists:
+        return None  # gone: nothing to say about what runs there
+    if node.ready is False:
+        return "NotReady"
+    return next((_CONDITION_TROUBLE[p] for p in node.problems if p in _CONDITION_TROUBLE), None)
 
 
 def kubernetes_facts(enrichment: Mapping[str, Enrichment]) -> Mapping[str, Any]:
