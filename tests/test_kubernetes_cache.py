@@ -84,6 +84,12 @@ CASES: list[tuple[str, Callable[[], FakeKubeApi], dict[str, str], datetime]] = [
         SHOP_TIME,
     ),
     ("node", shop_cluster, {"alertname": "KubeNodeNotReady", "node": WORKER_DOWN, **KSM}, SHOP_TIME),
+    (
+        "pod pending on an unbound claim",
+        shop_cluster,
+        {"alertname": "KubePodNotReady", "namespace": NAMESPACE, "pod": "kafka-2", **KSM},
+        SHOP_TIME,
+    ),
 ]
 
 

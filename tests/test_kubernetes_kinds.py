@@ -3,23 +3,31 @@ client from the stand-in API: what an engineer would look up first for that kind
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from enrichers.base import Enrichment
+from enrichers.base import Enrichment, enrich_batch
 from enrichers.kubernetes.api import RESOURCE_GROUPS
 from enrichers.kubernetes.kinds import hpa_facts, job_facts, quantity
 from enrichers.kubernetes.report import read_verdict
+from enrichers.kubernetes.subject import resolve_subject
+from receiver.pipeline.advice import advice
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_objects import (
     BAD_IMAGE,
     JOB,
     JOB_POD,
+    UNBOUND_MESSAGE,
     WORKER_DOWN,
     WORKER_FULL,
+    claim,
     hpa,
     job,
+    pod,
     shop_cluster,
 )
+from tests.test_kubernetes_cache import SHOP_TIME, cached, ctx, reading_directly
 from tests.test_kubernetes_enricher import alert, context, serving
 
 KUBE_STATE_METRICS = {"job": "kube-state-metrics", "instance": "10.244.1.12:8443", "endpoint": "http"}
@@ -155,6 +163,109 @@ async def test_a_statefulset_s_unbound_claim_says_why_it_does_not_bind() -> None
     assert provisioning
     assert provisioning[0]["objects"] == ["PersistentVolumeClaim/data-kafka-2"]
     assert 'storageclass.storage.k8s.io "fast-ssd" not found' in provisioning[0]["message"]
+
+
+def pod_not_ready(name: str) -> dict[str, str]:
+    return {**KUBE_STATE_METRICS, "alertname": "KubePodNotReady", "namespace": "shop", "pod": name}
+
+
+def claim_reads(fake: FakeKubeApi) -> list[str]:
+    """The stand-in's requests about PersistentVolumeClaims: lists of them, and their events."""
+    return [
+        f"{r.path}?{r.query.get('fieldSelector', '')}"
+        for r in fake.requests
+        if "persistentvolumeclaims" in r.path or "PersistentVolumeClaim" in r.query.get("fieldSelector", "")
+    ]
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["watch cache", "direct reads"])
+async def test_a_pod_pending_on_an_unbound_claim_says_why_the_claim_does_not_bind_and_what_to_do(watch: bool) -> None:
+    labels = pod_not_ready("kafka-2")
+    fake = shop_cluster()
+    async with cached(fake) if watch else reading_directly(fake) as enricher:
+        result = await enricher.enrich(alert(labels, SHOP_TIME), ctx(SHOP_TIME))
+
+    assert (result.status, result.reason) == ("ok", None)
+    assert result.summary[0].startswith("kafka-2: Pending, unschedulable: 0/3 nodes are available: pod has unbound")
+    pvc = result.facts["pvc"]
+    assert (pvc["name"], pvc["phase"], pvc["storage_class"], pvc["exists"]) == (
+        "data-kafka-2",
+        "Pending",
+        "fast-ssd",
+        True,
+    )
+    assert "PersistentVolumeClaim data-kafka-2: Pending, 10Gi, class fast-ssd (expansion unknown)" in result.summary
+    assert result.facts["workload"]["unbound_claims"] == ["data-kafka-2"]
+    assert not [line for line in result.summary if line.startswith("unbound claims:")], "said once, by the claim's line"
+    (provisioning,) = [e for e in result.facts["events"] if e["reason"] == "ProvisioningFailed"]
+    assert provisioning["objects"] == ["PersistentVolumeClaim/data-kafka-2"]
+    assert any(line.endswith('storageclass.storage.k8s.io "fast-ssd" not found') for line in result.summary)
+    subject = resolve_subject(labels)
+    assert subject is not None
+    assert advice(subject, read_verdict(result.facts), labels, {}, result.facts)[0] == (
+        "Its claims ask for StorageClass fast-ssd, which does not exist: create it, or give the claims a class"
+        " that exists: kubectl get storageclass"
+    )
+
+
+def without_claims(fake: FakeKubeApi, *pods: str) -> FakeKubeApi:
+    for name in pods:
+        spec = fake.find("pods", name)["spec"]
+        spec["volumes"] = [v for v in spec["volumes"] if "persistentVolumeClaim" not in v]
+    return fake
+
+
+async def test_a_storm_of_alerts_about_healthy_pods_with_claims_reads_nothing_more() -> None:
+    """Running pods' claims are bound: their alerts read what they would without claims."""
+    healthy = ("kafka-0", "kafka-1", "postgres-0") * 5
+    alerts = tuple(alert(pod_not_ready(name), SHOP_TIME) for name in healthy)
+    reads: list[Counter[str]] = []
+    for fake in (shop_cluster(), without_claims(shop_cluster(), *set(healthy))):
+        async with reading_directly(fake) as enricher:
+            batch = ctx(SHOP_TIME)
+            batch.alerts = alerts
+            await enrich_batch([enricher], alerts, batch)
+        assert claim_reads(fake) == []
+        reads.append(Counter(f"{r.path}?{sorted(r.query.items())}" for r in fake.requests))
+    assert reads[0] == reads[1]
+
+
+async def test_pods_of_one_batch_pending_on_claims_share_the_claim_reads() -> None:
+    fake = shop_cluster()
+    fake.add(
+        claim("uploads", storage_class="fast-ssd", volume=None),
+        *(
+            pod(
+                f"uploads-{i}",
+                node=None,
+                labels={"app": "uploads"},
+                owned_by=None,
+                claims=("uploads",),
+                phase="Pending",
+                ready=False,
+                unschedulable=UNBOUND_MESSAGE,
+            )
+            for i in range(2)
+        ),
+    )
+    alerts = tuple(alert(pod_not_ready(name), SHOP_TIME) for name in ("kafka-2", "uploads-0", "uploads-1"))
+    async with reading_directly(fake) as enricher:
+        alone = [await enricher.enrich(one, ctx(SHOP_TIME)) for one in alerts]
+        fake.requests.clear()
+        batch = ctx(SHOP_TIME)
+        batch.alerts = alerts
+        together = [found["kubernetes"] for found in await enrich_batch([enricher], alerts, batch)]
+
+    assert [(r.status, r.facts, r.summary) for r in together] == [(r.status, r.facts, r.summary) for r in alone]
+    assert [r.facts["pvc"]["name"] for r in together] == ["data-kafka-2", "uploads", "uploads"]
+    assert "workload" not in together[1].facts, "a pod without an owner has its claim all the same"
+    assert Counter(claim_reads(fake)) == {
+        "/api/v1/namespaces/shop/persistentvolumeclaims?": 1,
+        "/api/v1/namespaces/shop/events?involvedObject.kind=PersistentVolumeClaim,"
+        "involvedObject.name=data-kafka-2,type=Warning": 1,
+        "/api/v1/namespaces/shop/events?involvedObject.kind=PersistentVolumeClaim,"
+        "involvedObject.name=uploads,type=Warning": 1,
+    }
 
 
 async def test_a_daemonset_not_scheduled_says_which_pod_fits_nowhere_and_why() -> None:

@@ -53,6 +53,7 @@ from enrichers.kubernetes.kinds import (
     JobFacts,
     VolumeFacts,
     claim_facts,
+    claims_of_pod,
     cronjob_facts,
     gone_claim,
     gone_cronjob,
@@ -209,6 +210,14 @@ class KubernetesEnricher:
         )
 
 
+@dataclass(frozen=True)
+class _Claims:
+    """A namespace's PersistentVolumeClaims by name. A box of its own so that an empty
+    namespace reads as listed, not as unread, when a batch-shared step hands it on."""
+
+    by_name: Mapping[str, Json]
+
+
 @dataclass
 class _Gathered:
     """Filled in by the concurrent steps of one investigation, then frozen into Findings."""
@@ -226,6 +235,8 @@ class _Gathered:
     job: JobFacts | None = None
     cronjob: CronJobFacts | None = None
     raw_pods: dict[str, Json] = field(default_factory=dict)  # by name, for a closer look
+    claims: _Claims | None = None  # the namespace's claims, listed once per batch (None: not read)
+    unbound_claims: tuple[str, ...] = ()  # the subject pod's claims that are not bound
     events: list[Json] = field(default_factory=list)
     logs: list[LogExcerpt] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -306,7 +317,7 @@ class _Investigation:
             # Its events outlive the pod (about an hour) and often say why it went.
             await self._attempt(self._events_of("Pod", name, namespace))
             return
-        await self._pod_closer_look(pod, self.subject.container, follow_owners=True)
+        await self._pod_closer_look(pod, self.subject.container, follow_owners=True, claims=True)
 
     async def _workload_subject(self) -> None:
         namespace, name = self._namespace(), self.subject.name
@@ -493,7 +504,9 @@ class _Investigation:
 
     # ---- steps ---------------------------------------------------------------------------
 
-    async def _pod_closer_look(self, pod: Json, container: str | None, *, follow_owners: bool) -> None:
+    async def _pod_closer_look(
+        self, pod: Json, container: str | None, *, follow_owners: bool, claims: bool = False
+    ) -> None:
         details = pod_facts(pod)
         self.found.pod = details
         steps: list[Awaitable[Any]] = [
@@ -504,7 +517,36 @@ class _Investigation:
             steps.append(self._node_of_pod(details.node))
         if follow_owners:
             steps.append(self._owner_chain(pod))
+        if claims and _may_wait_for_claims(details, pod):
+            steps.append(self._claims_waited_for(pod))
         await self._all(steps)
+        workload, unbound = self.found.workload, self.found.unbound_claims
+        if unbound and workload is not None and workload.exists:
+            self.found.workload = replace(workload, unbound_claims=unbound)
+
+    async def _claims_waited_for(self, pod: Json) -> None:
+        """Which claims of a pod not yet running are not bound, and why: a claim's own events
+        say (ProvisioningFailed: its StorageClass does not exist). The claim facts are the
+        first unbound one's; the events at most MAX_PENDING_POD_EVENTS claims'."""
+        namespace = self._namespace()
+        await self._once(("claims", namespace), lambda step: step._claims_listed())
+        listed = self.found.claims
+        if listed is None:
+            return  # the list failed, and says so among the failures
+        unbound = tuple(n for n in claims_of_pod(pod) if not _bound(listed.by_name.get(n)))
+        if not unbound:
+            return
+        self.found.unbound_claims = unbound
+        first = listed.by_name.get(unbound[0])
+        self.found.claim = gone_claim(namespace, unbound[0]) if first is None else claim_facts(first, None, ())
+        await self._all(
+            [self._events_of("PersistentVolumeClaim", c, namespace) for c in unbound[:MAX_PENDING_POD_EVENTS]]
+        )
+
+    async def _claims_listed(self) -> None:
+        claims: dict[str, Json] = {}
+        await self._claims_into(claims)  # the same read as a workload's, shared with it
+        self.found.claims = _Claims(claims)
 
     async def _closer_look_at_worst(self) -> None:
         worst = self.found.pods[0] if self.found.pods else None
@@ -669,6 +711,17 @@ def _logs_wanted(container: ContainerFacts) -> list[bool]:
     if container.has_previous_instance:
         wanted.append(True)
     return wanted
+
+
+def _may_wait_for_claims(pod: PodFacts, raw: Json) -> bool:
+    """A pod not yet running may wait for a claim to bind; a running pod's claims are bound,
+    and a healthy pod's alert reads nothing more."""
+    not_started = pod.phase == "Pending" or pod.unschedulable is not None
+    return not pod.ready and not_started and bool(claims_of_pod(raw))
+
+
+def _bound(claim: Json | None) -> bool:
+    return claim is not None and (claim.get("status") or {}).get("phase") == "Bound"
 
 
 def _claims_in(pod: Json | None) -> bool:

@@ -172,7 +172,9 @@ def _kind_lines(findings: Findings) -> list[str]:
     workload = findings.workload
     if workload is not None:
         lines += [f"not running: {why}" for why in workload.not_running]
-        if workload.unbound_claims:
+        # A pod's one unbound claim already has its own line (the claim's verdict).
+        shown = (findings.claim.name,) if findings.claim is not None else ()
+        if workload.unbound_claims and workload.unbound_claims != shown:
             lines.append("unbound claims: " + ", ".join(workload.unbound_claims))
         if workload.missing_pods:
             lines.append("not created: " + ", ".join(workload.missing_pods))
