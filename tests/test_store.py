@@ -103,6 +103,25 @@ async def test_claimed_but_unfinished_alerts_are_queued_again_after_a_crash(open
     assert again[0].group == GROUP.group
 
 
+async def test_an_alerts_resolve_is_not_claimed_while_its_firing_state_is_being_processed(store: Store) -> None:
+    """Two workers must not process one alert's states at once: a resolve finished before
+    its firing would leave the incident firing."""
+    body = fixture_json("alertmanager/alertmanager_webhook_sample.json")
+    body["alerts"][0]["fingerprint"] = "fp1"
+    firing = parse_webhook(body)
+    gone = {**body["alerts"][0], "status": "resolved", "endsAt": "2026-11-25T15:00:00Z"}
+    resolved = parse_webhook({**body, "status": "resolved", "alerts": [gone]})
+    await accept(store, firing, NOW)
+    (first,) = await store.claim(1)
+    await accept(store, resolved, NOW)
+    await accept(store, _message(2), NOW)  # type: ignore[arg-type]
+    meanwhile = await store.claim(10)
+    assert [q.alert.fingerprint for q in meanwhile] == ["fp2"], "the resolve waits; other alerts do not"
+    await finish(store, first.id, outcome_of(first), (), NOW)
+    (later,) = await store.claim(10)
+    assert (later.alert.fingerprint, later.alert.status) == ("fp1", "resolved")
+
+
 async def test_finishing_twice_adds_deliveries_once(store: Store) -> None:
     await accept(store, GROUP, NOW)
     queued = (await store.claim(1))[0]

@@ -189,6 +189,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # What engineers did about incidents (silence, ack, feedback).
     ACTIONS_MIGRATION,
+    # The fingerprints being processed: a later state of one waits until the earlier is done.
+    """
+    CREATE INDEX alerts_running ON alerts (fingerprint) WHERE state = 'running';
+    """,
 )
 
 
@@ -406,7 +410,11 @@ class PostgresStore(PostgresActions):
                     "UPDATE alerts a SET state = 'running', claimed_by = %s,"
                     " lease_until = clock_timestamp() + make_interval(secs => %s)"
                     " FROM (SELECT id FROM alerts WHERE state IN ('pending', 'running') AND"
-                    " ((state = 'pending' AND (not_before IS NULL OR not_before <= %s))"
+                    " ((state = 'pending' AND (not_before IS NULL OR not_before <= %s)"
+                    # An alert's later state (its resolve) waits while a live claim holds an
+                    # earlier one: processed the other way round, the incident would open again.
+                    "   AND fingerprint NOT IN (SELECT fingerprint FROM alerts"
+                    "   WHERE state = 'running' AND lease_until >= clock_timestamp()))"
                     " OR (state = 'running' AND lease_until < clock_timestamp()))"
                     " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED) c WHERE a.id = c.id"
                     " RETURNING a.id, a.message_id, a.position, a.received_at, a.not_before IS NOT NULL, a.fingerprint",

@@ -87,6 +87,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts(incident_id) WHERE incident_id IS NOT NULL;
 -- Intake pays for every index on every alert: only the queue's own partial index here.
 CREATE INDEX IF NOT EXISTS alerts_waiting ON alerts(id) WHERE state != 'done';
+-- The fingerprints being processed: a later state of one waits until the earlier is done.
+CREATE INDEX IF NOT EXISTS alerts_running ON alerts(fingerprint) WHERE state = 'running';
 CREATE TABLE IF NOT EXISTS incidents (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
@@ -286,6 +288,9 @@ class SqliteStore(SqliteActions):
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
                 " WHERE state != 'done' AND state = 'pending' AND (not_before IS NULL OR not_before <= ?)"
+                # An alert's later state (its resolve) waits while another worker has an earlier
+                # one: processed the other way round, the incident would open again.
+                " AND fingerprint NOT IN (SELECT fingerprint FROM alerts WHERE state = 'running')"
                 " ORDER BY id LIMIT ?) RETURNING id, message_id, position, received_at, not_before IS NOT NULL,"
                 " fingerprint",
                 (ts, limit),
