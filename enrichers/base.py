@@ -195,7 +195,5 @@ async def _prepare(enricher: Enricher, ctx: EnrichContext) -> None:
         return
     try:
         await prepare(ctx)
-    except asyncio.CancelledError:
-        raise
     except Exception as exc:
         log.warning("enrichment_prepare_failed", source=enricher.name, error=f"{type(exc).__name__}: {exc}"[:300])
