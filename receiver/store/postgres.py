@@ -57,7 +57,7 @@ from receiver.store.base import (
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, Body, pack, split_by_size, unpack
 from receiver.store.postgres_actions import ACTIONS_MIGRATION, PostgresActions, prune_actions
-from receiver.store.sqlite import (
+from receiver.store.rows import (
     _INCIDENT_COLUMNS,
     _describe,
     _incident,

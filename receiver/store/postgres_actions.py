@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from receiver.store.base import AlertRef, ConfirmedCause, HistoryAlert, IncidentAction, NewAction
-from receiver.store.sqlite_actions import _action, _outcome
+from receiver.store.rows import _action, _outcome
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 

@@ -25,12 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import structlog
 
 from receiver.incidents import Incident, apply_outcome
 from receiver.models import WebhookMessage, message_from_body
-from receiver.pipeline.outcome import Outcome, SubjectRecord, decode_outcome
+from receiver.pipeline.outcome import Outcome
 from receiver.store.base import (
     Delivery,
     DeliveryRecord,
@@ -47,6 +46,15 @@ from receiver.store.base import (
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
+from receiver.store.rows import (
+    _INCIDENT_COLUMNS,
+    _describe,
+    _incident,
+    _parse_stored,
+    _read_outcome,
+    _unreadable_alerts,
+    incident_row,
+)
 from receiver.store.sqlite_actions import ACTIONS_SCHEMA, SqliteActions, prune_actions
 
 log = structlog.get_logger("kubebot.store")
@@ -750,37 +758,6 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
     return expanded
 
 
-def _parse_stored(body: bytes) -> WebhookMessage | Exception:
-    try:
-        return message_from_body(body)
-    except Exception as exc:
-        return exc
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def _unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
-    """One quarantine item per alert of a body that does not parse, with whatever can still
-    be read of its identity; one for the whole body when not even that can."""
-    try:
-        alerts = json.loads(body)["alerts"]
-        items = [
-            Quarantine(
-                None, "expand", error, _text(a.get("fingerprint")), _text((a.get("labels") or {}).get("alertname"))
-            )
-            for a in alerts
-        ]
-    except Exception:  # anything at all: the body is only described here
-        return [Quarantine(None, "expand", error)]
-    return items or [Quarantine(None, "expand", error)]
-
-
-def _text(value: object) -> str | None:
-    return value[:256] if isinstance(value, str) else None
-
-
 def _insert_quarantine(
     conn: sqlite3.Connection,
     item: Quarantine,
@@ -819,70 +796,6 @@ def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:
 
 def _time(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-_INCIDENT_COLUMNS = (
-    "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
-    " top_cause, paged, firing_count, alert_count, subject"
-)
-_SUBJECT_DECODER = msgspec.json.Decoder(SubjectRecord)
-
-
-def _read_outcome(alert_id: int, raw: str) -> Outcome | None:
-    """A stored outcome, or None (logged) for a row no version of the outcome reads:
-    damaged, or of a shape nobody planned for. One such row must not fail a page."""
-    try:
-        return decode_outcome(raw)
-    except msgspec.DecodeError as exc:
-        log.warning("outcome_unreadable", alert_id=alert_id, error=str(exc)[:200])
-        return None
-
-
-def incident_row(incident: Incident) -> tuple[Any, ...]:
-    """An incident's column values, in the order of the INSERT/UPDATE both stores write."""
-    return (
-        incident.key,
-        incident.title,
-        incident.status,
-        incident.severity,
-        incident.namespace,
-        incident.started_at,
-        incident.updated_at,
-        incident.resolved_at,
-        incident.top_cause,
-        int(incident.paged),
-        incident.firing_count,
-        incident.alert_count,
-        msgspec.json.encode(incident.subject).decode() if incident.subject is not None else None,
-    )
-
-
-def _incident(row: tuple[Any, ...]) -> Incident:
-    return Incident(
-        id=row[0],
-        key=row[1],
-        title=row[2],
-        status=row[3],
-        severity=row[4],
-        namespace=row[5],
-        started_at=row[6],
-        updated_at=row[7],
-        resolved_at=row[8],
-        top_cause=row[9],
-        paged=bool(row[10]),
-        firing_count=row[11],
-        alert_count=row[12],
-        subject=_read_subject(row[13]),
-    )
-
-
-def _read_subject(raw: str | None) -> SubjectRecord | None:
-    if raw is None:
-        return None
-    try:
-        return _SUBJECT_DECODER.decode(raw)
-    except msgspec.DecodeError:
-        return None  # a damaged cell: the next alert of the incident fills it again
 
 
 def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> int:

@@ -10,21 +10,17 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import structlog
-
-from receiver.pipeline.outcome import Outcome, decode_outcome
 from receiver.store.base import (
-    ActionKind,
     AlertRef,
     ConfirmedCause,
     HistoryAlert,
     IncidentAction,
     NewAction,
 )
+from receiver.store.rows import _action, _outcome
 
-log = structlog.get_logger("kubebot.store")
 T = TypeVar("T")
 
 ACTIONS_SCHEMA = """
@@ -46,32 +42,6 @@ CREATE INDEX IF NOT EXISTS incident_actions_by_kind ON incident_actions(kind, id
 _COLUMNS = "id, incident_id, kind, by_whom, at, note, details"
 # Feedback rows read when looking for confirmed causes: the newest, bounded.
 _FEEDBACK_SCAN = 1000
-
-
-def _outcome(alert_id: int, raw: str | None) -> Outcome | None:
-    if raw is None:
-        return None
-    try:
-        return decode_outcome(raw)
-    except Exception as exc:  # one damaged row must not fail a page or a report
-        log.warning("outcome_unreadable", alert_id=alert_id, error=str(exc)[:200])
-        return None
-
-
-def _action(row: tuple[Any, ...]) -> IncidentAction:
-    try:
-        details = json.loads(row[6])
-    except ValueError:
-        details = {}
-    return IncidentAction(
-        id=row[0],
-        incident_id=row[1],
-        kind=cast(ActionKind, row[2]),
-        by=row[3],
-        at=row[4],
-        note=row[5],
-        details=details if isinstance(details, dict) else {},
-    )
 
 
 class SqliteActions:
