@@ -58,13 +58,13 @@ from receiver.store.base import (
 from receiver.store.inbox import INBOX_ROW_BYTES, Body, pack, split_by_size, unpack
 from receiver.store.postgres_actions import ACTIONS_MIGRATION, PostgresActions, prune_actions
 from receiver.store.rows import (
-    _INCIDENT_COLUMNS,
-    _describe,
-    _incident,
-    _parse_stored,
-    _read_outcome,
-    _unreadable_alerts,
+    INCIDENT_COLUMNS,
+    describe_error,
+    incident_from_row,
     incident_row,
+    parse_stored_body,
+    read_outcome,
+    unreadable_alerts,
 )
 
 log = structlog.get_logger("kubebot.store")
@@ -437,7 +437,7 @@ class PostgresStore(PostgresActions):
         unreadable_rows = []
         for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
             if message_id not in parsed:
-                parsed[message_id] = _parse_stored(body) if body is not None else LookupError("body missing")
+                parsed[message_id] = parse_stored_body(body) if body is not None else LookupError("body missing")
             message = parsed[message_id]
             try:
                 if isinstance(message, Exception):
@@ -445,7 +445,7 @@ class PostgresStore(PostgresActions):
                 alert = message.alerts[position]
             except Exception as exc:  # a row an older version expanded that this one cannot read
                 log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
-                unreadable_rows.append(Quarantine(alert_id, "expand", _describe(exc), fingerprint))
+                unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
                 continue
             queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
         if unreadable_rows:
@@ -646,7 +646,7 @@ class PostgresStore(PostgresActions):
             " AND (outcome_json::jsonb ->> 'decision') = 'suppress' ORDER BY id LIMIT %s",
             (since.timestamp(), limit),
         )
-        return [outcome for alert_id, raw in rows if (outcome := _read_outcome(alert_id, raw)) is not None]
+        return [outcome for alert_id, raw in rows if (outcome := read_outcome(alert_id, raw)) is not None]
 
     async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, Outcome]]:
         rows = await self._select(
@@ -655,7 +655,7 @@ class PostgresStore(PostgresActions):
             " ORDER BY processed_at DESC, id DESC LIMIT %s) recent ORDER BY processed_at, id",
             (since.timestamp(), limit),
         )
-        read = [(_time(at), _read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
+        read = [(_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
         return [(at, outcome) for at, outcome in read if outcome is not None]
 
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
@@ -674,15 +674,15 @@ class PostgresStore(PostgresActions):
             clauses.append("id < %s")
             params.append(query.before_id)
         sql = (
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
             " ORDER BY id DESC LIMIT %s"
         )
-        return [_incident(row) for row in await self._select(sql, (*params, query.limit))]
+        return [incident_from_row(row) for row in await self._select(sql, (*params, query.limit))]
 
     async def incident(self, incident_id: int) -> IncidentDetail | None:
         async def select(conn: Conn) -> tuple[Any, ...] | None:
             row = await (
-                await conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (incident_id,))  # noqa: S608
+                await conn.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (incident_id,))  # noqa: S608
             ).fetchone()
             if row is None:
                 return None
@@ -705,9 +705,9 @@ class PostgresStore(PostgresActions):
         if found is None:
             return None
         row, alerts, deliveries = found
-        readable = [(a, outcome) for a in alerts if (outcome := _read_outcome(a[0], a[3])) is not None]
+        readable = [(a, outcome) for a in alerts if (outcome := read_outcome(a[0], a[3])) is not None]
         return IncidentDetail(
-            incident=_incident(row),
+            incident=incident_from_row(row),
             alerts=tuple(
                 StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
                 for a, outcome in readable
@@ -914,7 +914,7 @@ async def _expand(conn: Conn, wanted: int, now: float) -> _Expanded:
             except Exception as exc:
                 log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
                 expanded.unreadable += alert_count
-                for item in _unreadable_alerts(body, _describe(exc)):
+                for item in unreadable_alerts(body, describe_error(exc)):
                     await _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             inserted = await conn.execute(
@@ -970,13 +970,13 @@ async def _record_incident(conn: Conn, outcome: Outcome, now: float) -> int:
     resolving = outcome.alert.status == "resolved"
     row = await (
         await conn.execute(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = %s"  # noqa: S608
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE key = %s"  # noqa: S608
             + ("" if resolving else " AND status = 'firing'")
             + " ORDER BY id DESC LIMIT 1",
             (key,),
         )
     ).fetchone()
-    current = _incident(row) if row else None
+    current = incident_from_row(row) if row else None
     was_firing = current is not None and (
         await (
             await conn.execute(

@@ -20,18 +20,20 @@ from receiver.store.base import ActionKind, IncidentAction, Quarantine
 log = structlog.get_logger("kubebot.store")
 
 
-def _parse_stored(body: bytes) -> WebhookMessage | Exception:
+def parse_stored_body(body: bytes) -> WebhookMessage | Exception:
+    """A stored body's message, or the error that reading it raised (never raised here)."""
     try:
         return message_from_body(body)
     except Exception as exc:
         return exc
 
 
-def _describe(exc: Exception) -> str:
+def describe_error(exc: Exception) -> str:
+    """An error as a quarantine row keeps it: its type and message, bounded."""
     return f"{type(exc).__name__}: {exc}"[:500]
 
 
-def _unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
+def unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
     """One quarantine item per alert of a body that does not parse, with whatever can still
     be read of its identity; one for the whole body when not even that can."""
     try:
@@ -51,14 +53,14 @@ def _text(value: object) -> str | None:
     return value[:256] if isinstance(value, str) else None
 
 
-_INCIDENT_COLUMNS = (
+INCIDENT_COLUMNS = (
     "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
     " top_cause, paged, firing_count, alert_count, subject"
 )
 _SUBJECT_DECODER = msgspec.json.Decoder(SubjectRecord)
 
 
-def _read_outcome(alert_id: int, raw: str) -> Outcome | None:
+def read_outcome(alert_id: int, raw: str) -> Outcome | None:
     """A stored outcome, or None (logged) for a row no version of the outcome reads:
     damaged, or of a shape nobody planned for. One such row must not fail a page."""
     try:
@@ -87,7 +89,8 @@ def incident_row(incident: Incident) -> tuple[Any, ...]:
     )
 
 
-def _incident(row: tuple[Any, ...]) -> Incident:
+def incident_from_row(row: tuple[Any, ...]) -> Incident:
+    """An incident from a row of `INCIDENT_COLUMNS`."""
     return Incident(
         id=row[0],
         key=row[1],
@@ -115,7 +118,8 @@ def _read_subject(raw: str | None) -> SubjectRecord | None:
         return None  # a damaged cell: the next alert of the incident fills it again
 
 
-def _outcome(alert_id: int, raw: str | None) -> Outcome | None:
+def read_nullable_outcome(alert_id: int, raw: str | None) -> Outcome | None:
+    """As `read_outcome`, for the actions' reads: NULL is None, and any error reading it is logged."""
     if raw is None:
         return None
     try:
@@ -125,7 +129,8 @@ def _outcome(alert_id: int, raw: str | None) -> Outcome | None:
         return None
 
 
-def _action(row: tuple[Any, ...]) -> IncidentAction:
+def action_from_row(row: tuple[Any, ...]) -> IncidentAction:
+    """An action from a row of its columns (details as JSON text; unreadable details are empty)."""
     try:
         details = json.loads(row[6])
     except ValueError:

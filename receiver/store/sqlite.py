@@ -47,13 +47,13 @@ from receiver.store.base import (
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
 from receiver.store.rows import (
-    _INCIDENT_COLUMNS,
-    _describe,
-    _incident,
-    _parse_stored,
-    _read_outcome,
-    _unreadable_alerts,
+    INCIDENT_COLUMNS,
+    describe_error,
+    incident_from_row,
     incident_row,
+    parse_stored_body,
+    read_outcome,
+    unreadable_alerts,
 )
 from receiver.store.sqlite_actions import ACTIONS_SCHEMA, SqliteActions, prune_actions
 
@@ -322,7 +322,7 @@ class SqliteStore(SqliteActions):
         unreadable_rows = []
         for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
             if message_id not in parsed:
-                parsed[message_id] = _parse_stored(body)
+                parsed[message_id] = parse_stored_body(body)
             message = parsed[message_id]
             try:
                 if isinstance(message, Exception):
@@ -330,7 +330,7 @@ class SqliteStore(SqliteActions):
                 alert = message.alerts[position]
             except Exception as exc:  # a row an older version expanded that this one cannot read
                 log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
-                unreadable_rows.append(Quarantine(alert_id, "expand", _describe(exc), fingerprint))
+                unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
                 continue
             queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
         if unreadable_rows:
@@ -446,7 +446,7 @@ class SqliteStore(SqliteActions):
             ).fetchall()
 
         rows = await self._call(select)
-        return [outcome for alert_id, raw in rows if (outcome := _read_outcome(alert_id, raw)) is not None]
+        return [outcome for alert_id, raw in rows if (outcome := read_outcome(alert_id, raw)) is not None]
 
     async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, Outcome]]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -458,7 +458,7 @@ class SqliteStore(SqliteActions):
             ).fetchall()
 
         rows = await self._call(select)
-        read = [(_time(at), _read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
+        read = [(_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
         return [(at, outcome) for at, outcome in read if outcome is not None]
 
     async def held_states(self) -> list[tuple[str, str, datetime]]:
@@ -548,18 +548,18 @@ class SqliteStore(SqliteActions):
             clauses.append("id < ?")
             params.append(query.before_id)
         sql = (
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
             " ORDER BY id DESC LIMIT ?"
         )
 
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return conn.execute(sql, (*params, query.limit)).fetchall()
 
-        return [_incident(row) for row in await self._call(select)]
+        return [incident_from_row(row) for row in await self._call(select)]
 
     async def incident(self, incident_id: int) -> IncidentDetail | None:
         def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            row = conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()  # noqa: S608
+            row = conn.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()  # noqa: S608
             if row is None:
                 return None
             alerts = conn.execute(
@@ -577,9 +577,9 @@ class SqliteStore(SqliteActions):
         if found is None:
             return None
         row, alerts, deliveries = found
-        readable = [(a, outcome) for a in alerts if (outcome := _read_outcome(a[0], a[3])) is not None]
+        readable = [(a, outcome) for a in alerts if (outcome := read_outcome(a[0], a[3])) is not None]
         return IncidentDetail(
-            incident=_incident(row),
+            incident=incident_from_row(row),
             alerts=tuple(
                 StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
                 for a, outcome in readable
@@ -736,7 +736,7 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
             except Exception as exc:
                 log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
                 expanded.unreadable += alert_count
-                for item in _unreadable_alerts(body, _describe(exc)):
+                for item in unreadable_alerts(body, describe_error(exc)):
                     _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             stored = conn.executemany(
@@ -804,12 +804,12 @@ def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> 
     fingerprint = outcome.alert.fingerprint
     resolving = outcome.alert.status == "resolved"
     row = conn.execute(
-        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
+        f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
         + ("" if resolving else " AND status = 'firing'")
         + " ORDER BY id DESC LIMIT 1",
         (key,),
     ).fetchone()
-    current = _incident(row) if row else None
+    current = incident_from_row(row) if row else None
     was_firing = current is not None and (
         conn.execute(
             "SELECT 1 FROM incident_firing WHERE incident_id = ? AND fingerprint = ?", (current.id, fingerprint)

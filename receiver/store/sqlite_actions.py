@@ -19,7 +19,7 @@ from receiver.store.base import (
     IncidentAction,
     NewAction,
 )
-from receiver.store.rows import _action, _outcome
+from receiver.store.rows import action_from_row, read_nullable_outcome
 
 T = TypeVar("T")
 
@@ -65,7 +65,7 @@ class SqliteActions:
             ).fetchone()
             return row
 
-        return _action(await self._in_store(write))
+        return action_from_row(await self._in_store(write))
 
     async def actions(self, incident_id: int) -> list[IncidentAction]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -74,7 +74,7 @@ class SqliteActions:
                 (incident_id,),
             ).fetchall()
 
-        return [_action(row) for row in await self._in_store(select)]
+        return [action_from_row(row) for row in await self._in_store(select)]
 
     async def alert_ref(self, alert_id: int) -> AlertRef | None:
         def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
@@ -86,7 +86,7 @@ class SqliteActions:
         row = await self._in_store(select)
         if row is None:
             return None
-        outcome = _outcome(row[0], row[2])
+        outcome = read_nullable_outcome(row[0], row[2])
         return AlertRef(row[0], row[1], outcome) if outcome is not None else None
 
     async def incident_of_fingerprint(self, fingerprint: str) -> int | None:
@@ -141,7 +141,7 @@ class SqliteActions:
 
         confirmed = []
         for by, at, details, alert_id, raw in await self._in_store(select):
-            outcome = _outcome(alert_id, raw)
+            outcome = read_nullable_outcome(alert_id, raw)
             cause = json.loads(details).get("cause")
             if outcome is None or not isinstance(cause, str):
                 continue
@@ -159,7 +159,7 @@ class SqliteActions:
         return [
             HistoryAlert(alert_id, incident_id, at, outcome)
             for alert_id, incident_id, at, raw in await self._in_store(select)
-            if (outcome := _outcome(alert_id, raw)) is not None
+            if (outcome := read_nullable_outcome(alert_id, raw)) is not None
         ]
 
     async def feedback_since(self, since: datetime) -> list[tuple[IncidentAction, tuple[str, ...]]]:
@@ -182,7 +182,7 @@ class SqliteActions:
                 for row in rows
             ]
 
-        return [(_action(row), tuple(fingerprints)) for row, fingerprints in await self._in_store(select)]
+        return [(action_from_row(row), tuple(fingerprints)) for row, fingerprints in await self._in_store(select)]
 
 
 def prune_actions(conn: sqlite3.Connection, cutoff: float) -> None:
