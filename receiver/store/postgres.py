@@ -65,6 +65,7 @@ from receiver.store.rows import (
     parse_stored_body,
     read_outcome,
     unreadable_alerts,
+    utc_time,
 )
 
 log = structlog.get_logger("kubebot.store")
@@ -447,7 +448,7 @@ class PostgresStore(PostgresActions):
                 log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
                 unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
                 continue
-            queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
+            queued.append(QueuedAlert(alert_id, alert, message.group, utc_time(received_at), bool(held)))
         if unreadable_rows:
             await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
             self._quarantined += len(unreadable_rows)
@@ -556,7 +557,7 @@ class PostgresStore(PostgresActions):
         held = []
         for fingerprint, status, dedup_key, received_at in rows:
             # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
-            held.append((fingerprint, dedup_key[len(fingerprint) + len(status) + 2 :], _time(received_at)))
+            held.append((fingerprint, dedup_key[len(fingerprint) + len(status) + 2 :], utc_time(received_at)))
         return held
 
     def pending_count(self) -> int:
@@ -655,7 +656,7 @@ class PostgresStore(PostgresActions):
             " ORDER BY processed_at DESC, id DESC LIMIT %s) recent ORDER BY processed_at, id",
             (since.timestamp(), limit),
         )
-        read = [(_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
+        read = [(utc_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
         return [(at, outcome) for at, outcome in read if outcome is not None]
 
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
@@ -1016,10 +1017,6 @@ async def _record_incident(conn: Conn, outcome: Outcome, now: float) -> int:
             (incident_id, fingerprint),
         )
     return incident_id
-
-
-def _time(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ connection: what depends on the database stays with its backend.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import msgspec
@@ -47,6 +48,11 @@ def unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
     except Exception:  # anything at all: the body is only described here
         return [Quarantine(None, "expand", error)]
     return items or [Quarantine(None, "expand", error)]
+
+
+def utc_time(ts: float) -> datetime:
+    """A stored timestamp (seconds since the epoch, as both stores keep times) in UTC."""
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def _text(value: object) -> str | None:

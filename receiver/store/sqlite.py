@@ -54,6 +54,7 @@ from receiver.store.rows import (
     parse_stored_body,
     read_outcome,
     unreadable_alerts,
+    utc_time,
 )
 from receiver.store.sqlite_actions import ACTIONS_SCHEMA, SqliteActions, prune_actions
 
@@ -332,7 +333,7 @@ class SqliteStore(SqliteActions):
                 log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
                 unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
                 continue
-            queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
+            queued.append(QueuedAlert(alert_id, alert, message.group, utc_time(received_at), bool(held)))
         if unreadable_rows:
             await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
             self._quarantined += len(unreadable_rows)
@@ -458,7 +459,7 @@ class SqliteStore(SqliteActions):
             ).fetchall()
 
         rows = await self._call(select)
-        read = [(_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
+        read = [(utc_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
         return [(at, outcome) for at, outcome in read if outcome is not None]
 
     async def held_states(self) -> list[tuple[str, str, datetime]]:
@@ -472,7 +473,7 @@ class SqliteStore(SqliteActions):
         for fingerprint, status, dedup_key, received_at in await self._call(select):
             # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
             starts_at = dedup_key[len(fingerprint) + len(status) + 2 :]
-            held.append((fingerprint, starts_at, _time(received_at)))
+            held.append((fingerprint, starts_at, utc_time(received_at)))
         return held
 
     async def memory_turn(self, turn: MemoryTurn) -> None:
@@ -792,10 +793,6 @@ def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:
     for loop, items in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the loop may already be closed at shutdown
             loop.call_soon_threadsafe(resolve, items)
-
-
-def _time(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> int:
