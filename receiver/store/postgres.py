@@ -28,7 +28,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -59,10 +59,13 @@ from receiver.store.inbox import INBOX_ROW_BYTES, Body, pack, split_by_size, unp
 from receiver.store.postgres_actions import ACTIONS_MIGRATION, PostgresActions, prune_actions
 from receiver.store.rows import (
     INCIDENT_COLUMNS,
+    Expanded,
     describe_error,
+    held_state,
     incident_from_row,
     incident_row,
     parse_stored_body,
+    read_claimed,
     read_outcome,
     unreadable_alerts,
     utc_time,
@@ -403,7 +406,7 @@ class PostgresStore(PostgresActions):
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        async def take(conn: Conn) -> tuple[_Expanded, list[tuple[Any, ...]]]:
+        async def take(conn: Conn) -> tuple[Expanded, list[tuple[Any, ...]]]:
             expanded = await _expand(conn, limit, ts)
             # Rows whose lease ran out belonged to a replica that died (or stalled): claimed again.
             claimed = await (
@@ -433,22 +436,7 @@ class PostgresStore(PostgresActions):
         self._pending -= expanded.duplicates + expanded.unreadable
         self._duplicates += expanded.duplicates
         self._quarantined += expanded.unreadable
-        parsed: dict[int, WebhookMessage | Exception] = dict(expanded.messages)
-        queued = []
-        unreadable_rows = []
-        for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
-            if message_id not in parsed:
-                parsed[message_id] = parse_stored_body(body) if body is not None else LookupError("body missing")
-            message = parsed[message_id]
-            try:
-                if isinstance(message, Exception):
-                    raise message
-                alert = message.alerts[position]
-            except Exception as exc:  # a row an older version expanded that this one cannot read
-                log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
-                unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
-                continue
-            queued.append(QueuedAlert(alert_id, alert, message.group, utc_time(received_at), bool(held)))
+        queued, unreadable_rows = read_claimed(rows, expanded.messages, _parse_claimed_body)
         if unreadable_rows:
             await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
             self._quarantined += len(unreadable_rows)
@@ -554,11 +542,7 @@ class PostgresStore(PostgresActions):
             " WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY id",
             (),
         )
-        held = []
-        for fingerprint, status, dedup_key, received_at in rows:
-            # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
-            held.append((fingerprint, dedup_key[len(fingerprint) + len(status) + 2 :], utc_time(received_at)))
-        return held
+        return [held_state(*row) for row in rows]
 
     def pending_count(self) -> int:
         return self._pending
@@ -883,18 +867,11 @@ async def _migrate(conn: Conn) -> None:
         log.info("store_migrated", version=version)
 
 
-@dataclass
-class _Expanded:
-    duplicates: int = 0
-    unreadable: int = 0
-    messages: dict[int, WebhookMessage] = field(default_factory=dict)
-
-
-async def _expand(conn: Conn, wanted: int, now: float) -> _Expanded:
+async def _expand(conn: Conn, wanted: int, now: float) -> Expanded:
     """Inbox bodies into messages and alert rows, as SqliteStore does; several replicas expand
     different inbox rows at once (SKIP LOCKED), and the unique dedup key keeps each alert
     state once whichever replica stored it first."""
-    expanded = _Expanded()
+    expanded = Expanded()
     while wanted > 0:
         row = await (
             await conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
@@ -940,6 +917,11 @@ async def _expand(conn: Conn, wanted: int, now: float) -> _Expanded:
             wanted -= stored
         await conn.execute("DELETE FROM inbox WHERE id = %s", (inbox_id,))
     return expanded
+
+
+def _parse_claimed_body(body: bytes | None) -> WebhookMessage | Exception:
+    """A claimed alert's body; a message row that is missing reads as an error to quarantine."""
+    return parse_stored_body(body) if body is not None else LookupError("body missing")
 
 
 def _inbox_writer(rows: list[Body]) -> Callable[[Conn], Awaitable[None]]:

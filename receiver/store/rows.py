@@ -7,6 +7,8 @@ connection: what depends on the database stays with its backend.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -16,9 +18,53 @@ import structlog
 from receiver.incidents import Incident
 from receiver.models import WebhookMessage, message_from_body
 from receiver.pipeline.outcome import Outcome, SubjectRecord, decode_outcome
-from receiver.store.base import ActionKind, IncidentAction, Quarantine
+from receiver.store.base import ActionKind, IncidentAction, Quarantine, QueuedAlert
 
 log = structlog.get_logger("kubebot.store")
+
+
+@dataclass
+class Expanded:
+    """What expanding the inbox found: duplicate alerts, alerts in bodies that no longer
+    parse, and the messages just decoded whose alerts the same claim may take (each body
+    is decoded once)."""
+
+    duplicates: int = 0
+    unreadable: int = 0
+    messages: dict[int, WebhookMessage] = field(default_factory=dict)
+
+
+def read_claimed(
+    rows: Sequence[tuple[Any, ...]],
+    messages: Mapping[int, WebhookMessage],
+    parse: Callable[[bytes], WebhookMessage | Exception],
+) -> tuple[list[QueuedAlert], list[Quarantine]]:
+    """Claimed rows (id, message_id, position, received_at, held, fingerprint, body) as
+    queued alerts, in id order, each body parsed once (`messages` are parsed already); and
+    the rows no alert can be read from, to quarantine."""
+    parsed: dict[int, WebhookMessage | Exception] = dict(messages)
+    queued = []
+    unreadable_rows = []
+    for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
+        if message_id not in parsed:
+            parsed[message_id] = parse(body)
+        message = parsed[message_id]
+        try:
+            if isinstance(message, Exception):
+                raise message
+            alert = message.alerts[position]
+        except Exception as exc:  # a row an older version expanded that this one cannot read
+            log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
+            unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
+            continue
+        queued.append(QueuedAlert(alert_id, alert, message.group, utc_time(received_at), bool(held)))
+    return queued, unreadable_rows
+
+
+def held_state(fingerprint: str, status: str, dedup_key: str, received_at: float) -> tuple[str, str, datetime]:
+    """A held alert's (fingerprint, startsAt, received at) from its row."""
+    # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
+    return fingerprint, dedup_key[len(fingerprint) + len(status) + 2 :], utc_time(received_at)
 
 
 def parse_stored_body(body: bytes) -> WebhookMessage | Exception:

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import structlog
 
 from receiver.incidents import Incident, apply_outcome
-from receiver.models import WebhookMessage, message_from_body
+from receiver.models import message_from_body
 from receiver.pipeline.outcome import Outcome
 from receiver.store.base import (
     Delivery,
@@ -48,10 +48,13 @@ from receiver.store.base import (
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
 from receiver.store.rows import (
     INCIDENT_COLUMNS,
+    Expanded,
     describe_error,
+    held_state,
     incident_from_row,
     incident_row,
     parse_stored_body,
+    read_claimed,
     read_outcome,
     unreadable_alerts,
     utc_time,
@@ -292,7 +295,7 @@ class SqliteStore(SqliteActions):
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        def take(conn: sqlite3.Connection) -> tuple[_Expanded, list[tuple[Any, ...]]]:
+        def take(conn: sqlite3.Connection) -> tuple[Expanded, list[tuple[Any, ...]]]:
             expanded = _expand(conn, limit, ts)
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
@@ -318,22 +321,7 @@ class SqliteStore(SqliteActions):
         self._pending -= expanded.duplicates + expanded.unreadable
         self._duplicates += expanded.duplicates
         self._quarantined += expanded.unreadable
-        parsed: dict[int, WebhookMessage | Exception] = dict(expanded.messages)
-        queued = []
-        unreadable_rows = []
-        for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
-            if message_id not in parsed:
-                parsed[message_id] = parse_stored_body(body)
-            message = parsed[message_id]
-            try:
-                if isinstance(message, Exception):
-                    raise message
-                alert = message.alerts[position]
-            except Exception as exc:  # a row an older version expanded that this one cannot read
-                log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
-                unreadable_rows.append(Quarantine(alert_id, "expand", describe_error(exc), fingerprint))
-                continue
-            queued.append(QueuedAlert(alert_id, alert, message.group, utc_time(received_at), bool(held)))
+        queued, unreadable_rows = read_claimed(rows, expanded.messages, parse_stored_body)
         if unreadable_rows:
             await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
             self._quarantined += len(unreadable_rows)
@@ -469,12 +457,7 @@ class SqliteStore(SqliteActions):
                 " WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY id"
             ).fetchall()
 
-        held = []
-        for fingerprint, status, dedup_key, received_at in await self._call(select):
-            # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
-            starts_at = dedup_key[len(fingerprint) + len(status) + 2 :]
-            held.append((fingerprint, starts_at, utc_time(received_at)))
-        return held
+        return [held_state(*row) for row in await self._call(select)]
 
     async def memory_turn(self, turn: MemoryTurn) -> None:
         """One replica: nobody else to hear from or tell (its memory is all in process)."""
@@ -700,18 +683,7 @@ def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, 
     return [(op, None, None) for op in ops]
 
 
-@dataclass
-class _Expanded:
-    """What expanding the inbox found: duplicate alerts, alerts in bodies that no longer
-    parse, and the messages just decoded whose alerts the same claim may take (each body
-    is decoded once)."""
-
-    duplicates: int = 0
-    unreadable: int = 0
-    messages: dict[int, WebhookMessage] = field(default_factory=dict)
-
-
-def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
+def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> Expanded:
     """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
     inbox) are used up.
 
@@ -721,7 +693,7 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
     in parsing it) is quarantined: kept in messages with its error, shown by the API,
     never silently dropped, and never in the way of the bodies after it.
     """
-    expanded = _Expanded()
+    expanded = Expanded()
     while wanted > 0:
         row = conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1").fetchone()
         if row is None:
