@@ -42,7 +42,6 @@ from receiver.models import WebhookMessage, message_from_body
 from receiver.pipeline.outcome import Outcome
 from receiver.store.base import (
     Delivery,
-    DeliveryRecord,
     Finished,
     IncidentDetail,
     IncidentQuery,
@@ -52,7 +51,6 @@ from receiver.store.base import (
     QuarantinedItem,
     QueuedAlert,
     QueueFull,
-    StoredOutcome,
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, Body, pack, split_by_size, unpack
@@ -62,6 +60,7 @@ from receiver.store.rows import (
     Expanded,
     describe_error,
     held_state,
+    incident_detail,
     incident_from_row,
     incident_row,
     parse_stored_body,
@@ -689,16 +688,7 @@ class PostgresStore(PostgresActions):
         found = await self._transaction(select)
         if found is None:
             return None
-        row, alerts, deliveries = found
-        readable = [(a, outcome) for a in alerts if (outcome := read_outcome(a[0], a[3])) is not None]
-        return IncidentDetail(
-            incident=incident_from_row(row),
-            alerts=tuple(
-                StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
-                for a, outcome in readable
-            ),
-            deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
-        )
+        return incident_detail(*found)
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self._select("SELECT value FROM meta WHERE key = %s", (key,))

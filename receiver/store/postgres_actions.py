@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from receiver.store.base import AlertRef, ConfirmedCause, HistoryAlert, IncidentAction, NewAction
-from receiver.store.rows import action_from_row, read_nullable_outcome
+from receiver.store.rows import action_from_row, confirmed_causes_from_rows, read_nullable_outcome
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -112,14 +112,7 @@ class PostgresActions:
             " ORDER BY f.id DESC LIMIT %s",
             (_FEEDBACK_SCAN, alertname, limit),
         )
-        confirmed = []
-        for by, at, details, alert_id, raw in rows:
-            outcome = read_nullable_outcome(alert_id, raw)
-            cause = json.loads(details).get("cause")
-            if outcome is None or not isinstance(cause, str):
-                continue
-            confirmed.append(ConfirmedCause(cause, by, at, outcome.alertname, dict(outcome.alert.labels)))
-        return confirmed
+        return confirmed_causes_from_rows(rows)
 
     async def history(self, since: datetime, limit: int = 200_000) -> list[HistoryAlert]:
         rows = await self._select(

@@ -7,7 +7,7 @@ connection: what depends on the database stays with its backend.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,7 +18,16 @@ import structlog
 from receiver.incidents import Incident
 from receiver.models import WebhookMessage, message_from_body
 from receiver.pipeline.outcome import Outcome, SubjectRecord, decode_outcome
-from receiver.store.base import ActionKind, IncidentAction, Quarantine, QueuedAlert
+from receiver.store.base import (
+    ActionKind,
+    ConfirmedCause,
+    DeliveryRecord,
+    IncidentAction,
+    IncidentDetail,
+    Quarantine,
+    QueuedAlert,
+    StoredOutcome,
+)
 
 log = structlog.get_logger("kubebot.store")
 
@@ -161,6 +170,22 @@ def incident_from_row(row: tuple[Any, ...]) -> Incident:
     )
 
 
+def incident_detail(
+    row: tuple[Any, ...], alerts: Sequence[tuple[Any, ...]], deliveries: Sequence[tuple[Any, ...]]
+) -> IncidentDetail:
+    """An incident's page from its row, its alerts (id, received_at, processed_at,
+    outcome_json; unreadable outcomes left out) and its deliveries (`DeliveryRecord` columns)."""
+    readable = [(a, outcome) for a in alerts if (outcome := read_outcome(a[0], a[3])) is not None]
+    return IncidentDetail(
+        incident=incident_from_row(row),
+        alerts=tuple(
+            StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
+            for a, outcome in readable
+        ),
+        deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
+    )
+
+
 def _read_subject(raw: str | None) -> SubjectRecord | None:
     if raw is None:
         return None
@@ -196,3 +221,16 @@ def action_from_row(row: tuple[Any, ...]) -> IncidentAction:
         note=row[5],
         details=details if isinstance(details, dict) else {},
     )
+
+
+def confirmed_causes_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[ConfirmedCause]:
+    """Causes engineers confirmed, from rows (by_whom, at, details, alert_id, outcome_json);
+    a row whose outcome or cause cannot be read is left out."""
+    confirmed = []
+    for by, at, details, alert_id, raw in rows:
+        outcome = read_nullable_outcome(alert_id, raw)
+        cause = json.loads(details).get("cause")
+        if outcome is None or not isinstance(cause, str):
+            continue
+        confirmed.append(ConfirmedCause(cause, by, at, outcome.alertname, dict(outcome.alert.labels)))
+    return confirmed

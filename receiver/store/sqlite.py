@@ -32,7 +32,6 @@ from receiver.models import message_from_body
 from receiver.pipeline.outcome import Outcome
 from receiver.store.base import (
     Delivery,
-    DeliveryRecord,
     Finished,
     IncidentDetail,
     IncidentQuery,
@@ -42,7 +41,6 @@ from receiver.store.base import (
     QuarantinedItem,
     QueuedAlert,
     QueueFull,
-    StoredOutcome,
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
@@ -51,6 +49,7 @@ from receiver.store.rows import (
     Expanded,
     describe_error,
     held_state,
+    incident_detail,
     incident_from_row,
     incident_row,
     parse_stored_body,
@@ -560,16 +559,7 @@ class SqliteStore(SqliteActions):
         found = await self._call(select)
         if found is None:
             return None
-        row, alerts, deliveries = found
-        readable = [(a, outcome) for a in alerts if (outcome := read_outcome(a[0], a[3])) is not None]
-        return IncidentDetail(
-            incident=incident_from_row(row),
-            alerts=tuple(
-                StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
-                for a, outcome in readable
-            ),
-            deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
-        )
+        return incident_detail(*found)
 
     async def prune(self, older_than: datetime) -> int:
         cutoff = older_than.timestamp()

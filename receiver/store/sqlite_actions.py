@@ -19,7 +19,7 @@ from receiver.store.base import (
     IncidentAction,
     NewAction,
 )
-from receiver.store.rows import action_from_row, read_nullable_outcome
+from receiver.store.rows import action_from_row, confirmed_causes_from_rows, read_nullable_outcome
 
 T = TypeVar("T")
 
@@ -139,14 +139,7 @@ class SqliteActions:
                         break
             return found
 
-        confirmed = []
-        for by, at, details, alert_id, raw in await self._in_store(select):
-            outcome = read_nullable_outcome(alert_id, raw)
-            cause = json.loads(details).get("cause")
-            if outcome is None or not isinstance(cause, str):
-                continue
-            confirmed.append(ConfirmedCause(cause, by, at, outcome.alertname, dict(outcome.alert.labels)))
-        return confirmed
+        return confirmed_causes_from_rows(await self._in_store(select))
 
     async def history(self, since: datetime, limit: int = 200_000) -> list[HistoryAlert]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
