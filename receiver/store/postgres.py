@@ -28,7 +28,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -42,7 +42,6 @@ from receiver.models import WebhookMessage, message_from_body
 from receiver.pipeline.outcome import Outcome
 from receiver.store.base import (
     Delivery,
-    DeliveryRecord,
     Finished,
     IncidentDetail,
     IncidentQuery,
@@ -52,19 +51,23 @@ from receiver.store.base import (
     QuarantinedItem,
     QueuedAlert,
     QueueFull,
-    StoredOutcome,
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, Body, pack, split_by_size, unpack
 from receiver.store.postgres_actions import ACTIONS_MIGRATION, PostgresActions, prune_actions
-from receiver.store.sqlite import (
-    _INCIDENT_COLUMNS,
-    _describe,
-    _incident,
-    _parse_stored,
-    _read_outcome,
-    _unreadable_alerts,
+from receiver.store.rows import (
+    INCIDENT_COLUMNS,
+    Expanded,
+    describe_error,
+    held_state,
+    incident_detail,
+    incident_from_row,
     incident_row,
+    parse_stored_body,
+    read_claimed,
+    read_outcome,
+    unreadable_alerts,
+    utc_time,
 )
 
 log = structlog.get_logger("kubebot.store")
@@ -402,7 +405,7 @@ class PostgresStore(PostgresActions):
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        async def take(conn: Conn) -> tuple[_Expanded, list[tuple[Any, ...]]]:
+        async def take(conn: Conn) -> tuple[Expanded, list[tuple[Any, ...]]]:
             expanded = await _expand(conn, limit, ts)
             # Rows whose lease ran out belonged to a replica that died (or stalled): claimed again.
             claimed = await (
@@ -432,22 +435,7 @@ class PostgresStore(PostgresActions):
         self._pending -= expanded.duplicates + expanded.unreadable
         self._duplicates += expanded.duplicates
         self._quarantined += expanded.unreadable
-        parsed: dict[int, WebhookMessage | Exception] = dict(expanded.messages)
-        queued = []
-        unreadable_rows = []
-        for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
-            if message_id not in parsed:
-                parsed[message_id] = _parse_stored(body) if body is not None else LookupError("body missing")
-            message = parsed[message_id]
-            try:
-                if isinstance(message, Exception):
-                    raise message
-                alert = message.alerts[position]
-            except Exception as exc:  # a row an older version expanded that this one cannot read
-                log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
-                unreadable_rows.append(Quarantine(alert_id, "expand", _describe(exc), fingerprint))
-                continue
-            queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
+        queued, unreadable_rows = read_claimed(rows, expanded.messages, _parse_claimed_body)
         if unreadable_rows:
             await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
             self._quarantined += len(unreadable_rows)
@@ -553,11 +541,7 @@ class PostgresStore(PostgresActions):
             " WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY id",
             (),
         )
-        held = []
-        for fingerprint, status, dedup_key, received_at in rows:
-            # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
-            held.append((fingerprint, dedup_key[len(fingerprint) + len(status) + 2 :], _time(received_at)))
-        return held
+        return [held_state(*row) for row in rows]
 
     def pending_count(self) -> int:
         return self._pending
@@ -646,7 +630,7 @@ class PostgresStore(PostgresActions):
             " AND (outcome_json::jsonb ->> 'decision') = 'suppress' ORDER BY id LIMIT %s",
             (since.timestamp(), limit),
         )
-        return [outcome for alert_id, raw in rows if (outcome := _read_outcome(alert_id, raw)) is not None]
+        return [outcome for alert_id, raw in rows if (outcome := read_outcome(alert_id, raw)) is not None]
 
     async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, Outcome]]:
         rows = await self._select(
@@ -655,7 +639,7 @@ class PostgresStore(PostgresActions):
             " ORDER BY processed_at DESC, id DESC LIMIT %s) recent ORDER BY processed_at, id",
             (since.timestamp(), limit),
         )
-        read = [(_time(at), _read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
+        read = [(utc_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
         return [(at, outcome) for at, outcome in read if outcome is not None]
 
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
@@ -674,15 +658,15 @@ class PostgresStore(PostgresActions):
             clauses.append("id < %s")
             params.append(query.before_id)
         sql = (
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
             " ORDER BY id DESC LIMIT %s"
         )
-        return [_incident(row) for row in await self._select(sql, (*params, query.limit))]
+        return [incident_from_row(row) for row in await self._select(sql, (*params, query.limit))]
 
     async def incident(self, incident_id: int) -> IncidentDetail | None:
         async def select(conn: Conn) -> tuple[Any, ...] | None:
             row = await (
-                await conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (incident_id,))  # noqa: S608
+                await conn.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = %s", (incident_id,))  # noqa: S608
             ).fetchone()
             if row is None:
                 return None
@@ -704,16 +688,7 @@ class PostgresStore(PostgresActions):
         found = await self._transaction(select)
         if found is None:
             return None
-        row, alerts, deliveries = found
-        readable = [(a, outcome) for a in alerts if (outcome := _read_outcome(a[0], a[3])) is not None]
-        return IncidentDetail(
-            incident=_incident(row),
-            alerts=tuple(
-                StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
-                for a, outcome in readable
-            ),
-            deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
-        )
+        return incident_detail(*found)
 
     async def get_meta(self, key: str) -> str | None:
         rows = await self._select("SELECT value FROM meta WHERE key = %s", (key,))
@@ -882,18 +857,11 @@ async def _migrate(conn: Conn) -> None:
         log.info("store_migrated", version=version)
 
 
-@dataclass
-class _Expanded:
-    duplicates: int = 0
-    unreadable: int = 0
-    messages: dict[int, WebhookMessage] = field(default_factory=dict)
-
-
-async def _expand(conn: Conn, wanted: int, now: float) -> _Expanded:
+async def _expand(conn: Conn, wanted: int, now: float) -> Expanded:
     """Inbox bodies into messages and alert rows, as SqliteStore does; several replicas expand
     different inbox rows at once (SKIP LOCKED), and the unique dedup key keeps each alert
     state once whichever replica stored it first."""
-    expanded = _Expanded()
+    expanded = Expanded()
     while wanted > 0:
         row = await (
             await conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED")
@@ -914,7 +882,7 @@ async def _expand(conn: Conn, wanted: int, now: float) -> _Expanded:
             except Exception as exc:
                 log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
                 expanded.unreadable += alert_count
-                for item in _unreadable_alerts(body, _describe(exc)):
+                for item in unreadable_alerts(body, describe_error(exc)):
                     await _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             inserted = await conn.execute(
@@ -939,6 +907,11 @@ async def _expand(conn: Conn, wanted: int, now: float) -> _Expanded:
             wanted -= stored
         await conn.execute("DELETE FROM inbox WHERE id = %s", (inbox_id,))
     return expanded
+
+
+def _parse_claimed_body(body: bytes | None) -> WebhookMessage | Exception:
+    """A claimed alert's body; a message row that is missing reads as an error to quarantine."""
+    return parse_stored_body(body) if body is not None else LookupError("body missing")
 
 
 def _inbox_writer(rows: list[Body]) -> Callable[[Conn], Awaitable[None]]:
@@ -970,13 +943,13 @@ async def _record_incident(conn: Conn, outcome: Outcome, now: float) -> int:
     resolving = outcome.alert.status == "resolved"
     row = await (
         await conn.execute(
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = %s"  # noqa: S608
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE key = %s"  # noqa: S608
             + ("" if resolving else " AND status = 'firing'")
             + " ORDER BY id DESC LIMIT 1",
             (key,),
         )
     ).fetchone()
-    current = _incident(row) if row else None
+    current = incident_from_row(row) if row else None
     was_firing = current is not None and (
         await (
             await conn.execute(
@@ -1016,10 +989,6 @@ async def _record_incident(conn: Conn, outcome: Outcome, now: float) -> int:
             (incident_id, fingerprint),
         )
     return incident_id
-
-
-def _time(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
 
 
 def _reason(exc: BaseException) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from receiver.store.base import AlertRef, ConfirmedCause, HistoryAlert, IncidentAction, NewAction
-from receiver.store.sqlite_actions import _action, _outcome
+from receiver.store.rows import action_from_row, confirmed_causes_from_rows, read_nullable_outcome
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -62,14 +62,14 @@ class PostgresActions:
 
         row = await self._transaction(write)
         assert row is not None  # INSERT ... RETURNING gives its row
-        return _action(row)
+        return action_from_row(row)
 
     async def actions(self, incident_id: int) -> list[IncidentAction]:
         rows = await self._select(
             f"SELECT {_COLUMNS} FROM incident_actions WHERE incident_id = %s ORDER BY id",  # noqa: S608
             (incident_id,),
         )
-        return [_action(row) for row in rows]
+        return [action_from_row(row) for row in rows]
 
     async def alert_ref(self, alert_id: int) -> AlertRef | None:
         rows = await self._select(
@@ -78,7 +78,7 @@ class PostgresActions:
         if not rows:
             return None
         found, incident_id, raw = rows[0]
-        outcome = _outcome(found, raw)
+        outcome = read_nullable_outcome(found, raw)
         return AlertRef(found, incident_id, outcome) if outcome is not None else None
 
     async def incident_of_fingerprint(self, fingerprint: str) -> int | None:
@@ -112,14 +112,7 @@ class PostgresActions:
             " ORDER BY f.id DESC LIMIT %s",
             (_FEEDBACK_SCAN, alertname, limit),
         )
-        confirmed = []
-        for by, at, details, alert_id, raw in rows:
-            outcome = _outcome(alert_id, raw)
-            cause = json.loads(details).get("cause")
-            if outcome is None or not isinstance(cause, str):
-                continue
-            confirmed.append(ConfirmedCause(cause, by, at, outcome.alertname, dict(outcome.alert.labels)))
-        return confirmed
+        return confirmed_causes_from_rows(rows)
 
     async def history(self, since: datetime, limit: int = 200_000) -> list[HistoryAlert]:
         rows = await self._select(
@@ -130,7 +123,7 @@ class PostgresActions:
         return [
             HistoryAlert(alert_id, incident_id, at, outcome)
             for alert_id, incident_id, at, raw in rows
-            if (outcome := _outcome(alert_id, raw)) is not None
+            if (outcome := read_nullable_outcome(alert_id, raw)) is not None
         ]
 
     async def feedback_since(self, since: datetime) -> list[tuple[IncidentAction, tuple[str, ...]]]:
@@ -141,7 +134,7 @@ class PostgresActions:
             " AND a.incident_id IS NOT NULL ORDER BY a.id",
             (since.timestamp(),),
         )
-        return [(_action(row[:7]), tuple(row[7])) for row in rows]
+        return [(action_from_row(row[:7]), tuple(row[7])) for row in rows]
 
 
 async def prune_actions(conn: Conn, cutoff: float) -> None:

@@ -20,20 +20,18 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 import structlog
 
 from receiver.incidents import Incident, apply_outcome
-from receiver.models import WebhookMessage, message_from_body
-from receiver.pipeline.outcome import Outcome, SubjectRecord, decode_outcome
+from receiver.models import message_from_body
+from receiver.pipeline.outcome import Outcome
 from receiver.store.base import (
     Delivery,
-    DeliveryRecord,
     Finished,
     IncidentDetail,
     IncidentQuery,
@@ -43,10 +41,23 @@ from receiver.store.base import (
     QuarantinedItem,
     QueuedAlert,
     QueueFull,
-    StoredOutcome,
     StoreUnavailable,
 )
 from receiver.store.inbox import INBOX_ROW_BYTES, pack, split_by_size, unpack
+from receiver.store.rows import (
+    INCIDENT_COLUMNS,
+    Expanded,
+    describe_error,
+    held_state,
+    incident_detail,
+    incident_from_row,
+    incident_row,
+    parse_stored_body,
+    read_claimed,
+    read_outcome,
+    unreadable_alerts,
+    utc_time,
+)
 from receiver.store.sqlite_actions import ACTIONS_SCHEMA, SqliteActions, prune_actions
 
 log = structlog.get_logger("kubebot.store")
@@ -283,7 +294,7 @@ class SqliteStore(SqliteActions):
     async def claim(self, limit: int, now: datetime | None = None) -> list[QueuedAlert]:
         ts = (now or datetime.now(UTC)).timestamp()
 
-        def take(conn: sqlite3.Connection) -> tuple[_Expanded, list[tuple[Any, ...]]]:
+        def take(conn: sqlite3.Connection) -> tuple[Expanded, list[tuple[Any, ...]]]:
             expanded = _expand(conn, limit, ts)
             claimed = conn.execute(
                 "UPDATE alerts SET state = 'running' WHERE id IN (SELECT id FROM alerts"
@@ -309,22 +320,7 @@ class SqliteStore(SqliteActions):
         self._pending -= expanded.duplicates + expanded.unreadable
         self._duplicates += expanded.duplicates
         self._quarantined += expanded.unreadable
-        parsed: dict[int, WebhookMessage | Exception] = dict(expanded.messages)
-        queued = []
-        unreadable_rows = []
-        for alert_id, message_id, position, received_at, held, fingerprint, body in sorted(rows):
-            if message_id not in parsed:
-                parsed[message_id] = _parse_stored(body)
-            message = parsed[message_id]
-            try:
-                if isinstance(message, Exception):
-                    raise message
-                alert = message.alerts[position]
-            except Exception as exc:  # a row an older version expanded that this one cannot read
-                log.error("stored_alert_unreadable", alert_id=alert_id, message_id=message_id, error=str(exc)[:300])
-                unreadable_rows.append(Quarantine(alert_id, "expand", _describe(exc), fingerprint))
-                continue
-            queued.append(QueuedAlert(alert_id, alert, message.group, _time(received_at), bool(held)))
+        queued, unreadable_rows = read_claimed(rows, expanded.messages, parse_stored_body)
         if unreadable_rows:
             await self.quarantine(unreadable_rows, datetime.fromtimestamp(ts, UTC))
             self._quarantined += len(unreadable_rows)
@@ -438,7 +434,7 @@ class SqliteStore(SqliteActions):
             ).fetchall()
 
         rows = await self._call(select)
-        return [outcome for alert_id, raw in rows if (outcome := _read_outcome(alert_id, raw)) is not None]
+        return [outcome for alert_id, raw in rows if (outcome := read_outcome(alert_id, raw)) is not None]
 
     async def outcomes_since(self, since: datetime, limit: int) -> list[tuple[datetime, Outcome]]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -450,7 +446,7 @@ class SqliteStore(SqliteActions):
             ).fetchall()
 
         rows = await self._call(select)
-        read = [(_time(at), _read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
+        read = [(utc_time(at), read_outcome(alert_id, raw)) for alert_id, at, raw in rows]
         return [(at, outcome) for at, outcome in read if outcome is not None]
 
     async def held_states(self) -> list[tuple[str, str, datetime]]:
@@ -460,12 +456,7 @@ class SqliteStore(SqliteActions):
                 " WHERE state = 'pending' AND not_before IS NOT NULL ORDER BY id"
             ).fetchall()
 
-        held = []
-        for fingerprint, status, dedup_key, received_at in await self._call(select):
-            # The key is "fingerprint:status:startsAt"; the fingerprint may hold colons too.
-            starts_at = dedup_key[len(fingerprint) + len(status) + 2 :]
-            held.append((fingerprint, starts_at, _time(received_at)))
-        return held
+        return [held_state(*row) for row in await self._call(select)]
 
     async def memory_turn(self, turn: MemoryTurn) -> None:
         """One replica: nobody else to hear from or tell (its memory is all in process)."""
@@ -540,18 +531,18 @@ class SqliteStore(SqliteActions):
             clauses.append("id < ?")
             params.append(query.before_id)
         sql = (
-            f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
             " ORDER BY id DESC LIMIT ?"
         )
 
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
             return conn.execute(sql, (*params, query.limit)).fetchall()
 
-        return [_incident(row) for row in await self._call(select)]
+        return [incident_from_row(row) for row in await self._call(select)]
 
     async def incident(self, incident_id: int) -> IncidentDetail | None:
         def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
-            row = conn.execute(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()  # noqa: S608
+            row = conn.execute(f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()  # noqa: S608
             if row is None:
                 return None
             alerts = conn.execute(
@@ -568,16 +559,7 @@ class SqliteStore(SqliteActions):
         found = await self._call(select)
         if found is None:
             return None
-        row, alerts, deliveries = found
-        readable = [(a, outcome) for a in alerts if (outcome := _read_outcome(a[0], a[3])) is not None]
-        return IncidentDetail(
-            incident=_incident(row),
-            alerts=tuple(
-                StoredOutcome(alert_id=a[0], received_at=a[1], processed_at=a[2], outcome=outcome)
-                for a, outcome in readable
-            ),
-            deliveries=tuple(DeliveryRecord(*d) for d in deliveries),
-        )
+        return incident_detail(*found)
 
     async def prune(self, older_than: datetime) -> int:
         cutoff = older_than.timestamp()
@@ -691,18 +673,7 @@ def _insert_bodies(conn: sqlite3.Connection, ops: list[_Op]) -> list[tuple[_Op, 
     return [(op, None, None) for op in ops]
 
 
-@dataclass
-class _Expanded:
-    """What expanding the inbox found: duplicate alerts, alerts in bodies that no longer
-    parse, and the messages just decoded whose alerts the same claim may take (each body
-    is decoded once)."""
-
-    duplicates: int = 0
-    unreadable: int = 0
-    messages: dict[int, WebhookMessage] = field(default_factory=dict)
-
-
-def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
+def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> Expanded:
     """Move inbox bodies into messages and queued alert rows until `wanted` alerts (or the
     inbox) are used up.
 
@@ -712,7 +683,7 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
     in parsing it) is quarantined: kept in messages with its error, shown by the API,
     never silently dropped, and never in the way of the bodies after it.
     """
-    expanded = _Expanded()
+    expanded = Expanded()
     while wanted > 0:
         row = conn.execute("SELECT id, bodies FROM inbox ORDER BY id LIMIT 1").fetchone()
         if row is None:
@@ -728,7 +699,7 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
             except Exception as exc:
                 log.error("stored_body_unreadable", message_id=message_id, alerts=alert_count, error=str(exc)[:300])
                 expanded.unreadable += alert_count
-                for item in _unreadable_alerts(body, _describe(exc)):
+                for item in unreadable_alerts(body, describe_error(exc)):
                     _insert_quarantine(conn, item, received_at, now, alert_id=None, message_id=message_id)
                 continue
             stored = conn.executemany(
@@ -748,37 +719,6 @@ def _expand(conn: sqlite3.Connection, wanted: int, now: float) -> _Expanded:
             wanted -= stored
         conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
     return expanded
-
-
-def _parse_stored(body: bytes) -> WebhookMessage | Exception:
-    try:
-        return message_from_body(body)
-    except Exception as exc:
-        return exc
-
-
-def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
-
-
-def _unreadable_alerts(body: bytes, error: str) -> list[Quarantine]:
-    """One quarantine item per alert of a body that does not parse, with whatever can still
-    be read of its identity; one for the whole body when not even that can."""
-    try:
-        alerts = json.loads(body)["alerts"]
-        items = [
-            Quarantine(
-                None, "expand", error, _text(a.get("fingerprint")), _text((a.get("labels") or {}).get("alertname"))
-            )
-            for a in alerts
-        ]
-    except Exception:  # anything at all: the body is only described here
-        return [Quarantine(None, "expand", error)]
-    return items or [Quarantine(None, "expand", error)]
-
-
-def _text(value: object) -> str | None:
-    return value[:256] if isinstance(value, str) else None
 
 
 def _insert_quarantine(
@@ -817,86 +757,18 @@ def _settle_all(results: list[tuple[_Op, Any, Exception | None]]) -> None:
             loop.call_soon_threadsafe(resolve, items)
 
 
-def _time(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
-_INCIDENT_COLUMNS = (
-    "id, key, title, status, severity, namespace, started_at, updated_at, resolved_at,"
-    " top_cause, paged, firing_count, alert_count, subject"
-)
-_SUBJECT_DECODER = msgspec.json.Decoder(SubjectRecord)
-
-
-def _read_outcome(alert_id: int, raw: str) -> Outcome | None:
-    """A stored outcome, or None (logged) for a row no version of the outcome reads:
-    damaged, or of a shape nobody planned for. One such row must not fail a page."""
-    try:
-        return decode_outcome(raw)
-    except msgspec.DecodeError as exc:
-        log.warning("outcome_unreadable", alert_id=alert_id, error=str(exc)[:200])
-        return None
-
-
-def incident_row(incident: Incident) -> tuple[Any, ...]:
-    """An incident's column values, in the order of the INSERT/UPDATE both stores write."""
-    return (
-        incident.key,
-        incident.title,
-        incident.status,
-        incident.severity,
-        incident.namespace,
-        incident.started_at,
-        incident.updated_at,
-        incident.resolved_at,
-        incident.top_cause,
-        int(incident.paged),
-        incident.firing_count,
-        incident.alert_count,
-        msgspec.json.encode(incident.subject).decode() if incident.subject is not None else None,
-    )
-
-
-def _incident(row: tuple[Any, ...]) -> Incident:
-    return Incident(
-        id=row[0],
-        key=row[1],
-        title=row[2],
-        status=row[3],
-        severity=row[4],
-        namespace=row[5],
-        started_at=row[6],
-        updated_at=row[7],
-        resolved_at=row[8],
-        top_cause=row[9],
-        paged=bool(row[10]),
-        firing_count=row[11],
-        alert_count=row[12],
-        subject=_read_subject(row[13]),
-    )
-
-
-def _read_subject(raw: str | None) -> SubjectRecord | None:
-    if raw is None:
-        return None
-    try:
-        return _SUBJECT_DECODER.decode(raw)
-    except msgspec.DecodeError:
-        return None  # a damaged cell: the next alert of the incident fills it again
-
-
 def _record_incident(conn: sqlite3.Connection, outcome: Outcome, now: float) -> int:
     """Fold the alert into the open incident of its key (or the latest, for a late resolve)."""
     key = outcome.key
     fingerprint = outcome.alert.fingerprint
     resolving = outcome.alert.status == "resolved"
     row = conn.execute(
-        f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
+        f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE key = ?"  # noqa: S608
         + ("" if resolving else " AND status = 'firing'")
         + " ORDER BY id DESC LIMIT 1",
         (key,),
     ).fetchone()
-    current = _incident(row) if row else None
+    current = incident_from_row(row) if row else None
     was_firing = current is not None and (
         conn.execute(
             "SELECT 1 FROM incident_firing WHERE incident_id = ? AND fingerprint = ?", (current.id, fingerprint)

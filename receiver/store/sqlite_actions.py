@@ -10,21 +10,17 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import structlog
-
-from receiver.pipeline.outcome import Outcome, decode_outcome
 from receiver.store.base import (
-    ActionKind,
     AlertRef,
     ConfirmedCause,
     HistoryAlert,
     IncidentAction,
     NewAction,
 )
+from receiver.store.rows import action_from_row, confirmed_causes_from_rows, read_nullable_outcome
 
-log = structlog.get_logger("kubebot.store")
 T = TypeVar("T")
 
 ACTIONS_SCHEMA = """
@@ -48,32 +44,6 @@ _COLUMNS = "id, incident_id, kind, by_whom, at, note, details"
 _FEEDBACK_SCAN = 1000
 
 
-def _outcome(alert_id: int, raw: str | None) -> Outcome | None:
-    if raw is None:
-        return None
-    try:
-        return decode_outcome(raw)
-    except Exception as exc:  # one damaged row must not fail a page or a report
-        log.warning("outcome_unreadable", alert_id=alert_id, error=str(exc)[:200])
-        return None
-
-
-def _action(row: tuple[Any, ...]) -> IncidentAction:
-    try:
-        details = json.loads(row[6])
-    except ValueError:
-        details = {}
-    return IncidentAction(
-        id=row[0],
-        incident_id=row[1],
-        kind=cast(ActionKind, row[2]),
-        by=row[3],
-        at=row[4],
-        note=row[5],
-        details=details if isinstance(details, dict) else {},
-    )
-
-
 class SqliteActions:
     """`Actions` for `SqliteStore` (which provides `_call`)."""
 
@@ -95,7 +65,7 @@ class SqliteActions:
             ).fetchone()
             return row
 
-        return _action(await self._in_store(write))
+        return action_from_row(await self._in_store(write))
 
     async def actions(self, incident_id: int) -> list[IncidentAction]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -104,7 +74,7 @@ class SqliteActions:
                 (incident_id,),
             ).fetchall()
 
-        return [_action(row) for row in await self._in_store(select)]
+        return [action_from_row(row) for row in await self._in_store(select)]
 
     async def alert_ref(self, alert_id: int) -> AlertRef | None:
         def select(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
@@ -116,7 +86,7 @@ class SqliteActions:
         row = await self._in_store(select)
         if row is None:
             return None
-        outcome = _outcome(row[0], row[2])
+        outcome = read_nullable_outcome(row[0], row[2])
         return AlertRef(row[0], row[1], outcome) if outcome is not None else None
 
     async def incident_of_fingerprint(self, fingerprint: str) -> int | None:
@@ -169,14 +139,7 @@ class SqliteActions:
                         break
             return found
 
-        confirmed = []
-        for by, at, details, alert_id, raw in await self._in_store(select):
-            outcome = _outcome(alert_id, raw)
-            cause = json.loads(details).get("cause")
-            if outcome is None or not isinstance(cause, str):
-                continue
-            confirmed.append(ConfirmedCause(cause, by, at, outcome.alertname, dict(outcome.alert.labels)))
-        return confirmed
+        return confirmed_causes_from_rows(await self._in_store(select))
 
     async def history(self, since: datetime, limit: int = 200_000) -> list[HistoryAlert]:
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -189,7 +152,7 @@ class SqliteActions:
         return [
             HistoryAlert(alert_id, incident_id, at, outcome)
             for alert_id, incident_id, at, raw in await self._in_store(select)
-            if (outcome := _outcome(alert_id, raw)) is not None
+            if (outcome := read_nullable_outcome(alert_id, raw)) is not None
         ]
 
     async def feedback_since(self, since: datetime) -> list[tuple[IncidentAction, tuple[str, ...]]]:
@@ -212,7 +175,7 @@ class SqliteActions:
                 for row in rows
             ]
 
-        return [(_action(row), tuple(fingerprints)) for row, fingerprints in await self._in_store(select)]
+        return [(action_from_row(row), tuple(fingerprints)) for row, fingerprints in await self._in_store(select)]
 
 
 def prune_actions(conn: sqlite3.Connection, cutoff: float) -> None:
