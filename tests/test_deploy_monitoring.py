@@ -255,6 +255,18 @@ RULE_TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "no replica holds the leader lock, then two do",
+        "input_series": given(
+            (series("kubebot_leader", pod="kubebot-a"), "0x10 1x10 1x10"),
+            (series("kubebot_leader", pod="kubebot-b"), "0x10 0x10 1x10"),
+        ),
+        "alert_rule_test": [
+            fires("9m", "KubeBotLeaderCount", severity="warning", namespace="kubebot"),
+            quiet("19m", "KubeBotLeaderCount"),
+            fires("30m", "KubeBotLeaderCount", severity="warning", namespace="kubebot"),
+        ],
+    },
+    {
         "name": "webhooks refused with 401 mean a token mismatch",
         "input_series": given(
             (series("kubebot_webhook_requests_total", code="401"), "0+2x30"),
