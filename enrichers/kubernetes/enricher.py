@@ -52,6 +52,7 @@ from enrichers.kubernetes.kinds import (
     HpaFacts,
     JobFacts,
     VolumeFacts,
+    claim_bound,
     claim_facts,
     claims_of_pod,
     cronjob_facts,
@@ -371,7 +372,7 @@ class _Investigation:
         templated = statefulset_claims(obj) if kind == "StatefulSet" else ()
         if not troubled and not missing:
             return
-        wanted_claims = bool(templated) or any(_claims_in(self.found.raw_pods.get(p.name)) for p in troubled)
+        wanted_claims = bool(templated) or any(claims_of_pod(self.found.raw_pods.get(p.name, {})) for p in troubled)
         claims: dict[str, Json] = {}
         steps: list[Awaitable[Any]] = [
             self._events_of("Pod", p.name, self._namespace()) for p in troubled[1 : 1 + MAX_PENDING_POD_EVENTS]
@@ -380,7 +381,7 @@ class _Investigation:
             steps.append(self._claims_into(claims))
         await self._all(steps)
         lines, unbound = not_running(troubled, self.found.raw_pods, claims)
-        unbound += tuple(c for c in templated if c in claims and claims[c].get("status", {}).get("phase") != "Bound")
+        unbound += tuple(c for c in templated if c in claims and not claim_bound(claims[c]))
         unbound = tuple(dict.fromkeys(unbound))
         self.found.workload = replace(workload, not_running=lines, unbound_claims=unbound, missing_pods=missing)
         # Why a claim does not bind is in its own events (a StorageClass that does not exist).
@@ -533,7 +534,7 @@ class _Investigation:
         listed = self.found.claims
         if listed is None:
             return  # the list failed, and says so among the failures
-        unbound = tuple(n for n in claims_of_pod(pod) if not _bound(listed.by_name.get(n)))
+        unbound = tuple(n for n in claims_of_pod(pod) if not claim_bound(listed.by_name.get(n)))
         if not unbound:
             return
         self.found.unbound_claims = unbound
@@ -718,15 +719,6 @@ def _may_wait_for_claims(pod: PodFacts, raw: Json) -> bool:
     and a healthy pod's alert reads nothing more."""
     not_started = pod.phase == "Pending" or pod.unschedulable is not None
     return not pod.ready and not_started and bool(claims_of_pod(raw))
-
-
-def _bound(claim: Json | None) -> bool:
-    return claim is not None and (claim.get("status") or {}).get("phase") == "Bound"
-
-
-def _claims_in(pod: Json | None) -> bool:
-    volumes = (pod or {}).get("spec", {}).get("volumes") or []
-    return any(isinstance(v, dict) and "persistentVolumeClaim" in v for v in volumes)
 
 
 def _failure_text(exc: LookupFailed) -> str:

@@ -191,6 +191,11 @@ def claims_of_pod(pod: Json) -> tuple[str, ...]:
     return tuple(n for v in volumes if (n := _str(_map(v, "persistentVolumeClaim"), "claimName")))
 
 
+def claim_bound(claim: Json | None) -> bool:
+    """Whether a listed claim is bound to a volume (None: not listed, so not bound)."""
+    return claim is not None and _str(_map(claim, "status"), "phase") == "Bound"
+
+
 def claim_facts(claim: Json, storage_class: Json | None, pods: Sequence[Json]) -> ClaimFacts:
     metadata, spec, status = _map(claim, "metadata"), _map(claim, "spec"), _map(claim, "status")
     name = _str(metadata, "name") or "?"
@@ -616,7 +621,7 @@ def not_running(
             if name in claims
             else f"{name} (does not exist)"
             for name in claims_of_pod(raw_pods.get(pod.name, {}))
-            if name not in claims or _str(_map(claims[name], "status"), "phase") != "Bound"
+            if not claim_bound(claims.get(name))
         ]
         unbound += [w.split(" ", 1)[0] for w in waiting]
         worst = pod.container(None)
