@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from enrichers.kubernetes.facts import pod_facts
-from enrichers.kubernetes.report import Findings, facts, read_verdict
+from enrichers.kubernetes.report import Findings, facts, read_facts
 from enrichers.kubernetes.subject import resolve
 from receiver.pipeline.advice import advice
 from tests.conftest import fixture_json
@@ -372,7 +372,7 @@ CASES = {
 
 def _advice(labels: dict[str, str], found: dict[str, Any]) -> tuple[str, ...]:
     subject = resolve(labels).subject
-    return advice(subject, read_verdict(found), labels, {}, found, ALERT_TIME)
+    return advice(subject, read_facts(found), labels, {}, ALERT_TIME)
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -386,7 +386,7 @@ def test_advice_reads_the_facts_the_enricher_writes() -> None:
     labels = {"namespace": shaped.namespace, "pod": shaped.name}
     subject = resolve(labels).subject
     written = facts(Findings(subject=subject, alert_time=ALERT_TIME, now=ALERT_TIME, pod=shaped))
-    lines = advice(subject, read_verdict(written), labels, {}, written, ALERT_TIME)
+    lines = advice(subject, read_facts(written), labels, {}, ALERT_TIME)
     assert lines[0].startswith("Container memory-eater was OOMKilled at its memory limit 100Mi")
     assert "(e.g. to 150Mi)" in lines[0]
 

@@ -10,7 +10,7 @@ import pytest
 from enrichers.base import Enrichment, enrich_batch
 from enrichers.kubernetes.api import RESOURCE_GROUPS
 from enrichers.kubernetes.kinds import hpa_facts, job_facts, quantity
-from enrichers.kubernetes.report import read_verdict
+from enrichers.kubernetes.report import read_facts, read_verdict
 from enrichers.kubernetes.subject import resolve_subject
 from receiver.pipeline.advice import advice
 from tests.fakes.kube_api import FakeKubeApi
@@ -202,7 +202,7 @@ async def test_a_pod_pending_on_an_unbound_claim_says_why_the_claim_does_not_bin
     assert any(line.endswith('storageclass.storage.k8s.io "fast-ssd" not found') for line in result.summary)
     subject = resolve_subject(labels)
     assert subject is not None
-    assert advice(subject, read_verdict(result.facts), labels, {}, result.facts)[0] == (
+    assert advice(subject, read_facts(result.facts), labels, {})[0] == (
         "Its claims ask for StorageClass fast-ssd, which does not exist: create it, or give the claims a class"
         " that exists: kubectl get storageclass"
     )
@@ -463,5 +463,5 @@ async def test_the_advice_reads_the_facts_the_enricher_writes_for_each_kind(
     from receiver.pipeline.advice import advice
 
     result = await enrich(labels)
-    lines = advice(resolve(labels).subject, read_verdict(result.facts), labels, {}, result.facts)
+    lines = advice(resolve(labels).subject, read_facts(result.facts), labels, {})
     assert any(expected in line for line in lines), lines

@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from enrichers.kubernetes.report import ContainerState, KubernetesFacts, PodState, read_facts
+from enrichers.kubernetes.report import ContainerState, KubernetesFacts, PodState
 from enrichers.kubernetes.subject import Subject
 from enrichers.times import parse_time
 
@@ -401,15 +401,13 @@ def advice(
     found: KubernetesFacts,
     labels: Mapping[str, str],
     annotations: Mapping[str, str],
-    facts: Mapping[str, Any] | None = None,
     alert_time: datetime | None = None,
 ) -> tuple[str, ...]:
     """At most `MAX_LINES` lines: what to do about `subject`, given what was `found`
-    (`read_facts` of the Kubernetes facts). Given the JSON `facts`, they are read here
-    instead, part by part: a verdict emptied by one odd part would hide all the others.
+    (`read_facts` of the Kubernetes facts, which keeps every part of the right shape).
     `annotations` are the rule's; its runbook is rendered as a link by the page itself."""
     del annotations  # read by the page (runbook_url); kept in the signature for hints to come
-    return say(situation(subject, found if facts is None else read_facts(facts), labels, alert_time))
+    return say(situation(subject, found, labels, alert_time))
 
 
 def say(situation: Situation, hints: Iterable[Hint] = HINTS) -> tuple[str, ...]:

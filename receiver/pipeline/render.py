@@ -130,7 +130,7 @@ def _advice_for(outcome: Outcome) -> tuple[str, ...]:
         return ()
     facts = outcome.facts_of("kubernetes")
     subject = resolve(alert.labels).subject
-    return advice(subject, read_facts(facts), alert.labels, alert.annotations, alert_time=parse_time(alert.starts_at))
+    return advice(subject, read_facts(facts), alert.labels, alert.annotations, parse_time(alert.starts_at))
 
 
 def _render_group(outcome: Outcome, *others: Outcome) -> Message:
