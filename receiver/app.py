@@ -32,6 +32,7 @@ from receiver.pipeline.stage import Pipeline
 from receiver.pipeline.suppress import Heartbeat, Memory, Suppressor, share_memory
 from receiver.redact import register_secret
 from receiver.service.channels import AppriseChannel, Channel, Channels, JsonLinesChannel
+from receiver.service.heap import keep_settled
 from receiver.service.leadership import watch_leadership
 from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.priority import IntakeActivity
@@ -124,7 +125,10 @@ def create_app(
     sources_factory: SourcesFactory = no_sources,
     channel: Channel | None = None,
     backoff: Backoff | None = None,
+    settle_heap: bool = False,
 ) -> web.Application:
+    """The receiver; `settle_heap` keeps the watch cache out of the cyclic GC's walks
+    (receiver/service/heap.py), a choice for the process: `kubebot serve` makes it."""
     metrics = metrics or Metrics()
     credentials = credentials if credentials is not None else Credentials.from_config(config)
     app = web.Application(
@@ -202,6 +206,9 @@ def create_app(
             runtime.tasks.append(supervisor.spawn("silenced-resolves", lambda: resolves.run(leading=store.leading)))
         if replicas:
             runtime.tasks.append(supervisor.spawn("memory", lambda: _share_memory(store, memory)))
+        cache = sources.kubernetes.cache if sources.kubernetes is not None else None
+        if settle_heap and cache is not None:
+            runtime.tasks.append(supervisor.spawn("heap", lambda: keep_settled(cache)))
         metrics.queue_depth.set(store.pending_count())
         metrics.outbox_depth.set(store.outbox_count())
         app[RUNTIME] = runtime

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import gc
 import json
 import os
 import sys
@@ -28,6 +27,7 @@ from receiver.pipeline.builder import build_pipeline
 from receiver.pipeline.outcome import Outcome
 from receiver.pipeline.sources import build_sources
 from receiver.pipeline.stage import Work
+from receiver.service.heap import settle
 from receiver.store.base import StoreUnavailable
 from receiver.web import edge
 from receiver.web.actions import MAX_DAYS
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kubebot: not starting: {len(problems)} configuration problem(s)", file=sys.stderr)
         return 1
     configure_logging(args.log_level)
-    app = create_app(config, sources_factory=build_sources)
+    app = create_app(config, sources_factory=build_sources, settle_heap=True)
     app.on_startup.append(_freeze_start_up_objects)
     # Not web.run_app: the edge's connection cap needs its own site (receiver/web/edge.py).
     edge.run(app, config.server, lambda line: print(line, file=sys.stderr))
@@ -88,8 +88,7 @@ async def _freeze_start_up_objects(_: web.Application) -> None:
     """Everything built at start-up lives as long as the process: the cyclic GC need not
     walk it again. Without this, each collection walked the libraries' whole heap, and
     collections ran every few requests (9% of intake's CPU in `perf`)."""
-    gc.collect()
-    gc.freeze()
+    settle()
 
 
 def _rca(command: str, path: Path) -> int:

@@ -120,6 +120,7 @@ class Store:
     def __init__(self) -> None:
         self.objects: dict[Key, Json] = {}
         self._index: dict[str, dict[str, set[Key]]] = {name: {} for name in INDEXES}
+        self.taken_in = 0  # objects stored so far, by lists and watch events
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -135,6 +136,7 @@ class Store:
         key = _key(obj)
         self.delete(key)
         self.objects[key] = obj
+        self.taken_in += 1
         for name, values_of in INDEXES.items():
             for value in values_of(obj):
                 self._index[name].setdefault(value, set()).add(key)
@@ -528,6 +530,10 @@ class WatchCache:
 
     def objects(self) -> int:
         return sum(len(i.store) for i in self.informers.values())
+
+    def taken_in(self) -> int:
+        """Objects stored since the start (lists and watch events): how much of the cache is new."""
+        return sum(i.store.taken_in for i in self.informers.values())
 
     async def close(self) -> None:
         for task in self._tasks.values():

@@ -1,0 +1,95 @@
+"""Long-lived objects out of the cyclic GC's walks (receiver/service/heap.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from receiver.service.heap import keep_settled, settle
+
+
+class Held:
+    """A stand-in watch cache: its size, and the objects it has taken in so far."""
+
+    def __init__(self, size: int) -> None:
+        self.synced = asyncio.Event()
+        self.size = size
+        self.new = size  # the first list
+
+    async def wait_synced(self) -> None:
+        await self.synced.wait()
+
+    def objects(self) -> int:
+        return self.size
+
+    def taken_in(self) -> int:
+        return self.new
+
+
+class Stop(Exception):
+    pass
+
+
+async def test_settles_once_synced_then_only_after_a_quarter_is_new() -> None:
+    held = Held(5_000)
+    settled: list[int] = []
+    arriving = iter([500, 500, 300, 0])  # new objects per check: 500, 1,000, then 1,300 of 5,000
+
+    async def sleep(_: float) -> None:
+        step = next(arriving, None)
+        if step is None:
+            raise Stop
+        held.new += step
+
+    task = asyncio.create_task(keep_settled(held, settle=lambda: settled.append(held.new), sleep=sleep))
+    await asyncio.sleep(0)
+    assert settled == []  # nothing is worth freezing before the first list
+    held.synced.set()
+    with pytest.raises(Stop):
+        await task
+    assert settled == [5_000, 6_300]
+
+
+async def test_a_small_cache_settles_again_only_after_a_thousand_new_objects() -> None:
+    held = Held(100)
+    held.synced.set()
+    settled: list[int] = []
+    arriving = iter([400, 400, 400])
+
+    async def sleep(_: float) -> None:
+        step = next(arriving, None)
+        if step is None:
+            raise Stop
+        held.new += step
+
+    with pytest.raises(Stop):
+        await keep_settled(held, settle=lambda: settled.append(held.new), sleep=sleep)
+    assert settled == [100, 1_300]
+
+
+@pytest.fixture
+def thawed() -> Iterator[None]:
+    yield
+    gc.unfreeze()
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic GC frees it
+
+
+@pytest.mark.usefixtures("thawed")
+def test_settling_freezes_what_lives_and_frees_a_frozen_cycle_at_the_next_settling() -> None:
+    node = Node()
+    ref = weakref.ref(node)
+    settle()
+    assert not any(obj is node for obj in gc.get_objects())  # no collection walks it now
+    del node
+    gc.collect()
+    assert ref() is not None  # frozen garbage stays through ordinary collections...
+    settle()
+    assert ref() is None  # ...until the next settling thaws and collects first
