@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -15,8 +16,8 @@ from enrichers import eager
 from enrichers.base import AlertInput, Enrichment, enrich_batch, run_enrichers
 from enrichers.telemetry.factory import TelemetrySettings, build_telemetry
 from enrichers.telemetry.graph import GraphSources
-from enrichers.telemetry.promclient import PromClient
-from enrichers.telemetry.prometheus import PrometheusEnricher
+from enrichers.telemetry.promclient import PromClient, Series
+from enrichers.telemetry.prometheus import SHARED_KEPT, PrometheusEnricher, RecentAnswers
 from enrichers.telemetry.promql import SPARK_BARS
 from enrichers.telemetry.signals import DEFAULT_SIGNALS, SignalQuery, fetch_signal_table
 from tests.conftest import free_port as unused_port
@@ -428,3 +429,26 @@ async def test_a_hanging_prometheus_is_cut_off_by_the_budget() -> None:
 
     assert result.status == "unavailable"
     assert result.reason == "timed out after 0.2s"
+
+
+async def test_recent_answers_stay_bounded_and_keep_the_newest_in_a_storm_of_distinct_queries() -> None:
+    recent = RecentAnswers(seconds=60.0)
+    asked: list[int] = []
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def query(n: int) -> Callable[[], Coroutine[Any, Any, tuple[Series, ...]]]:
+        async def ask() -> tuple[Series, ...]:
+            asked.append(n)
+            return ()
+
+        return ask
+
+    first = {n: recent.get(("q", n), now, query(n)) for n in range(3 * SHARED_KEPT)}  # all still fresh
+    await asyncio.gather(*first.values())
+    assert len(recent._answers) <= SHARED_KEPT
+    newest = 3 * SHARED_KEPT - 1
+    assert recent.get(("q", newest), now, query(newest)) is first[newest]  # still shared
+    again = recent.get(("q", 0), now, query(0))
+    await again
+    assert again is not first[0]  # the oldest was let go...
+    assert asked.count(0) == 2  # ...and is asked again

@@ -61,7 +61,10 @@ class RecentAnswers:
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
         if self._seconds:
             if len(self._answers) >= SHARED_KEPT:
-                self._answers = {k: v for k, v in self._answers.items() if v[0] + self._seconds >= at}
+                fresh = [(k, v) for k, v in self._answers.items() if v[0] + self._seconds >= at]
+                # All still fresh in a storm of distinct queries: the older half goes, or
+                # every later query would rebuild the whole dict again.
+                self._answers = dict(fresh[-SHARED_KEPT // 2 :])
             self._answers[key] = (at, task)
         return task
 
