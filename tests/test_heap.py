@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from receiver.service.heap import keep_settled, settle
+from receiver.service.heap import YOUNG_COLLECTION_EVERY, collect_young_less_often, keep_settled, settle
 
 
 class Held:
@@ -93,3 +93,16 @@ def test_settling_freezes_what_lives_and_frees_a_frozen_cycle_at_the_next_settli
     assert ref() is not None  # frozen garbage stays through ordinary collections...
     settle()
     assert ref() is None  # ...until the next settling thaws and collects first
+
+
+def test_young_collections_run_less_often_and_a_higher_setting_is_kept() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        collect_young_less_often()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_EVERY, 10, 10)
+        gc.set_threshold(50_000, 5, 5)
+        collect_young_less_often()
+        assert gc.get_threshold() == (50_000, 5, 5)
+    finally:
+        gc.set_threshold(*before)

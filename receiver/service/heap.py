@@ -9,6 +9,12 @@ freed, by reference counting.
 
 A frozen object that later ends up in a garbage reference cycle is not freed until it is
 thawed: each settling thaws and collects first, so such garbage lives until the next one.
+
+Young collections run less often than CPython's default too (every 10,000 net allocations,
+not 700; CPython 3.13 moved to 2,000): enriching a storm allocates many short-lived dicts
+that reference counting frees anyway, and each young collection walked the batches in
+flight. In the benchmark's storm: 1,919 young collections and 17 full ones (1.4 s) before,
+79 and 2 (0.7 s) after.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import structlog
 
 log = structlog.get_logger("kubebot.heap")
 
+YOUNG_COLLECTION_EVERY = 10_000  # net allocations of tracked objects
 # Settle again once this share of the held objects is new (watch events replace objects).
 CHURN_SHARE = 0.25
 MIN_CHURN = 1_000
@@ -34,6 +41,11 @@ def settle() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
+
+def collect_young_less_often() -> None:
+    threshold, *older = gc.get_threshold()
+    gc.set_threshold(max(threshold, YOUNG_COLLECTION_EVERY), *older)
 
 
 class LongLived(Protocol):
