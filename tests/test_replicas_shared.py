@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from receiver.config import SuppressionConfig, load
@@ -139,6 +140,38 @@ async def test_one_replica_leads_and_another_takes_over_when_it_is_gone(replicas
     assert first.count(True) == 1
     assert again == first
     assert after.count(True) == 1
+
+
+async def test_replicas_that_do_not_lead_keep_one_session_each_for_asking(postgres_server: PostgresServer) -> None:
+    """Not a new connection per replica every few seconds: each asks again on its own."""
+    url = postgres_server.new_database()
+    replicas = [await PostgresStore.open(url, password=postgres_server.password) for _ in range(3)]
+    try:
+
+        async def askers() -> set[int]:
+            async with await psycopg.AsyncConnection.connect(
+                url, password=postgres_server.password, autocommit=True
+            ) as conn:
+                rows = await (
+                    await conn.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND query LIKE 'SELECT pg_try_advisory_lock%%'"
+                    )
+                ).fetchall()
+            return {pid for (pid,) in rows}
+
+        first = [await store.leading() for store in replicas]
+        sessions = await askers()
+        for _ in range(3):
+            assert [await store.leading() for store in replicas] == first
+        assert first.count(True) == 1
+        assert len(sessions) == 3  # the leader's, and one per replica that waits
+        waiting = await askers()  # the leader's session now says SELECT 1
+        assert len(waiting) == 2
+        assert waiting < sessions  # the same sessions, asked again
+    finally:
+        for store in replicas:
+            await store.close()
 
 
 DIGESTS = load(

@@ -23,6 +23,7 @@ The database unreachable, restarting or read-only (a failover in progress) is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -225,8 +226,9 @@ class PostgresStore(PostgresActions):
         connect: Callable[[], Awaitable[Conn]] | None = None,
     ) -> None:
         self._pool = pool
-        self._connect = connect  # the leader's own connection, outside the pool
-        self._leader: Conn | None = None
+        self._connect = connect  # the leader lock's own session, outside the pool
+        self._lock_session: Conn | None = None  # kept by a replica that waits to lead, too
+        self._leads = False
         self._leader_guard = asyncio.Lock()
         self._memory_seen = 0  # the last journal entry this replica has applied (or wrote)
         self._max_pending = max_pending
@@ -736,38 +738,47 @@ class PostgresStore(PostgresActions):
 
     async def leading(self) -> bool:
         """Whether this replica holds the leader lock, taking it when it is free. Held on a
-        connection of its own for as long as this process lives; lost with that session."""
+        session of its own for as long as this process lives; lost with that session. A
+        replica that does not lead keeps its session too and asks again on it: not a new
+        connection every few seconds per replica."""
         if self._closed or self._connect is None:
             return False
         async with self._leader_guard:
             try:
                 return await self._keep_or_take_lead()
             except (psycopg.Error, OSError) as exc:
-                if self._leader is not None:
-                    await self._leader.close()
-                    self._leader = None
+                await self._drop_lock_session()
+                if self._leads:
+                    self._leads = False
                     log.warning("leadership_lost", error=_reason(exc))
                 return False
+            except BaseException:
+                if not self._leads:  # cut off mid-question: that session's state is unknown
+                    await self._drop_lock_session()
+                raise
 
     async def _keep_or_take_lead(self) -> bool:
-        if self._leader is not None and not self._leader.closed:
-            await self._leader.execute("SELECT 1")  # the session, and with it the lock, is still ours
+        session = self._lock_session
+        if session is None or session.closed:
+            if self._leads:  # the session ended, and the lock with it
+                self._leads = False
+                log.warning("leadership_lost", error="the leader's session ended")
+            assert self._connect is not None
+            session = self._lock_session = await self._connect()
+        if self._leads:
+            await session.execute("SELECT 1")  # the session, and with it the lock, is still ours
             return True
-        assert self._connect is not None
-        conn = await self._connect()
-        try:
-            row = await (
-                await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LEADER_LOCK))
-            ).fetchone()
-        except BaseException:
-            await conn.close()
-            raise
-        if row is None or not row[0]:
-            await conn.close()  # another replica leads; asked again next time
-            return False
-        self._leader = conn
-        log.info("leadership_taken", replica=self._owner)
-        return True
+        row = await (await session.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LEADER_LOCK))).fetchone()
+        self._leads = row is not None and bool(row[0])
+        if self._leads:
+            log.info("leadership_taken", replica=self._owner)
+        return self._leads
+
+    async def _drop_lock_session(self) -> None:
+        if self._lock_session is not None:
+            with contextlib.suppress(psycopg.Error, OSError):
+                await self._lock_session.close()
+            self._lock_session = None
 
     # -- upkeep ---------------------------------------------------------------------------------
 
@@ -836,9 +847,8 @@ class PostgresStore(PostgresActions):
             log.warning("claims_left_to_leases", error=str(exc))
         self._closed = True
         async with self._leader_guard:
-            if self._leader is not None:  # the lock goes with the session: another replica leads
-                await self._leader.close()
-                self._leader = None
+            await self._drop_lock_session()  # the lock goes with the session: another replica leads
+            self._leads = False
         await self._pool.close()
 
 
