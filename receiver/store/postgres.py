@@ -64,6 +64,7 @@ from receiver.store.rows import (
     incident_detail,
     incident_from_row,
     incident_row,
+    incidents_query,
     parse_stored_body,
     read_claimed,
     read_outcome,
@@ -646,24 +647,8 @@ class PostgresStore(PostgresActions):
 
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
         """Newest first; `query.before_id` continues a previous page."""
-        clauses: list[str] = ["TRUE"]
-        params: list[object] = []
-        for column, value in (("status", query.status), ("severity", query.severity), ("namespace", query.namespace)):
-            if value is not None:
-                clauses.append(f"{column} = %s")
-                params.append(value)
-        if query.text:
-            clauses.append("(title LIKE %s ESCAPE '\\' OR top_cause LIKE %s ESCAPE '\\')")
-            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [pattern, pattern]
-        if query.before_id is not None:
-            clauses.append("id < %s")
-            params.append(query.before_id)
-        sql = (
-            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
-            " ORDER BY id DESC LIMIT %s"
-        )
-        return [incident_from_row(row) for row in await self._select(sql, (*params, query.limit))]
+        sql, params = incidents_query(query, "%s")
+        return [incident_from_row(row) for row in await self._select(sql, params)]
 
     async def incident(self, incident_id: int) -> IncidentDetail | None:
         async def select(conn: Conn) -> tuple[Any, ...] | None:

@@ -24,6 +24,7 @@ from receiver.store.base import (
     DeliveryRecord,
     IncidentAction,
     IncidentDetail,
+    IncidentQuery,
     Quarantine,
     QueuedAlert,
     StoredOutcome,
@@ -148,6 +149,29 @@ def incident_row(incident: Incident) -> tuple[Any, ...]:
         incident.alert_count,
         msgspec.json.encode(incident.subject).decode() if incident.subject is not None else None,
     )
+
+
+def incidents_query(query: IncidentQuery, placeholder: str) -> tuple[str, tuple[object, ...]]:
+    """The incidents list's SQL and parameters, newest first, in the dialect whose
+    parameter placeholder is `placeholder` (`?` for SQLite, `%s` for psycopg)."""
+    clauses: list[str] = ["1 = 1"]
+    params: list[object] = []
+    for column, value in (("status", query.status), ("severity", query.severity), ("namespace", query.namespace)):
+        if value is not None:
+            clauses.append(f"{column} = {placeholder}")
+            params.append(value)
+    if query.text:
+        clauses.append(f"(title LIKE {placeholder} ESCAPE '\\' OR top_cause LIKE {placeholder} ESCAPE '\\')")
+        pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [pattern, pattern]
+    if query.before_id is not None:
+        clauses.append(f"id < {placeholder}")
+        params.append(query.before_id)
+    sql = (
+        f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
+        f" ORDER BY id DESC LIMIT {placeholder}"
+    )
+    return sql, (*params, query.limit)
 
 
 def incident_from_row(row: tuple[Any, ...]) -> Incident:

@@ -52,6 +52,7 @@ from receiver.store.rows import (
     incident_detail,
     incident_from_row,
     incident_row,
+    incidents_query,
     parse_stored_body,
     read_claimed,
     read_outcome,
@@ -517,26 +518,10 @@ class SqliteStore(SqliteActions):
 
     async def incidents(self, query: IncidentQuery) -> list[Incident]:
         """Newest first; `query.before_id` continues a previous page."""
-        clauses: list[str] = ["1 = 1"]
-        params: list[object] = []
-        for column, value in (("status", query.status), ("severity", query.severity), ("namespace", query.namespace)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if query.text:
-            clauses.append("(title LIKE ? ESCAPE '\\' OR top_cause LIKE ? ESCAPE '\\')")
-            pattern = "%" + query.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            params += [pattern, pattern]
-        if query.before_id is not None:
-            clauses.append("id < ?")
-            params.append(query.before_id)
-        sql = (
-            f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE {' AND '.join(clauses)}"  # noqa: S608
-            " ORDER BY id DESC LIMIT ?"
-        )
+        sql, params = incidents_query(query, "?")
 
         def select(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            return conn.execute(sql, (*params, query.limit)).fetchall()
+            return conn.execute(sql, params).fetchall()
 
         return [incident_from_row(row) for row in await self._call(select)]
 
