@@ -202,9 +202,11 @@ async def test_incident_queries_filter_and_page_newest_first(store: Store) -> No
     second = await store.incidents(IncidentQuery(limit=2, before_id=first[-1].id))
     none_match = await store.incidents(IncidentQuery(status="resolved"))
     by_text = await store.incidents(IncidentQuery(text="HighErrorRate"))
+    wildcards = [await store.incidents(IncidentQuery(text=text)) for text in ("High_rrorRate", "High%Rate", "%")]
     missing = await store.incident(999)
     assert [i.id for i in first + second] == [5, 4, 3, 2]
     assert (none_match, len(by_text), missing) == ([], 5, None)
+    assert wildcards == [[], [], []]  # what is searched for is matched as written, not as a LIKE pattern
 
 
 async def test_a_groups_outcomes_are_finished_in_one_transaction(store: Store) -> None:
