@@ -504,8 +504,13 @@ def read_verdict(facts: Mapping[str, Any]) -> KubernetesFacts:
     """The typed verdict in `facts`; an empty one when they hold none, or when a part
     suppression acts on has a shape no version of this enricher wrote (facts from a stored
     outcome of another version): suppression does not act on half a reading."""
+    return read_facts_and_verdict(facts)[1]
+
+
+def read_facts_and_verdict(facts: Mapping[str, Any]) -> tuple[KubernetesFacts, KubernetesFacts]:
+    """`read_facts` and `read_verdict` from one reading."""
     found, odd = _read(facts)
-    return found if odd <= _NOT_IN_VERDICT else KubernetesFacts()
+    return found, found if odd <= _NOT_IN_VERDICT else KubernetesFacts()
 
 
 def _read(facts: Mapping[str, Any]) -> tuple[KubernetesFacts, frozenset[str]]:

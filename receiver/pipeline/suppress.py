@@ -28,7 +28,13 @@ import networkx as nx
 import structlog
 
 from enrichers.base import Enrichment
-from enrichers.kubernetes.report import KubernetesVerdict, NodeState, read_facts, read_verdict
+from enrichers.kubernetes.report import (
+    KubernetesFacts,
+    KubernetesVerdict,
+    NodeState,
+    read_facts,
+    read_facts_and_verdict,
+)
 from enrichers.kubernetes.subject import Subject, label_value, resolve
 from enrichers.telemetry.naming import alert_service
 from receiver.config import HeartbeatConfig, MaintenanceWindow, SuppressionConfig
@@ -328,15 +334,15 @@ class Reading:
         return self.node_trouble is not None
 
 
-def read_alert(alert: Alert, facts: Mapping[str, Any]) -> Reading:
-    """The reading of `alert` from its labels and its Kubernetes facts (fresh or stored)."""
+def read_alert(alert: Alert, found: KubernetesFacts) -> Reading:
+    """The reading of `alert` from its labels and its Kubernetes facts (fresh or stored),
+    as `read_facts` reads them."""
     labels = alert.labels
     subject = resolve(labels).subject
     # A volume or filesystem alert names the exporter's or kubelet's service, if any: no
     # service failure other alerts could depend on.
     volume = subject.kind in _VOLUME_KINDS or any(label_value(labels, k) for k in _FILESYSTEM_LABELS)
     service = None if volume else alert_service(labels)
-    found = read_facts(facts)
     node = found.node
     if subject.kind == "Pod":
         pod = found.pod
@@ -375,8 +381,10 @@ def kubernetes_facts(enrichment: Mapping[str, Enrichment]) -> Mapping[str, Any]:
     return found.facts if found is not None else {}
 
 
-def kubernetes_verdict(enrichment: Mapping[str, Enrichment]) -> KubernetesVerdict:
-    return read_verdict(kubernetes_facts(enrichment))
+def read_work(work: Work) -> tuple[Reading, KubernetesVerdict]:
+    """One reading of the alert's Kubernetes facts, for its causal links and its verdict."""
+    found, verdict = read_facts_and_verdict(kubernetes_facts(work.enrichment))
+    return read_alert(work.alert, found), verdict
 
 
 class Suppressor:
@@ -393,11 +401,11 @@ class Suppressor:
         self._graph = graph
         self._hold = timedelta(seconds=max(config.resolved_grace_seconds, config.symptom_hold_seconds))
 
-    def decide(self, work: Work) -> Work:
+    def decide(self, work: Work, read: tuple[Reading, KubernetesVerdict] | None = None) -> Work:
+        """`read`: the alert's `read_work`, when the caller has it already."""
         alert, now, memory = work.alert, self.clock(), self.memory
-        kubernetes = kubernetes_verdict(work.enrichment)
+        reading, kubernetes = read or read_work(work)
         state = (alert.fingerprint, alert.starts_at.isoformat())
-        reading = read_alert(alert, kubernetes_facts(work.enrichment))
         if not work.held:
             self._record_change(alert, now)
         if alert.status == "resolved":
@@ -416,7 +424,7 @@ class Suppressor:
         """Memory as deciding this stored outcome left it (start-up, after a restart).
         ValueError when its alert's times are not times (a damaged row)."""
         alert = outcome.alert.to_alert()
-        reading = read_alert(alert, outcome.facts_of("kubernetes"))
+        reading = read_alert(alert, read_facts(outcome.facts_of("kubernetes")))
         decision = outcome.as_decision()
         self._record_change(alert, decided_at)
         if alert.status == "resolved":
@@ -586,12 +594,12 @@ class SuppressStage:
     async def exec(self, batch: Sequence[Work]) -> list[Work]:
         batch = await self._with_acks(batch)
         # Causes first: a node going down is remembered before its pods are judged.
-        causes = [read_alert(w.alert, kubernetes_facts(w.enrichment)).is_node_cause for w in batch]
-        order = sorted(range(len(batch)), key=lambda i: not causes[i])
+        reads = [read_work(w) for w in batch]
+        order = sorted(range(len(batch)), key=lambda i: not reads[i][0].is_node_cause)
         decided: dict[int, Work] = {}
 
         def decide() -> None:
-            decided.update((i, self._suppressor.decide(batch[i])) for i in order)
+            decided.update((i, self._suppressor.decide(batch[i], reads[i])) for i in order)
 
         await share_memory(self._shared, self._suppressor.memory, decide)
         return [decided[i] for i in range(len(batch))]
