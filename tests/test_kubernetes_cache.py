@@ -334,6 +334,21 @@ async def test_410_gone_relists_and_the_facts_are_current() -> None:
     assert ("watch", "pods", "410") in recorder.requests or recorder.restarts["pods"] >= 1
 
 
+async def test_the_cache_counts_what_it_takes_in_by_lists_and_watch_events() -> None:
+    """What the heap's settling (receiver/service/heap.py) watches to freeze new objects."""
+    fake = k3s_cluster()
+    async with cached(fake) as enricher:
+        assert enricher.cache is not None
+        cache = enricher.cache
+        listed = cache.taken_in()
+        for restarts in (7, 8, 9):
+            restarted(fake, restarts)
+            await caught_up(enricher, fake, "pods")
+        modified = cache.taken_in()
+    assert listed == cache.objects()  # the first lists
+    assert modified == listed + 3  # a MODIFIED event each
+
+
 async def test_rbac_without_watch_falls_back_to_direct_reads_logged_once() -> None:
     fake = k3s_cluster()
     fake.forbid_watch("pods", "events")
