@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
 
 from enrichers.base import Enrichment
 from receiver.models import parse_webhook
-from receiver.pipeline.render import PageLinks, RenderStage, page_link, render_message
+from receiver.pipeline import render
+from receiver.pipeline.advice import advice as real_advice
+from receiver.pipeline.render import MAX_BUNDLED_ADVICE, PageLinks, RenderStage, page_link, render_message
 from receiver.pipeline.stage import Work
 from tests.conftest import alerts_paged, fixture_json
 
@@ -215,6 +218,31 @@ async def test_a_group_page_also_says_what_to_do_about_its_other_alerts_once_eac
         for line in advice
     ), advice
     assert len([line for line in advice if "Read why the last instance exited" in line]) == 1
+
+
+async def test_a_large_group_page_bundles_a_bounded_amount_of_advice_and_works_out_no_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leading, *_ = _crash_looping()
+    others = []
+    for i in range(30):  # each at its own limit: thirty different things to say
+        oom = {"name": "app", "last_termination": {"reason": "OOMKilled"}, "limits": {"memory": f"{256 + i}Mi"}}
+        facts = {"pod": {"name": f"api-{i}", "namespace": "default", "exists": True, "containers": [oom]}}
+        labels = {**leading.alert.labels, "pod": f"api-{i}", "namespace": "default"}
+        alert = dataclasses.replace(leading.alert, labels=labels, fingerprint=f"oom-{i}")
+        kubernetes = Enrichment.found("kubernetes", facts, ())
+        others.append(dataclasses.replace(leading, alert=alert, enrichment={"kubernetes": kubernetes}))
+    worked_out: list[str] = []
+
+    def advice(*args: Any, **kwargs: Any) -> tuple[str, ...]:
+        worked_out.append(args[0].name)
+        return real_advice(*args, **kwargs)
+
+    monkeypatch.setattr(render, "advice", advice)
+    body = _body(await RenderStage().exec([leading, *others]))
+    bundled = [line for line in body.splitlines() if line.startswith("  * Pod default/api-")]
+    assert len(bundled) == MAX_BUNDLED_ADVICE
+    assert len(worked_out) <= 1 + MAX_BUNDLED_ADVICE  # the leading alert's, then until the list is full
 
 
 async def test_a_group_page_links_each_rule_s_runbook_once_the_leading_one_first() -> None:

@@ -101,6 +101,8 @@ def _what_to_do(outcome: Outcome, others: Sequence[Outcome] = ()) -> list[str]:
     said = {_gist(hint) for hint in own}
     bundled: list[str] = []
     for other in others:
+        if len(bundled) >= MAX_BUNDLED_ADVICE:
+            break  # nothing more is said: the rest of a large group's advice is not worked out
         for hint in _advice_for(other):
             if _gist(hint) not in said and len(bundled) < MAX_BUNDLED_ADVICE:
                 said.add(_gist(hint))
