@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,14 @@ from enrichers.kubernetes.trim import trim
 from receiver.models import Group
 from tests.fakes.kube_api import K3S_CRASHLOOP_POD, FakeKubeApi, k3s_cluster, minikube_oom_cluster
 from tests.fakes.kube_objects import ALERT_TIME_TEXT, JOB, NAMESPACE, WORKER_DOWN, shop_cluster
-from tests.test_kubernetes_enricher import CRASHLOOP_LABELS, K3S_ALERT_TIME, OOM_ALERT_TIME, alert, context
+from tests.test_kubernetes_enricher import (
+    CRASHLOOP_LABELS,
+    K3S_ALERT_TIME,
+    OOM_ALERT_TIME,
+    alert,
+    context,
+    serving,
+)
 
 SHOP_TIME = datetime.fromisoformat(ALERT_TIME_TEXT)
 QUICK = WatchSettings(
@@ -147,16 +154,8 @@ async def caught_up(enricher: KubernetesEnricher, fake: FakeKubeApi, resource: s
             await asyncio.sleep(0.01)
 
 
-@asynccontextmanager
-async def reading_directly(fake: FakeKubeApi) -> AsyncIterator[KubernetesEnricher]:
-    url = await fake.start()
-    enricher = await connect_kubernetes("auto", None, url, settings=KubernetesSettings(watch=False))
-    assert enricher is not None
-    try:
-        yield enricher
-    finally:
-        await enricher.close()
-        await fake.close()
+def reading_directly(fake: FakeKubeApi) -> AbstractAsyncContextManager[KubernetesEnricher]:
+    return serving(fake, settings=KubernetesSettings(watch=False))
 
 
 def object_paths(fake: FakeKubeApi) -> list[str]:
@@ -173,16 +172,8 @@ def ctx(at: datetime) -> EnrichContext:
 async def test_facts_from_the_cache_equal_facts_read_directly(
     case: str, cluster: Callable[[], FakeKubeApi], labels: dict[str, str], at: datetime
 ) -> None:
-    direct_fake = cluster()
-    url = await direct_fake.start()
-    direct = await connect_kubernetes("auto", None, url, settings=KubernetesSettings(watch=False))
-    assert direct is not None
-    direct.start()
-    try:
+    async with reading_directly(cluster()) as direct:
         expected = await direct.enrich(alert(labels, at), ctx(at))
-    finally:
-        await direct.close()
-        await direct_fake.close()
     fake = cluster()
     async with cached(fake) as enricher:
         before = len(object_paths(fake))
