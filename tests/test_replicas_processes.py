@@ -77,7 +77,11 @@ async def _post(session: aiohttp.ClientSession, replica: KubebotProcess, body: d
         return 0  # the replica is gone: as for Alertmanager, not acknowledged
 
 
-def _replicas(tmp_path: Path, server: PostgresServer, count: int, sink: Path) -> list[KubebotProcess]:
+def _replicas(
+    tmp_path: Path, server: PostgresServer, count: int, sink: Path | None, **sections: Any
+) -> list[KubebotProcess]:
+    """`count` replicas on one new database, paging to `sink` (None: each to a sink of its
+    own, `pages.jsonl` in its work directory); `sections` are added to their config."""
     url = server.new_database()
     made = []
     for i in range(count):
@@ -85,7 +89,8 @@ def _replicas(tmp_path: Path, server: PostgresServer, count: int, sink: Path) ->
         workdir.mkdir()
         config = {
             "store": {"url": url, "password_file": str(server.password_file), "lease_seconds": 5},
-            "notify": {"default_urls": [f"jsonl://{sink}"], "timeout_seconds": 2},
+            "notify": {"default_urls": [f"jsonl://{sink or workdir / 'pages.jsonl'}"], "timeout_seconds": 2},
+            **sections,
         }
         made.append(KubebotProcess.create(workdir, config))
     return made
@@ -163,18 +168,8 @@ HEARTBEAT_PAGE = "[FIRING] KubeBotHeartbeatMissing"
 def _watching_replicas(tmp_path: Path, server: PostgresServer, count: int) -> list[KubebotProcess]:
     """Replicas that page a missing heartbeat (none ever arrives) after 1 s, each to a sink of
     its own: whichever replica sends a page, its sink says which one's watch raised it."""
-    url = server.new_database()
-    made = []
-    for i in range(count):
-        workdir = tmp_path / f"replica-{i}"
-        workdir.mkdir()
-        config = {
-            "store": {"url": url, "password_file": str(server.password_file), "lease_seconds": 5},
-            "notify": {"default_urls": [f"jsonl://{workdir / 'pages.jsonl'}"], "timeout_seconds": 2},
-            "suppression": {"heartbeat": {"matchers": ['alertname="Watchdog"'], "missing_after_seconds": 1}},
-        }
-        made.append(KubebotProcess.create(workdir, config))
-    return made
+    heartbeat = {"matchers": ['alertname="Watchdog"'], "missing_after_seconds": 1}
+    return _replicas(tmp_path, server, count, None, suppression={"heartbeat": heartbeat})
 
 
 def _heartbeat_pages(replica: KubebotProcess) -> int:
