@@ -732,22 +732,17 @@ class PostgresStore(PostgresActions):
             try:
                 return await self._keep_or_take_lead()
             except (psycopg.Error, OSError) as exc:
-                await self._drop_lock_session()
-                if self._leads:
-                    self._leads = False
-                    log.warning("leadership_lost", error=_reason(exc))
+                await self._end_lock_session(_reason(exc))
                 return False
             except BaseException:
                 if not self._leads:  # cut off mid-question: that session's state is unknown
-                    await self._drop_lock_session()
+                    await self._end_lock_session("cut off")
                 raise
 
     async def _keep_or_take_lead(self) -> bool:
         session = self._lock_session
         if session is None or session.closed:
-            if self._leads:  # the session ended, and the lock with it
-                self._leads = False
-                log.warning("leadership_lost", error="the leader's session ended")
+            await self._end_lock_session("the leader's session ended")
             assert self._connect is not None
             session = self._lock_session = await self._connect()
         if self._leads:
@@ -759,11 +754,15 @@ class PostgresStore(PostgresActions):
             log.info("leadership_taken", replica=self._owner)
         return self._leads
 
-    async def _drop_lock_session(self) -> None:
+    async def _end_lock_session(self, reason: str) -> None:
+        """Close the leader lock's session; a lock held goes with it, and is said lost."""
         if self._lock_session is not None:
             with contextlib.suppress(psycopg.Error, OSError):
                 await self._lock_session.close()
             self._lock_session = None
+        if self._leads:
+            self._leads = False
+            log.warning("leadership_lost", error=reason)
 
     # -- upkeep ---------------------------------------------------------------------------------
 
@@ -832,8 +831,8 @@ class PostgresStore(PostgresActions):
             log.warning("claims_left_to_leases", error=str(exc))
         self._closed = True
         async with self._leader_guard:
-            await self._drop_lock_session()  # the lock goes with the session: another replica leads
-            self._leads = False
+            self._leads = False  # given up, not lost: the lock goes with the session to another replica
+            await self._end_lock_session("closed")
         await self._pool.close()
 
 
