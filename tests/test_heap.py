@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -29,6 +29,18 @@ class Held:
     def taken_in(self) -> int:
         return self.new
 
+    def arriving(self, *steps: int) -> Callable[[float], Awaitable[None]]:
+        """A sleep after which the next of `steps` new objects have arrived; Stop after the last."""
+        left = iter(steps)
+
+        async def sleep(_: float) -> None:
+            step = next(left, None)
+            if step is None:
+                raise Stop
+            self.new += step
+
+        return sleep
+
 
 class Stop(Exception):
     pass
@@ -37,14 +49,7 @@ class Stop(Exception):
 async def test_settles_once_synced_then_only_after_a_quarter_is_new() -> None:
     held = Held(5_000)
     settled: list[int] = []
-    arriving = iter([500, 500, 300, 0])  # new objects per check: 500, 1,000, then 1,300 of 5,000
-
-    async def sleep(_: float) -> None:
-        step = next(arriving, None)
-        if step is None:
-            raise Stop
-        held.new += step
-
+    sleep = held.arriving(500, 500, 300, 0)  # new objects per check: 500, 1,000, then 1,300 of 5,000
     task = asyncio.create_task(keep_settled(held, settle=lambda: settled.append(held.new), sleep=sleep))
     await asyncio.sleep(0)
     assert settled == []  # nothing is worth freezing before the first list
@@ -58,16 +63,8 @@ async def test_a_small_cache_settles_again_only_after_a_thousand_new_objects() -
     held = Held(100)
     held.synced.set()
     settled: list[int] = []
-    arriving = iter([400, 400, 400])
-
-    async def sleep(_: float) -> None:
-        step = next(arriving, None)
-        if step is None:
-            raise Stop
-        held.new += step
-
     with pytest.raises(Stop):
-        await keep_settled(held, settle=lambda: settled.append(held.new), sleep=sleep)
+        await keep_settled(held, settle=lambda: settled.append(held.new), sleep=held.arriving(400, 400, 400))
     assert settled == [100, 1_300]
 
 
