@@ -4,6 +4,7 @@ server on 127.0.0.1 that serves the real fixture objects."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from enrichers.base import EnrichContext, Enrichment, run_enrichers
 from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
 from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
 from receiver.models import Alert, Group
+from tests.conftest import free_port
 from tests.fakes.kube_api import (
     K3S_CRASHLOOP_POD,
     K3S_NODE,
@@ -330,6 +332,55 @@ async def test_a_kubeconfig_file_connects_with_its_token(tmp_path: Path) -> None
 
     assert result.status == "ok"
     assert {"Bearer from-kubeconfig"} == fake.authorizations
+
+
+async def test_a_netrc_entry_for_the_api_host_does_not_break_the_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kubernetes-asyncio's own session reads .netrc; with a bearer token as well, aiohttp
+    # then refused every request ("Cannot combine AUTHORIZATION header with AUTH argument").
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    fake = k3s_cluster()
+    async with serving(fake, token="s3cret-token") as enricher:
+        result = await enricher.enrich(alert(CRASHLOOP_LABELS), context())
+
+    assert result.status == "ok"
+    assert {"Bearer s3cret-token"} == fake.authorizations
+
+
+async def test_the_proxy_from_the_environment_carries_the_requests_with_its_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The stand-in API answers as the forward proxy; the API server's own address is closed.
+    fake = k3s_cluster()
+    proxy_url = await fake.start()
+    monkeypatch.setenv("HTTP_PROXY", proxy_url.replace("http://", "http://ops:pa%3Ass@"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    enricher = await connect_kubernetes("auto", None, f"http://127.0.0.1:{free_port()}", "s3cret-token")
+    assert enricher is not None
+    try:
+        result = await enricher.enrich(alert(CRASHLOOP_LABELS), context())
+    finally:
+        await enricher.close()
+        await fake.close()
+
+    assert result.status == "ok"
+    assert {r.proxy_authorization for r in fake.requests} == {"Basic " + base64.b64encode(b"ops:pa:ss").decode()}
+
+
+async def test_no_proxy_names_the_api_hosts_reached_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    fake = k3s_cluster()
+    async with serving(fake) as enricher:
+        result = await enricher.enrich(alert(CRASHLOOP_LABELS), context())
+
+    assert result.status == "ok"
+    assert {r.proxy_authorization for r in fake.requests} == {None}
 
 
 async def test_an_alert_without_kubernetes_labels_reads_nothing() -> None:

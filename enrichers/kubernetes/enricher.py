@@ -15,7 +15,10 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
+import aiohttp
 import structlog
 from kubernetes_asyncio import client, config
 
@@ -765,8 +768,37 @@ async def connect_kubernetes(
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
     elif not await _load_configuration(mode, kubeconfig, configuration):
         return None
+    _proxy_from_environment(configuration)
     log.info("kubernetes_connected", host=configuration.host, mode=mode)
-    return KubernetesEnricher(client.ApiClient(configuration), settings, clock=clock)
+    api_client = client.ApiClient(configuration)
+    await _stop_asking_the_environment(api_client)
+    return KubernetesEnricher(api_client, settings, clock=clock)
+
+
+def _proxy_from_environment(configuration: client.Configuration) -> None:
+    """HTTPS_PROXY (or HTTP_PROXY) and NO_PROXY for the API server, read once at start; a
+    kubeconfig's `proxy-url` comes first. aiohttp sends the proxy URL's own credentials
+    as Proxy-Authorization."""
+    if configuration.proxy:
+        return
+    target = urlsplit(str(configuration.host))
+    if target.hostname and not proxy_bypass(target.hostname):
+        configuration.proxy = getproxies().get(target.scheme)
+
+
+async def _stop_asking_the_environment(api_client: client.ApiClient) -> None:
+    """kubernetes-asyncio's session trusts the environment, so aiohttp looks up `.netrc`
+    and the proxy variables on every request, each time in a worker thread, while the
+    request holds one of the API slots (kubernetes.max_concurrency): in a storm that
+    made each log read hold its slot a third longer. The proxy is read once instead
+    (`_proxy_from_environment`); `.netrc` never applied, as every request carries its
+    own credentials. Same connection pool, same read buffer as the library's session."""
+    rest = api_client.rest_client
+    trusting: aiohttp.ClientSession = rest.pool_manager
+    connector = trusting.connector
+    trusting.detach()  # the pool moves to the new session; the old one closes empty
+    await trusting.close()
+    rest.pool_manager = aiohttp.ClientSession(connector=connector, trust_env=False, read_bufsize=LIBRARY_READ_BUFSIZE)
 
 
 async def _load_configuration(mode: str, kubeconfig: str | None, configuration: client.Configuration) -> bool:
@@ -785,6 +817,10 @@ async def _load_configuration(mode: str, kubeconfig: str | None, configuration: 
         return False
     await config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
     return True
+
+
+# kubernetes-asyncio's own read buffer (rest.py): watch events of large objects exceed aiohttp's default.
+LIBRARY_READ_BUFSIZE = 2**21
 
 
 def _kubeconfig_path(kubeconfig: str | None) -> str:

@@ -129,6 +129,7 @@ class SeenRequest:
     path: str
     query: dict[str, str]
     authorization: str | None
+    proxy_authorization: str | None = None  # when reached as a forward proxy
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,11 @@ class FakeKubeApi:
         self._watches.clear()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests.append(SeenRequest(request.path, dict(request.query), request.headers.get("Authorization")))
+        headers = request.headers
+        seen = SeenRequest(
+            request.path, dict(request.query), headers.get("Authorization"), headers.get("Proxy-Authorization")
+        )
+        self.requests.append(seen)
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         route = _parse_path(request.path)
