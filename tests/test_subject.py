@@ -18,7 +18,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from enrichers.kubernetes.subject import Resolution, Subject, resolve, resolve_subject
+from enrichers.kubernetes.subject import Resolution, Subject, _Labels, label_value, resolve, resolve_subject
 from tests.conftest import FIXTURES
 
 RULES_FILE = FIXTURES / "prometheus" / "kube-prometheus" / "rules.yaml"
@@ -694,3 +694,15 @@ def test_subjects_serialise_with_the_api_contracts_kind_names() -> None:
         as_json = resolve(row.labels).subject.to_json()
         assert as_json["kind"] in CONTRACT_KINDS | {"PersistentVolume", "PodDisruptionBudget"}
         assert (as_json["kind"], as_json["namespace"], as_json["name"]) == row.expected
+
+
+label_names = st.sampled_from(OBJECT_LABELS) | st.sampled_from([f"exported_{n}" for n in OBJECT_LABELS])
+
+
+@given(labels=st.dictionaries(label_names | st.just("exported_exported_pod"), st.sampled_from(["", " ", "x", " y "])))
+def test_the_rules_read_each_label_as_label_value_does(labels: dict[str, str]) -> None:
+    # The rules read a one-pass table of the labels; it must answer like label_value.
+    view = _Labels(labels)
+    names = {*labels, *(n.removeprefix("exported_") for n in labels), *OBJECT_LABELS}
+
+    assert {n: view.value(n) for n in names} == {n: label_value(labels, n) for n in names}

@@ -120,6 +120,20 @@ def label_value(labels: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _label_values(labels: Mapping[str, str]) -> dict[str, str]:
+    """`label_value` of every name the labels can answer, in one pass over them: a
+    non-empty `exported_<name>` wins over `<name>`."""
+    plain: dict[str, str] = {}
+    exported: dict[str, str] = {}
+    for key, raw in labels.items():
+        value = raw.strip()
+        if value:
+            plain[key] = value
+            if key.startswith("exported_"):
+                exported[key.removeprefix("exported_")] = value
+    return plain | exported if exported else plain
+
+
 def resolve(labels: Mapping[str, str]) -> Resolution:
     """The object the labels are about; the Cluster when they name none."""
     # Every stage asks about each alert (enrich, rank, suppress, render, the outcome), and
@@ -152,11 +166,13 @@ class _Labels:
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = labels
-        self.namespace = label_value(labels, "namespace")
+        self._values = _label_values(labels)
+        self.namespace = self._values.get("namespace")
         self.scrape_job = labels.get("job", "").strip()  # the target's, never exported_job
 
     def value(self, name: str) -> str | None:
-        return label_value(self.labels, name)
+        """`label_value(labels, name)`, looked up: the rules ask a dozen names per alert."""
+        return self._values.get(name)
 
     def namespaced(self, kind: SubjectKind, label: str) -> Subject | None:
         name = self.value(label)
