@@ -165,7 +165,7 @@ class PrometheusEnricher:
             asks.append(_SignalsAsk(_one_query(resource_queries(workload, window))))
         service = alert_service(alert.labels)
         if service is not None:
-            asks.append(_SignalsAsk(_one_query(request_queries(service))))
+            asks.append(_SignalsAsk(_request_query(service)))
         return tuple(asks)
 
     def _pod_set_query(self, workload: Workload, ctx: EnrichContext, window: str) -> _Query:
@@ -326,6 +326,13 @@ def _duration(window: timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+@functools.lru_cache(maxsize=256)
+def _request_query(service: str) -> _Query:
+    """A service's request signals in one query: a storm's alerts name a few services, so
+    the query is built once per service rather than once per alert."""
+    return _one_query(request_queries(service))
 
 
 @functools.lru_cache(maxsize=256)
