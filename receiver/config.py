@@ -102,6 +102,7 @@ class KubernetesConfig:
     events_window_seconds: float = KubernetesSettings.events_window_seconds
     call_timeout_seconds: float = KubernetesSettings.call_timeout_seconds
     max_concurrency: int = KubernetesSettings.max_concurrency
+    max_log_reads: int = KubernetesSettings.max_log_reads
     watch: bool = KubernetesSettings.watch  # a list+watch cache; false: every read goes to the API
 
 
@@ -283,6 +284,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "kubernetes.events_window_seconds": (1, 1e9),
     "kubernetes.call_timeout_seconds": (0.1, 300),
     "kubernetes.max_concurrency": (1, 256),
+    "kubernetes.max_log_reads": (1, 256),
     "alertmanager.timeout_seconds": (0.1, 300),
     "prometheus.window_seconds": (60, 7 * 86400),
     "enrichment.timeout_seconds": (0.1, 300),

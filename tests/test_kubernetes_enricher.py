@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from kubernetes_asyncio import client
 
 from enrichers.base import EnrichContext, Enrichment, run_enrichers
+from enrichers.kubernetes.api import KubeApi, Request
 from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
 from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
 from receiver.models import Alert, Group
@@ -381,6 +383,26 @@ async def test_no_proxy_names_the_api_hosts_reached_directly(monkeypatch: pytest
 
     assert result.status == "ok"
     assert {r.proxy_authorization for r in fake.requests} == {None}
+
+
+async def test_log_reads_have_slots_of_their_own_beside_the_api_reads() -> None:
+    # A storm's log reads (long-running requests to the API server, served by kubelets)
+    # neither exceed their own cap nor take the slots the other reads need.
+    fake = k3s_cluster()
+    fake.delay_seconds = 0.05  # so that the reads overlap
+    url = await fake.start()
+    api = KubeApi(
+        client.ApiClient(client.Configuration(host=url)), call_timeout_seconds=5, max_concurrency=2, max_log_reads=3
+    )
+    log = Request("get", "pods/log", "default", K3S_CRASHLOOP_POD, (("container", "api-server"), ("previous", True)))
+    pod = Request("get", "pods", "default", K3S_CRASHLOOP_POD)
+    try:
+        await asyncio.gather(*(api.fetch(r, 5.0) for r in [log, pod] * 10))
+    finally:
+        await api.close()
+        await fake.close()
+
+    assert fake.most_in_flight == {"log": 3, "api": 2}
 
 
 async def test_an_alert_without_kubernetes_labels_reads_nothing() -> None:

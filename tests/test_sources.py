@@ -62,7 +62,7 @@ def test_every_kubernetes_key_the_enricher_reads_reaches_its_settings() -> None:
     }
     config = load_config(yaml.safe_dump({"kubernetes": changed}), {})
     settings = kubernetes_settings(config.kubernetes)
-    assert len(shared) == 5
+    assert len(shared) == 6
     assert {name: getattr(settings, name) for name in shared} == changed
 
 

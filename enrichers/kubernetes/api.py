@@ -103,6 +103,7 @@ class KubeApi:
         *,
         call_timeout_seconds: float,
         max_concurrency: int,
+        max_log_reads: int,
     ) -> None:
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
@@ -113,6 +114,10 @@ class KubeApi:
         self._storage = client.StorageV1Api(api_client)
         self.call_timeout_seconds = call_timeout_seconds
         self._limit = asyncio.Semaphore(max_concurrency)
+        # Log reads have slots of their own: the API server counts them as long-running
+        # requests (like watches), outside its in-flight limits, and hands each to the
+        # pod's kubelet; a storm's log reads must not starve the reads that use its seats.
+        self._log_limit = asyncio.Semaphore(max_log_reads)
         self.observer: RequestObserver = _Unobserved()
 
     async def close(self) -> None:
@@ -154,7 +159,8 @@ class KubeApi:
         code = "error"
         try:
             # The wait for a free slot counts against the call's time: the budget is wall time.
-            async with asyncio.timeout(seconds_allowed), self._limit:
+            slots = self._log_limit if request.resource == "pods/log" else self._limit
+            async with asyncio.timeout(seconds_allowed), slots:
                 response = await self._operation(request)(*args, **dict(request.params), _preload_content=False)
                 async with response:
                     body = await read_bounded(response, MAX_RESPONSE_BYTES)

@@ -113,7 +113,8 @@ class KubernetesSettings:
     log_lines: int = 50
     events_window_seconds: float = 3600.0
     call_timeout_seconds: float = 3.0
-    max_concurrency: int = 8
+    max_concurrency: int = 8  # API reads in flight (gets and lists; the cache's lists and watches aside)
+    max_log_reads: int = 16  # pod log reads in flight, apart from those (see KubeApi)
     max_log_chars: int = 4000  # per excerpt; two excerpts at most per alert
     watch: bool = True  # keep a list+watch cache of the objects read (cache.py)
     log_reuse_seconds: float = 60.0  # one pod's log is read at most this often, shared
@@ -144,6 +145,7 @@ class KubernetesEnricher:
             api_client,
             call_timeout_seconds=settings.call_timeout_seconds,
             max_concurrency=settings.max_concurrency,
+            max_log_reads=settings.max_log_reads,
         )
         self.cache: WatchCache | None = None
         self._answer_now: Callable[[Request], Any] | None = None
@@ -789,7 +791,7 @@ def _proxy_from_environment(configuration: client.Configuration) -> None:
 async def _stop_asking_the_environment(api_client: client.ApiClient) -> None:
     """kubernetes-asyncio's session trusts the environment, so aiohttp looks up `.netrc`
     and the proxy variables on every request, each time in a worker thread, while the
-    request holds one of the API slots (kubernetes.max_concurrency): in a storm that
+    request holds one of the API slots (kubernetes.max_log_reads for a log): in a storm that
     made each log read hold its slot a third longer. The proxy is read once instead
     (`_proxy_from_environment`); `.netrc` never applied, as every request carries its
     own credentials. Same connection pool, same read buffer as the library's session."""

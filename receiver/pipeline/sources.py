@@ -91,5 +91,6 @@ def kubernetes_settings(kubernetes: KubernetesConfig) -> KubernetesSettings:
         events_window_seconds=kubernetes.events_window_seconds,
         call_timeout_seconds=kubernetes.call_timeout_seconds,
         max_concurrency=kubernetes.max_concurrency,
+        max_log_reads=kubernetes.max_log_reads,
         watch=kubernetes.watch,
     )

@@ -165,6 +165,9 @@ class FakeKubeApi:
     _release: asyncio.Event = field(default_factory=asyncio.Event)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _watches: dict[int, web.Request] = field(default_factory=dict)  # by id()
+    # Requests being answered, and the most ever at once: log reads ("log") and the rest ("api").
+    in_flight: Counter[str] = field(default_factory=Counter)
+    most_in_flight: Counter[str] = field(default_factory=Counter)
 
     # ---- arranging -------------------------------------------------------------------
 
@@ -287,6 +290,15 @@ class FakeKubeApi:
             request.path, dict(request.query), headers.get("Authorization"), headers.get("Proxy-Authorization")
         )
         self.requests.append(seen)
+        kind = "log" if request.path.endswith("/log") else "api"
+        self.in_flight[kind] += 1
+        self.most_in_flight[kind] = max(self.most_in_flight[kind], self.in_flight[kind])
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight[kind] -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         route = _parse_path(request.path)
