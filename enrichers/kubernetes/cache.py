@@ -168,15 +168,18 @@ class Store:
             candidates.append(self._index["namespace"].get(namespace, set()))
         labels = selectors.parse(label_selector)
         candidates += [self._index["label"].get(f"{k}={v}", set()) for k, v in selectors.equalities(labels).items()]
-        fields = selectors.equalities(selectors.parse(field_selector))
+        field_requirements = selectors.parse(field_selector)
+        fields = selectors.equalities(field_requirements)
         if "spec.nodeName" in fields:
             candidates.append(self._index["node"].get(fields["spec.nodeName"], set()))
         if "involvedObject.name" in fields:
             involved = f"{fields.get('involvedObject.kind')}/{fields['involvedObject.name']}"
             candidates.append(self._index["involved"].get(involved, set()))
         keys: Iterable[Key] = set.intersection(*sorted(candidates, key=len)) if candidates else self.objects.keys()
-        match_labels = selectors.label_matcher(label_selector)
-        match_fields = selectors.field_matcher(field_selector)
+        if not keys:  # the usual answer for a storm's events reads
+            return []
+        match_labels = selectors.labels_match(labels)
+        match_fields = selectors.fields_match(field_requirements)
         found = []
         for key in sorted(keys):
             obj = self.objects[key]

@@ -45,6 +45,7 @@ def parse(selector: str) -> tuple[Requirement, ...]:
     return tuple(_requirement(part) for part in split(selector))
 
 
+@functools.lru_cache(maxsize=4096)  # `type=Warning`, `involvedObject.kind=Pod`: most parts repeat
 def _requirement(part: str) -> Requirement:
     # str.partition, not a regex, for the plain forms: an events read parses one per pod.
     if part.endswith(")"):
@@ -69,7 +70,10 @@ def equalities(requirements: tuple[Requirement, ...]) -> dict[str, str]:
 
 
 def label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
-    requirements = parse(selector)
+    return labels_match(parse(selector))
+
+
+def labels_match(requirements: tuple[Requirement, ...]) -> Callable[[Mapping[str, str]], bool]:
     return lambda labels: all(r.holds(labels.get(r.key)) for r in requirements)
 
 
@@ -81,6 +85,9 @@ def field_value(obj: Json, dotted: str) -> str | None:
 
 
 def field_matcher(selector: str) -> Callable[[Json], bool]:
-    requirements = parse(selector)
+    return fields_match(parse(selector))
+
+
+def fields_match(requirements: tuple[Requirement, ...]) -> Callable[[Json], bool]:
     # A missing field compares as "" on the API server.
     return lambda obj: all(r.holds(field_value(obj, r.key) or "") for r in requirements)
