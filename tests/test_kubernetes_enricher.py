@@ -15,9 +15,10 @@ import pytest
 from kubernetes_asyncio import client
 
 from enrichers.base import EnrichContext, Enrichment, run_enrichers
+from enrichers.kubernetes import report
 from enrichers.kubernetes.api import KubeApi, Request
 from enrichers.kubernetes.enricher import KubernetesEnricher, KubernetesSettings, connect_kubernetes
-from enrichers.kubernetes.report import KubernetesVerdict, read_verdict
+from enrichers.kubernetes.report import KubernetesVerdict, read_facts, read_verdict
 from receiver.models import Alert, Group
 from tests.conftest import free_port
 from tests.fakes.kube_api import (
@@ -220,6 +221,18 @@ def test_facts_without_a_verdict_or_of_another_shape_read_as_an_empty_verdict() 
     empty = KubernetesVerdict()
     assert read_verdict({"subject": None}) == empty
     assert read_verdict({"verdict": "x", "pod": ["not", "a", "pod"]}) == empty
+
+
+def test_each_facts_object_is_read_once_and_the_readings_kept_stay_bounded() -> None:
+    # Suppression, ranking and advice read the same facts: one reading serves them all.
+    facts = {"verdict": "CrashLoopBackOff", "pod": {"name": "web-1", "restarts": 3}}
+    first = read_facts(facts)
+
+    assert read_facts(facts) is first
+    assert read_facts(dict(facts)) == first  # an equal copy reads alike, on its own
+    for n in range(3 * report.READINGS_KEPT):
+        read_facts({"verdict": f"v{n}"})
+    assert len(report._readings) <= report.READINGS_KEPT
 
 
 async def test_forbidden_subject_is_unavailable_naming_the_missing_permission() -> None:

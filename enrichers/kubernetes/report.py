@@ -513,8 +513,25 @@ def read_facts_and_verdict(facts: Mapping[str, Any]) -> tuple[KubernetesFacts, K
     return found, found if odd <= _NOT_IN_VERDICT else KubernetesFacts()
 
 
+# Suppression, ranking and advice each read an alert's facts: the reading is pure, so the
+# latest few are remembered, by identity (an id is unique while its object lives, and
+# the entry keeps the object alive). Facts are never changed once an enricher made them.
+READINGS_KEPT = 256  # a few groups in flight; each reading holds its facts
+_readings: dict[int, tuple[Mapping[str, Any], tuple[KubernetesFacts, frozenset[str]]]] = {}
+
+
 def _read(facts: Mapping[str, Any]) -> tuple[KubernetesFacts, frozenset[str]]:
     """The reading, and the parts that had to be salvaged."""
+    known = _readings.get(id(facts))
+    if known is not None and known[0] is facts:
+        return known[1]
+    if len(_readings) >= READINGS_KEPT:
+        _readings.clear()
+    reading = _readings[id(facts)] = (facts, _read_anew(facts))
+    return reading[1]
+
+
+def _read_anew(facts: Mapping[str, Any]) -> tuple[KubernetesFacts, frozenset[str]]:
     try:  # the usual case: everything has its shape, read in one go
         return msgspec.convert(facts if type(facts) is dict else dict(facts), KubernetesFacts), frozenset()
     except msgspec.ValidationError:
