@@ -36,6 +36,7 @@ class Worker:
         clock: Callable[[], datetime],
         batch_size: int = 64,  # enough for a whole Alertmanager group, so it pages once
         intake: IntakeActivity | None = None,
+        quiet_batch_size: int = 128,
     ) -> None:
         self._store = store
         self._pipeline = pipeline
@@ -43,7 +44,11 @@ class Worker:
         self._outbox = outbox
         self._metrics = metrics
         self._clock = clock
+        # While intake is busy a claim stays small, so that each batch hands the loop back
+        # to intake soon; once it is quiet, a claim takes twice as many: with sources that
+        # answer in tens of milliseconds a worker mostly waits, and more groups wait at once.
         self._batch_size = batch_size
+        self._quiet_batch_size = max(batch_size, quiet_batch_size)
         self._intake = intake or IntakeActivity()
         self.wakeup = asyncio.Event()
         self._unfinished: set[int] = set()
@@ -65,7 +70,8 @@ class Worker:
         return processed
 
     async def process_available(self) -> int:
-        claimed = await self._store.claim(self._batch_size, self._clock())
+        size = self._batch_size if self._intake.busy() else self._quiet_batch_size
+        claimed = await self._store.claim(size, self._clock())
         self._metrics.alerts_duplicate.inc(self._store.take_duplicate_count())
         self._metrics.quarantined.labels("expand").inc(self._store.take_quarantined_count())
         if not claimed:
