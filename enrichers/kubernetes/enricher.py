@@ -795,8 +795,10 @@ async def _stop_asking_the_environment(api_client: client.ApiClient) -> None:
     made each log read hold its slot a third longer. The proxy is read once instead
     (`_proxy_from_environment`); `.netrc` never applied, as every request carries its
     own credentials. Same connection pool, same read buffer as the library's session."""
-    rest = api_client.rest_client
-    trusting: aiohttp.ClientSession = rest.pool_manager
+    rest: Any = getattr(api_client, "rest_client", None)
+    trusting = getattr(rest, "pool_manager", None)
+    if not isinstance(trusting, aiohttp.ClientSession):  # another library version: its own session stays
+        return
     connector = trusting.connector
     trusting.detach()  # the pool moves to the new session; the old one closes empty
     await trusting.close()
