@@ -788,6 +788,10 @@ def _proxy_from_environment(configuration: client.Configuration) -> None:
         configuration.proxy = getproxies().get(target.scheme)
 
 
+# kubernetes-asyncio's own read buffer (rest.py): watch events of large objects exceed aiohttp's default.
+LIBRARY_READ_BUFSIZE = 2**21
+
+
 async def _stop_asking_the_environment(api_client: client.ApiClient) -> None:
     """kubernetes-asyncio's session trusts the environment, so aiohttp looks up `.netrc`
     and the proxy variables on every request, each time in a worker thread, while the
@@ -821,10 +825,6 @@ async def _load_configuration(mode: str, kubeconfig: str | None, configuration: 
         return False
     await config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
     return True
-
-
-# kubernetes-asyncio's own read buffer (rest.py): watch events of large objects exceed aiohttp's default.
-LIBRARY_READ_BUFSIZE = 2**21
 
 
 def _kubeconfig_path(kubeconfig: str | None) -> str:

@@ -69,10 +69,6 @@ def equalities(requirements: tuple[Requirement, ...]) -> dict[str, str]:
     return {r.key: next(iter(r.values)) for r in requirements if r.operator == "=" and len(r.values) == 1}
 
 
-def label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
-    return labels_match(parse(selector))
-
-
 def labels_match(requirements: tuple[Requirement, ...]) -> Callable[[Mapping[str, str]], bool]:
     return lambda labels: all(r.holds(labels.get(r.key)) for r in requirements)
 
@@ -82,10 +78,6 @@ def field_value(obj: Json, dotted: str) -> str | None:
     for part in dotted.split("."):
         current = current.get(part) if isinstance(current, dict) else None
     return None if current is None else str(current)
-
-
-def field_matcher(selector: str) -> Callable[[Json], bool]:
-    return fields_match(parse(selector))
 
 
 def fields_match(requirements: tuple[Requirement, ...]) -> Callable[[Json], bool]:
