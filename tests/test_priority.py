@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from receiver.metrics import Metrics
-from receiver.pipeline.render import RenderStage
-from receiver.pipeline.route import RouteStage
-from receiver.pipeline.stage import Pipeline, Stage
-from receiver.service.channels import JsonLinesChannel
-from receiver.service.outbox import Outbox, RetryPolicy
 from receiver.service.priority import IntakeActivity, IntakeFirst
-from receiver.service.worker import Worker
-from receiver.store.sqlite import SqliteStore
-from tests.test_quarantine import NOW, alert, body, config
+from tests.test_quarantine import NOW, alert, body, worker_on
 
 
 class FakeClock:
@@ -104,15 +95,9 @@ async def test_a_waiting_worker_gets_its_turn_while_the_flood_goes_on() -> None:
 async def test_a_claim_stays_small_while_intake_is_busy_and_doubles_once_it_is_quiet(tmp_path: Path) -> None:
     # Small claims hand the loop back to a flooded intake soon; large ones keep more groups
     # waiting on slow sources at once.
-    store = await SqliteStore.open(tmp_path / "kb.db")
-    pool = ThreadPoolExecutor(max_workers=1)
-    metrics = Metrics()
-    channel = JsonLinesChannel(pool, lambda: NOW)
-    outbox = Outbox(store, channel, RetryPolicy(3, 0.1, 0.1), metrics, concurrency=1, clock=lambda: NOW)
-    stages: list[Stage] = [RouteStage(config(tmp_path)), RenderStage()]
     clock = FakeClock()
     intake = IntakeActivity(IntakeFirst(), clock)
-    worker = Worker(store, Pipeline(stages), Pipeline(stages), outbox, metrics, lambda: NOW, intake=intake)
+    store, worker, pool = await worker_on(tmp_path, intake=intake)
     await store.accept(body(*(alert(f"Alert{i}") for i in range(300))), 300, NOW)
     try:
         for _ in range(IntakeFirst().busy_requests):

@@ -25,6 +25,7 @@ from receiver.pipeline.route import RouteStage
 from receiver.pipeline.stage import Pipeline, Stage, Work
 from receiver.service.channels import JsonLinesChannel
 from receiver.service.outbox import Outbox, RetryPolicy
+from receiver.service.priority import IntakeActivity
 from receiver.service.worker import Worker
 from receiver.store.sqlite import SqliteStore
 from receiver.wire import PayloadError, WireWebhook, decode_webhook
@@ -201,16 +202,24 @@ class FailsOn:
         return list(batch)
 
 
-async def _worker_with_poison(tmp_path: Path) -> tuple[SqliteStore, Worker, ThreadPoolExecutor]:
+async def worker_on(
+    tmp_path: Path, *first: Stage, intake: IntakeActivity | None = None
+) -> tuple[SqliteStore, Worker, ThreadPoolExecutor]:
+    """A worker on a fresh SQLite store, its pipeline `first` then routing and rendering
+    (the fallback too), paging a JSON-lines file. Close the store and the pool after."""
     store = await SqliteStore.open(tmp_path / "kb.db")
     pool = ThreadPoolExecutor(max_workers=1)
     metrics = Metrics()
     outbox = Outbox(
         store, JsonLinesChannel(pool, lambda: NOW), RetryPolicy(3, 0.1, 0.1), metrics, concurrency=1, clock=lambda: NOW
     )
-    cfg = config(tmp_path)
-    stages: list[Stage] = [FailsOn("Poison"), RouteStage(cfg), RenderStage()]
-    worker = Worker(store, Pipeline(stages), Pipeline(stages), outbox, metrics, lambda: NOW)
+    stages: list[Stage] = [*first, RouteStage(config(tmp_path)), RenderStage()]
+    worker = Worker(store, Pipeline(stages), Pipeline(stages), outbox, metrics, lambda: NOW, intake=intake)
+    return store, worker, pool
+
+
+async def _worker_with_poison(tmp_path: Path) -> tuple[SqliteStore, Worker, ThreadPoolExecutor]:
+    store, worker, pool = await worker_on(tmp_path, FailsOn("Poison"))
     raw = body(alert("Poison"), alert("Healthy"), alert("AlsoHealthy"))
     await store.accept(raw, 3, NOW)
     return store, worker, pool
